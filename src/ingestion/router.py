@@ -1,0 +1,83 @@
+"""Authoring endpoints: index, re-index, delete and list the book's documents (Bearer INDEXING_API_KEY)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+
+from src.ingestion.repository import DocumentRepository
+from src.ingestion.schemas import DeleteResponse, DocumentInfo, DocumentList, IndexRequest, IndexResponse
+from src.ingestion.source_path import validate_source_file
+from src.kit.deps import DbSession, ResourcesDep
+from src.kit.errors import InvalidInput, NotFound
+from src.kit.logging import get_logger
+from src.kit.request_context import client_address, request_id_of
+from src.security.auth import IndexingKey
+
+log = get_logger(__name__)
+router = APIRouter(prefix="/api/v1/index", tags=["indexing"], dependencies=[IndexingKey])
+_ERRORS = {401: {"description": "Missing or invalid API key"}, 422: {"description": "Invalid input"}, 503: {"description": "A store is unavailable"}}
+
+
+async def _index(body: IndexRequest, resources: ResourcesDep, request: Request) -> IndexResponse:
+    limit = resources.settings.max_index_content_chars
+    if len(body.content) > limit:
+        log.warning("INPUT_VALIDATION_FAILURE", reason="content_too_long", client=client_address(request), request_id=request_id_of(request))
+        raise InvalidInput("content is too long", [{"loc": ["body", "content"], "msg": f"at most {limit} characters", "type": "string_too_long"}])
+    outcome = await resources.indexing.index(body.content, body.metadata)
+    return IndexResponse(**outcome.__dict__)
+
+
+@router.post("", response_model=IndexResponse, responses=_ERRORS, summary="Index a document (re-posting a source_file replaces its chunks)")
+async def index_document(body: IndexRequest, resources: ResourcesDep, request: Request) -> IndexResponse:
+    return await _index(body, resources, request)
+
+
+@router.put("", response_model=IndexResponse, responses=_ERRORS, summary="Re-index a document: only changed chunks are embedded")
+async def reindex_document(body: IndexRequest, resources: ResourcesDep, request: Request) -> IndexResponse:
+    return await _index(body, resources, request)
+
+
+@router.get("/health", summary="Indexing health (authenticated)")
+async def index_health(resources: ResourcesDep) -> dict[str, object]:
+    return {
+        "status": "healthy" if resources.store_ready else "unhealthy",
+        "vector_store": resources.store.kind,
+        "collection": resources.settings.collection_name,
+    }
+
+
+@router.get("/documents", response_model=DocumentList, summary="What is indexed")
+async def list_documents(db: DbSession, limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0) -> DocumentList:
+    repo = DocumentRepository(db)
+    rows = await repo.list(limit, offset)
+    return DocumentList(
+        documents=[
+            DocumentInfo(
+                source_file=r.source_file,
+                content_id=r.content_id,
+                title=r.title,
+                document_type=r.document_type,
+                chunk_count=r.chunk_count,
+                content_hash=r.content_hash,
+                status=r.status,
+                indexed_at=r.indexed_at.isoformat(),
+            )
+            for r in rows
+        ],
+        total=await repo.count(),
+    )
+
+
+@router.delete("/{source_file:path}", response_model=DeleteResponse, responses={**_ERRORS, 404: {"description": "Nothing indexed under that name"}})
+async def delete_document(source_file: Annotated[str, Path(max_length=1024)], resources: ResourcesDep, request: Request) -> DeleteResponse:
+    try:
+        validate_source_file(source_file)
+    except ValueError as exc:
+        log.warning("INPUT_VALIDATION_FAILURE", reason="bad_source_file", client=client_address(request), request_id=request_id_of(request))
+        raise InvalidInput(str(exc), [{"loc": ["path", "source_file"], "msg": str(exc), "type": "value_error"}]) from exc
+    removed = await resources.indexing.delete(source_file)
+    if removed < 0:
+        raise NotFound(f"Nothing is indexed under source_file {source_file!r}.")
+    return DeleteResponse(status="deleted", source_file=source_file, deleted_chunks=removed)

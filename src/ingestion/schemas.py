@@ -1,0 +1,76 @@
+"""Request and response bodies for indexing."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from src.ingestion.source_path import validate_source_file
+
+DocumentType = Literal["markdown", "html", "text"]
+
+
+class IndexMetadata(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source_file: str = Field(min_length=1, max_length=1024, description="The book-relative path, e.g. docs/07-gazebo/index.md")
+    title: str | None = Field(default=None, max_length=500)
+    section: str | None = Field(default=None, max_length=500)
+    chapter: str | None = Field(default=None, max_length=500)
+    chapter_number: int | None = Field(default=None, ge=0, le=10_000)
+    url: str | None = Field(default=None, max_length=2048, description="The page's URL; chunk links add the heading anchor")
+    document_type: DocumentType = "markdown"
+
+    @field_validator("source_file")
+    @classmethod
+    def _safe_path(cls, value: str) -> str:
+        return validate_source_file(value)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not (value.startswith(("http://", "https://", "/")) and not any(c in value for c in '\x00\r\n <>"')):
+            raise ValueError("url must be an http(s) URL or a site-relative path starting with /")
+        return value
+
+
+class IndexRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    content: str = Field(min_length=1)
+    metadata: IndexMetadata
+
+
+class IndexResponse(BaseModel):
+    status: Literal["indexed", "unchanged"]
+    indexed_chunks: int
+    content_id: str
+    processing_time: float = Field(description="Seconds")
+    chunks_new: int
+    chunks_unchanged: int
+    chunks_deleted: int
+
+
+class DeleteResponse(BaseModel):
+    status: Literal["deleted"]
+    source_file: str
+    deleted_chunks: int
+
+
+class DocumentInfo(BaseModel):
+    source_file: str
+    content_id: str
+    title: str | None
+    document_type: str
+    chunk_count: int
+    content_hash: str
+    status: str
+    indexed_at: str
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentInfo]
+    total: int

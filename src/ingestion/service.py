@@ -1,0 +1,203 @@
+"""Indexing: parse, chunk, embed what changed, upsert, delete what no longer exists, record.
+
+Idempotent and crash-safe: chunk ids are uuid5 of (source file, position, content hash), so a
+re-run computes the same ids. The store itself is the truth about which ids a source has, so a
+run interrupted anywhere is completed by the next one: new ids are upserted first, stale ids
+are deleted after, and the registry row is written last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from anyio import to_thread
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from src.ingestion.chunking import Chunk, chunk_document
+from src.ingestion.document import ParsedDocument
+from src.ingestion.parsers import parse
+from src.ingestion.repository import DocumentRepository
+from src.ingestion.schemas import IndexMetadata
+from src.kit.cache import Cache
+from src.kit.db import transaction
+from src.kit.logging import get_logger
+from src.kit.metrics import stage
+from src.kit.settings import Settings
+from src.retrieval.embedder import Embedder
+from src.retrieval.sparse import SparseEncoder
+from src.retrieval.store.base import StoredChunk, VectorStore
+
+log = get_logger(__name__)
+CHUNK_NAMESPACE = uuid.UUID("6f1c63c8-3f0e-5b9e-9a57-3c1f0d2b7a11")
+_CHAPTER_IN_PATH = re.compile(r"(?:^|/)(?:ch(?:apter)?[_-]?)?(\d{1,3})(?=[-_.])", re.I)
+
+
+def content_id_for(source_file: str) -> str:
+    return str(uuid.uuid5(CHUNK_NAMESPACE, "doc:" + source_file))
+
+
+def chunk_id_for(source_file: str, position: int, content_hash: str) -> str:
+    return str(uuid.uuid5(CHUNK_NAMESPACE, f"{source_file}\x00{position}\x00{content_hash}"))
+
+
+def chapter_number_from_path(source_file: str) -> int | None:
+    match = _CHAPTER_IN_PATH.search(source_file)
+    return int(match.group(1)) if match else None
+
+
+def join_url(url: str | None, anchor: str | None) -> str | None:
+    if not url:
+        return None
+    base = url.split("#", 1)[0]
+    return f"{base}#{anchor}" if anchor else base
+
+
+@dataclass(frozen=True)
+class IndexOutcome:
+    status: str
+    indexed_chunks: int
+    content_id: str
+    processing_time: float
+    chunks_new: int
+    chunks_unchanged: int
+    chunks_deleted: int
+
+
+class IndexingService:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        sparse: SparseEncoder,
+        store: VectorStore,
+        db: async_sessionmaker[AsyncSession],
+        cache: Cache,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.sparse = sparse
+        self.store = store
+        self.db = db
+        self.cache = cache
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._optimizing = False
+
+    def prepare(self, content: str, meta: IndexMetadata) -> tuple[ParsedDocument, list[Chunk]]:
+        doc = parse(meta.document_type, content, meta.title)
+        if meta.title:
+            doc.title = meta.title
+        chunks = chunk_document(doc, self.settings.chunk_max_tokens, self.settings.chunk_overlap_tokens, self.embedder.count_tokens)
+        return doc, chunks
+
+    def payloads(self, doc: ParsedDocument, chunks: list[Chunk], meta: IndexMetadata) -> list[tuple[str, dict[str, Any]]]:
+        content_id = content_id_for(meta.source_file)
+        chapter = meta.chapter or doc.title or meta.source_file
+        chapter_number = meta.chapter_number if meta.chapter_number is not None else chapter_number_from_path(meta.source_file)
+        # Document-level fields go into every chunk's hash, so a changed title or URL replaces payloads too.
+        doc_fingerprint = f"{doc.title}\x00{chapter}\x00{chapter_number}\x00{meta.url}\x00{meta.section}\x00{meta.document_type}"
+        out = []
+        for c in chunks:
+            chunk_hash = hashlib.sha256(f"{doc_fingerprint}\x00{c.embed_text}".encode()).hexdigest()
+            section = c.heading_path[-1] if c.heading_path else (meta.section or doc.title)
+            payload: dict[str, Any] = {
+                "source_file": meta.source_file,
+                "content_id": content_id,
+                "title": doc.title or meta.source_file,
+                "chapter": chapter,
+                "section": section,
+                "heading_path": c.heading_path,
+                "anchor": c.anchor,
+                "url": join_url(meta.url, c.anchor),
+                "position": c.position,
+                "content": c.content,
+                "chunk_hash": chunk_hash,
+                "token_count": c.token_count,
+                "document_type": meta.document_type,
+            }
+            if chapter_number is not None:
+                payload["chapter_number"] = chapter_number
+            if c.page is not None:
+                payload["page"] = c.page
+            out.append((chunk_id_for(meta.source_file, c.position, chunk_hash), payload))
+        return out
+
+    async def index(self, content: str, meta: IndexMetadata) -> IndexOutcome:
+        started = time.perf_counter()
+        content_hash = hashlib.sha256((meta.model_dump_json() + "\x00" + content).encode()).hexdigest()
+        async with self._locks[meta.source_file]:
+            with stage("parse"):
+                doc, chunks = await to_thread.run_sync(self.prepare, content, meta)
+            planned = self.payloads(doc, chunks, meta)
+            by_id = {cid: (payload, chunk) for (cid, payload), chunk in zip(planned, chunks, strict=True)}
+            existing = await to_thread.run_sync(self.store.ids_for_source, meta.source_file)
+            fresh = [cid for cid in by_id if cid not in existing]
+            stale = sorted(existing - by_id.keys())
+            with stage("embed_documents"):
+                texts = [by_id[cid][1].embed_text for cid in fresh]
+                vectors = await to_thread.run_sync(self.embedder.embed, texts, self.settings.embedding_batch_size)
+            records = [
+                StoredChunk(id=cid, dense=vectors[i].tolist(), sparse=self.sparse.document(by_id[cid][1].embed_text), payload=by_id[cid][0])
+                for i, cid in enumerate(fresh)
+            ]
+            with stage("upsert"):
+                await to_thread.run_sync(self.store.upsert, records)
+                await to_thread.run_sync(self.store.delete, stale)
+            async for session in transaction(self.db):
+                await DocumentRepository(session).save(
+                    source_file=meta.source_file,
+                    content_id=content_id_for(meta.source_file),
+                    content_hash=content_hash,
+                    title=doc.title or None,
+                    document_type=meta.document_type,
+                    chunk_count=len(by_id),
+                )
+        if fresh or stale:
+            await self.cache.bump_index_version()
+            self._maybe_optimize()
+        outcome = IndexOutcome(
+            status="indexed" if (fresh or stale) else "unchanged",
+            indexed_chunks=len(by_id),
+            content_id=content_id_for(meta.source_file),
+            processing_time=round(time.perf_counter() - started, 4),
+            chunks_new=len(fresh),
+            chunks_unchanged=len(by_id) - len(fresh),
+            chunks_deleted=len(stale),
+        )
+        log.info("DOCUMENT_INDEXED", source_file=meta.source_file, chunks=len(by_id), new=len(fresh), deleted=len(stale), seconds=outcome.processing_time)
+        return outcome
+
+    async def delete(self, source_file: str) -> int:
+        """Remove a source's chunks and its registry row. Returns how many chunks were removed."""
+        async with self._locks[source_file]:
+            existing = await to_thread.run_sync(self.store.ids_for_source, source_file)
+            await to_thread.run_sync(self.store.delete, sorted(existing))
+            async for session in transaction(self.db):
+                registered = await DocumentRepository(session).delete(source_file)
+        if not existing and not registered:
+            return -1
+        await self.cache.bump_index_version()
+        log.info("DOCUMENT_DELETED", source_file=source_file, chunks=len(existing))
+        return len(existing)
+
+    def _maybe_optimize(self) -> None:
+        """Build the HNSW index in the background once enough points are written (embedded engine)."""
+        if self._optimizing or not self.store.needs_optimize():
+            return
+        self._optimizing = True
+
+        async def run() -> None:
+            try:
+                with stage("optimize"):
+                    await to_thread.run_sync(self.store.optimize)
+            finally:
+                self._optimizing = False
+
+        task = asyncio.get_running_loop().create_task(run())
+        task.add_done_callback(lambda t: t.exception() and log.error("OPTIMIZE_FAILED", error=str(t.exception())))

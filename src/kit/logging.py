@@ -1,0 +1,89 @@
+"""Structured logs: JSON lines to stderr and to a rotating `logs/app.log`.
+
+Security events use literal names operators grep for: AUTHENTICATION_FAILURE,
+INPUT_VALIDATION_FAILURE, RATE_LIMIT_EXCEEDED. Secrets never reach a log line:
+`redact` drops known secret keys and masks bearer tokens and DSN passwords.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+SECRET_KEYS = {"authorization", "api_key", "indexing_api_key", "password", "qdrant_api_key", "llm_api_key", "token"}
+_DSN_PASSWORD = re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)")
+_BEARER = re.compile(r"(?i)(bearer\s+)\S+")
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return _BEARER.sub(r"\1[redacted]", _DSN_PASSWORD.sub(r"\1[redacted]\3", value))
+    return value
+
+
+def redact(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    for key in list(event_dict):
+        if key.lower() in SECRET_KEYS:
+            event_dict[key] = "[redacted]"
+        else:
+            event_dict[key] = _redact_value(event_dict[key])
+    return event_dict
+
+
+_configured = False
+
+
+def configure_logging(level: str = "INFO", log_dir: Path | None = Path("logs"), json_lines: bool = True) -> None:
+    """Route structlog and the stdlib loggers through one JSON formatter. Safe to call twice."""
+    global _configured
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact,
+    ]
+    renderer: Any = structlog.processors.JSONRenderer() if json_lines else structlog.dev.ConsoleRenderer()
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.processors.format_exc_info, renderer],
+    )
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.handlers.RotatingFileHandler(log_dir / "app.log", maxBytes=20 * 1024 * 1024, backupCount=5, encoding="utf-8"))
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_rag_backend", False):
+            root.removeHandler(handler)
+            handler.close()
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        handler._rag_backend = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "gunicorn.error"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    # Access lines are replaced by our own request log, which carries the request id.
+    logging.getLogger("uvicorn.access").disabled = True
+    for noisy in ("httpx", "httpcore", "aiosqlite", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not _configured:
+        structlog.configure(
+            processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+            logger_factory=structlog.stdlib.LoggerFactory(),
+            wrapper_class=structlog.stdlib.BoundLogger,
+            cache_logger_on_first_use=True,
+        )
+    _configured = True
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger(name)  # type: ignore[no-any-return]

@@ -1,0 +1,50 @@
+"""Prometheus metrics: requests per route and status, request latency, and each stage's latency.
+
+Under gunicorn, `gunicorn.conf.py` sets PROMETHEUS_MULTIPROC_DIR so `/metrics` sums every worker.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+REQUESTS = Counter("rag_http_requests_total", "HTTP requests", ["method", "route", "status"])
+REQUEST_LATENCY = Histogram(
+    "rag_http_request_duration_seconds",
+    "HTTP request latency",
+    ["method", "route", "status"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0),
+)
+STAGE_LATENCY = Histogram(
+    "rag_stage_duration_seconds",
+    "Latency of one pipeline stage (embedding, search, answer, index)",
+    ["stage"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0),
+)
+CACHE_EVENTS = Counter("rag_cache_events_total", "Cache hits and misses", ["kind", "outcome"])
+RATE_LIMITED = Counter("rag_rate_limited_total", "Requests refused by a rate limit", ["limit"])
+DEPENDENCY_ERRORS = Counter("rag_dependency_errors_total", "Failed calls to a dependency", ["dependency"])
+
+
+@contextmanager
+def stage(name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        STAGE_LATENCY.labels(name).observe(time.perf_counter() - started)
+
+
+def render_metrics() -> tuple[bytes, str]:
+    multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if multiproc_dir and os.path.isdir(multiproc_dir):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

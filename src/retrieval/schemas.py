@@ -1,0 +1,62 @@
+"""Request and response bodies for retrieval."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from src.ingestion.source_path import validate_source_file
+from src.retrieval.store.base import SearchFilter
+from src.security.text import validate_question
+
+
+class Filters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source_file: str | list[str] | None = Field(default=None, description="One book-relative path or several")
+    chapter: str | None = Field(default=None, max_length=500)
+    up_to_chapter: int | None = Field(default=None, ge=0, le=10_000, description="Only chapters numbered up to this one")
+
+    @field_validator("source_file")
+    @classmethod
+    def _paths(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if value is None:
+            return None
+        values = [value] if isinstance(value, str) else value
+        if len(values) > 100:
+            raise ValueError("at most 100 source files")
+        for v in values:
+            validate_source_file(v)
+        return value
+
+    def to_search_filter(self) -> SearchFilter:
+        files = () if self.source_file is None else ((self.source_file,) if isinstance(self.source_file, str) else tuple(self.source_file))
+        return SearchFilter(source_files=files, chapter=self.chapter, up_to_chapter=self.up_to_chapter)
+
+
+class QueryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, max_length=10_000)
+    k: int = Field(default=5, ge=1, le=50)
+    filters: Filters | None = None
+
+    @field_validator("question")
+    @classmethod
+    def _question(cls, value: str) -> str:
+        return validate_question(value)
+
+
+class RetrievedContext(BaseModel):
+    chunk_id: str
+    content: str
+    score: float
+    metadata: dict[str, Any]
+
+
+class QueryResponse(BaseModel):
+    query_id: str
+    retrieved_contexts: list[RetrievedContext]
+    assembled_context: str
+    latency_ms: float

@@ -1,0 +1,91 @@
+"""Search: embed the question (cached), search dense and BM25 in one round trip, fuse, cut to k.
+
+`evidence` is the best dense cosine similarity in the (filtered) book: the signal the answerer uses
+to decide that the book does not cover a question.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+from anyio import to_thread
+
+from src.kit.cache import Cache
+from src.kit.metrics import stage
+from src.kit.settings import Settings
+from src.retrieval.embedder import Embedder
+from src.retrieval.fusion import Fused, FusionMethod, fuse
+from src.retrieval.sparse import SparseEncoder
+from src.retrieval.store.base import SearchFilter, VectorStore
+
+CANDIDATES_PER_LIST = 40
+
+
+def normalise_question(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).lower().split())
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[Fused]
+    evidence: float
+    latency_ms: float
+
+
+class RetrievalService:
+    def __init__(self, settings: Settings, embedder: Embedder, sparse: SparseEncoder, store: VectorStore, cache: Cache) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.sparse = sparse
+        self.store = store
+        self.cache = cache
+        self.fusion: FusionMethod = "relative"
+        self.alpha = 0.6
+
+    async def embed_query(self, question: str) -> list[float]:
+        key = hashlib.sha256(normalise_question(question).encode()).hexdigest()
+        cached = await self.cache.get("emb", key)
+        if cached is not None and len(cached) == self.embedder.dimensions * 4:
+            return np.frombuffer(cached, dtype=np.float32).tolist()
+        with stage("embedding"):
+            vector = await to_thread.run_sync(self.embedder.embed_one, question)
+        await self.cache.set("emb", key, vector.astype(np.float32).tobytes(), self.settings.cache_embedding_ttl_seconds)
+        return vector.tolist()
+
+    async def search(self, question: str, k: int, flt: SearchFilter | None = None) -> SearchResult:
+        started = time.perf_counter()
+        flt = flt or SearchFilter()
+        version = await self.cache.index_version()
+        key = hashlib.sha256(f"{version}|{normalise_question(question)}|{k}|{flt.cache_key()}|{self.fusion}|{self.alpha}".encode()).hexdigest()
+        cached = await self.cache.get("query", key)
+        if cached is not None:
+            data = json.loads(cached)
+            hits = [Fused(**h) for h in data["hits"]]
+            return SearchResult(hits, data["evidence"], round((time.perf_counter() - started) * 1000, 3))
+        dense_vec = await self.embed_query(question)
+        sparse_vec = self.sparse.query(question)
+        limit = max(CANDIDATES_PER_LIST, k)
+        with stage("search"):
+            dense, sparse = await to_thread.run_sync(self.store.search, dense_vec, sparse_vec, limit, flt)
+        fused = fuse(dense, sparse, self.fusion, self.alpha)[:k]
+        evidence = dense[0].score if dense else 0.0
+        result = SearchResult(fused, float(evidence), 0.0)
+        payload = {"hits": [h.__dict__ for h in fused], "evidence": result.evidence}
+        await self.cache.set("query", key, json.dumps(payload).encode(), self.settings.cache_query_ttl_seconds)
+        return SearchResult(fused, result.evidence, round((time.perf_counter() - started) * 1000, 3))
+
+
+def assemble_context(hits: list[Fused]) -> str:
+    """The contexts as a numbered block, for a prompt or a reader: [n] heading path (link), then text."""
+    parts = []
+    for n, hit in enumerate(hits, start=1):
+        p = hit.payload
+        where = " > ".join([p.get("title") or "", *[h for h in p.get("heading_path", []) if h != p.get("title")]]).strip(" >")
+        link = f" ({p['url']})" if p.get("url") else ""
+        parts.append(f"[{n}] {where or p.get('source_file', '')}{link}\n{p.get('content', '')}")
+    return "\n\n".join(parts)

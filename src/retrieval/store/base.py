@@ -1,0 +1,86 @@
+"""The vector store contract. Two backends keep it: the embedded Qdrant engine (qdrant-edge-py)
+and a Qdrant server or Qdrant Cloud (qdrant-client). `tests/contract/` runs one suite on both.
+
+Each point holds a dense vector ("dense", cosine) and a BM25 sparse vector ("bm25", IDF applied by
+the engine), and the chunk's payload. Calls are synchronous; the service runs them in threads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+DENSE = "dense"
+SPARSE = "bm25"
+INDEXED_FIELDS_KEYWORD = ("source_file", "chapter", "document_type")
+INDEXED_FIELDS_INTEGER = ("chapter_number",)
+
+
+class VectorStoreUnavailable(RuntimeError):
+    """The store cannot be reached or opened; callers answer 503 with Retry-After."""
+
+
+@dataclass(frozen=True)
+class SparseVec:
+    indices: list[int]
+    values: list[float]
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    id: str
+    dense: list[float]
+    sparse: SparseVec
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """What a student or a caller can narrow a search to. Empty means the whole book."""
+
+    source_files: tuple[str, ...] = ()
+    chapter: str | None = None
+    up_to_chapter: int | None = None
+    document_types: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.source_files or self.chapter or self.up_to_chapter is not None or self.document_types)
+
+    def cache_key(self) -> str:
+        return f"{sorted(self.source_files)}|{self.chapter}|{self.up_to_chapter}|{sorted(self.document_types)}"
+
+
+class VectorStore(Protocol):
+    kind: str
+
+    def ensure_collection(self) -> None: ...
+
+    def upsert(self, chunks: list[StoredChunk]) -> None: ...
+
+    def delete(self, ids: list[str]) -> None: ...
+
+    def ids_for_source(self, source_file: str) -> set[str]: ...
+
+    def search(self, dense: list[float], sparse: SparseVec, limit: int, flt: SearchFilter) -> tuple[list[Hit], list[Hit]]:
+        """Dense hits and sparse hits for one query, each best first, in one round trip."""
+        ...
+
+    def retrieve(self, ids: list[str]) -> list[Hit]: ...
+
+    def count(self, flt: SearchFilter | None = None) -> int: ...
+
+    def ping(self) -> None:
+        """Raise VectorStoreUnavailable unless the collection can be read now."""
+        ...
+
+    def optimize(self) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,150 @@
+"""A Qdrant server, cluster or Qdrant Cloud through qdrant-client (QDRANT_URL, QDRANT_API_KEY).
+
+The same code runs against `QdrantClient(location=":memory:")` in the contract tests, since no
+Qdrant server binary can be installed on the test machines.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from src.retrieval.store.base import (
+    DENSE,
+    INDEXED_FIELDS_INTEGER,
+    INDEXED_FIELDS_KEYWORD,
+    SPARSE,
+    Hit,
+    SearchFilter,
+    SparseVec,
+    StoredChunk,
+    VectorStoreUnavailable,
+)
+
+_SCROLL_PAGE = 1000
+_UPSERT_BATCH = 256
+_UNREACHABLE = (ResponseHandlingException, UnexpectedResponse, ConnectionError, TimeoutError, OSError)
+
+
+def _to_filter(flt: SearchFilter | None) -> models.Filter | None:
+    if flt is None or flt.is_empty:
+        return None
+    must: list[Any] = []
+    if flt.source_files:
+        must.append(models.FieldCondition(key="source_file", match=models.MatchAny(any=list(flt.source_files))))
+    if flt.chapter:
+        must.append(models.FieldCondition(key="chapter", match=models.MatchValue(value=flt.chapter)))
+    if flt.up_to_chapter is not None:
+        must.append(models.FieldCondition(key="chapter_number", range=models.Range(lte=flt.up_to_chapter)))
+    if flt.document_types:
+        must.append(models.FieldCondition(key="document_type", match=models.MatchAny(any=list(flt.document_types))))
+    return models.Filter(must=must)
+
+
+def _hit(point: Any) -> Hit:
+    return Hit(id=str(point.id), score=float(point.score), payload=dict(point.payload or {}))
+
+
+class ServerStore:
+    kind = "qdrant"
+
+    def __init__(self, client: QdrantClient, collection: str, dimensions: int) -> None:
+        self.client = client
+        self.collection = collection
+        self.dimensions = dimensions
+
+    @classmethod
+    def connect(cls, url: str, api_key: str | None, collection: str, dimensions: int, timeout: float) -> ServerStore:
+        return cls(QdrantClient(url=url, api_key=api_key, timeout=int(max(1, timeout))), collection, dimensions)
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except _UNREACHABLE as exc:
+            raise VectorStoreUnavailable(f"Qdrant unreachable: {type(exc).__name__}") from exc
+
+    def ensure_collection(self) -> None:
+        if not self._call(self.client.collection_exists, self.collection):
+            self._call(
+                self.client.create_collection,
+                self.collection,
+                vectors_config={DENSE: models.VectorParams(size=self.dimensions, distance=models.Distance.COSINE)},
+                sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+            )
+        for key in INDEXED_FIELDS_KEYWORD:
+            self._call(self.client.create_payload_index, self.collection, key, models.PayloadSchemaType.KEYWORD)
+        for key in INDEXED_FIELDS_INTEGER:
+            self._call(self.client.create_payload_index, self.collection, key, models.PayloadSchemaType.INTEGER)
+
+    def upsert(self, chunks: list[StoredChunk]) -> None:
+        for start in range(0, len(chunks), _UPSERT_BATCH):
+            points = [
+                models.PointStruct(
+                    id=c.id,
+                    vector={DENSE: c.dense, SPARSE: models.SparseVector(indices=c.sparse.indices, values=c.sparse.values)},
+                    payload=c.payload,
+                )
+                for c in chunks[start : start + _UPSERT_BATCH]
+            ]
+            self._call(self.client.upsert, self.collection, points=points, wait=True)
+
+    def delete(self, ids: list[str]) -> None:
+        if ids:
+            self._call(self.client.delete, self.collection, points_selector=models.PointIdsList(points=list(ids)), wait=True)
+
+    def ids_for_source(self, source_file: str) -> set[str]:
+        flt = models.Filter(must=[models.FieldCondition(key="source_file", match=models.MatchValue(value=source_file))])
+        ids: set[str] = set()
+        offset: Any = None
+        while True:
+            records, offset = self._call(
+                self.client.scroll, self.collection, scroll_filter=flt, limit=_SCROLL_PAGE, offset=offset, with_payload=False, with_vectors=False
+            )
+            ids.update(str(r.id) for r in records)
+            if offset is None or not records:
+                return ids
+
+    def search(self, dense: list[float], sparse: SparseVec, limit: int, flt: SearchFilter) -> tuple[list[Hit], list[Hit]]:
+        qfilter = _to_filter(flt)
+        requests = [models.QueryRequest(query=dense, using=DENSE, filter=qfilter, limit=limit, with_payload=True)]
+        if sparse.indices:
+            requests.append(
+                models.QueryRequest(
+                    query=models.SparseVector(indices=sparse.indices, values=sparse.values), using=SPARSE, filter=qfilter, limit=limit, with_payload=True
+                )
+            )
+        responses = self._call(self.client.query_batch_points, self.collection, requests=requests)
+        dense_hits = [_hit(p) for p in responses[0].points]
+        sparse_hits = [_hit(p) for p in responses[1].points] if len(responses) > 1 else []
+        return dense_hits, sparse_hits
+
+    def retrieve(self, ids: list[str]) -> list[Hit]:
+        if not ids:
+            return []
+        records = self._call(self.client.retrieve, self.collection, ids=list(ids), with_payload=True, with_vectors=False)
+        return [Hit(id=str(r.id), score=0.0, payload=dict(r.payload or {})) for r in records]
+
+    def count(self, flt: SearchFilter | None = None) -> int:
+        return int(self._call(self.client.count, self.collection, count_filter=_to_filter(flt), exact=True).count)
+
+    def ping(self) -> None:
+        try:
+            self.client.get_collection(self.collection)
+        except _UNREACHABLE as exc:
+            raise VectorStoreUnavailable(f"Qdrant unreachable: {type(exc).__name__}") from exc
+        except ValueError as exc:  # local mode raises ValueError for a missing collection
+            raise VectorStoreUnavailable(str(exc)) from exc
+
+    def needs_optimize(self) -> bool:
+        return False  # the server optimizes in the background
+
+    def optimize(self) -> None:
+        return None
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,220 @@
+"""Shared fixtures: real components only. PostgreSQL and Redis are the machine's own; under CI a
+test that needs one fails when it is absent, elsewhere it is skipped with the reason."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from src.app import create_app  # noqa: E402
+from src.kit.settings import Settings  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+API_KEY = "test-indexing-key-0123456789abcdef0123456789"
+
+
+def unavailable(reason: str) -> None:
+    """Fail under CI (where every service and ../shared must be present), skip elsewhere."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: this must be present)")
+    pytest.skip(reason)
+
+
+def shared_path(*parts: str) -> Path:
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        unavailable(f"{path} is absent: the shared data sits beside the project in CI, not in a user's own clone")
+    return path
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "data_dir": tmp_path / "data",
+        "log_dir": tmp_path / "logs",
+        "indexing_api_key": API_KEY,
+        "database_url": None,
+        "qdrant_url": None,
+        "redis_url": None,
+        "rate_limit_requests_per_minute": 100_000,
+        "rate_limit_tokens_per_minute": 100_000_000,
+        "rate_limit_concurrent_requests": 1000,
+        "cleanup_interval_seconds": 3600,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    """The real app with its lifespan, spoken to over ASGI."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as client:
+            yield app, client
+
+
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {API_KEY}"}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_app(settings) as (_, c):
+        yield c
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> None:
+    if not port_open("127.0.0.1", 5432):
+        unavailable("PostgreSQL is not reachable on 127.0.0.1:5432")
+
+
+@pytest.fixture
+async def pg_url(pg_available: None) -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    import asyncpg
+
+    name = f"rag_test_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        admin = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    if not port_open("127.0.0.1", 6379):
+        unavailable("Redis is not reachable on 127.0.0.1:6379")
+    import redis.asyncio as aioredis
+
+    r = aioredis.Redis.from_url(REDIS_TEST_URL)
+    await r.flushdb()
+    try:
+        yield REDIS_TEST_URL
+    finally:
+        await r.flushdb()
+        await r.aclose()
+
+
+class LiveServer:
+    """The service as a real process on a loopback port."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+        self.proc = proc
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEON_", "DATABASE_URL", "QDRANT_", "REDIS_", "RATE_LIMIT_"))}
+    env.update(
+        {
+            "HF_HUB_OFFLINE": "1",
+            "ENVIRONMENT": settings.environment,
+            "DATA_DIR": str(settings.data_dir),
+            "LOG_DIR": str(settings.log_dir),
+            "INDEXING_API_KEY": settings.indexing_api_key.get_secret_value() if settings.indexing_api_key else "",
+            "RATE_LIMIT_REQUESTS_PER_MINUTE": str(settings.rate_limit_requests_per_minute),
+            "RATE_LIMIT_TOKENS_PER_MINUTE": str(settings.rate_limit_tokens_per_minute),
+            "RATE_LIMIT_CONCURRENT_REQUESTS": str(settings.rate_limit_concurrent_requests),
+        }
+    )
+    if settings.database_url:
+        env["DATABASE_URL"] = settings.database_url
+    if settings.redis_url:
+        env["REDIS_URL"] = settings.redis_url
+    if settings.qdrant_url:
+        env["QDRANT_URL"] = settings.qdrant_url
+    return env
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url + "/api/v1/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not become ready in {timeout}s")
+
+
+@pytest.fixture
+def live_server_factory(tmp_path: Path) -> Iterator[Any]:
+    started: list[LiveServer] = []
+
+    def start(settings: Settings, cmd: list[str] | None = None, extra_env: dict[str, str] | None = None) -> LiveServer:
+        port = free_port()
+        log_path = tmp_path / f"server-{port}.log"
+        command = cmd or [sys.executable, "-m", "uvicorn", "src.api.main:app", "--host", "127.0.0.1", "--port", "{port}"]
+        command = [c.replace("{port}", str(port)) for c in command]
+        env = env_for(settings) | (extra_env or {})
+        with log_path.open("wb") as out:
+            proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        server = LiveServer(proc, port, log_path)
+        started.append(server)
+        try:
+            wait_healthy(server.url, proc)
+        except (RuntimeError, TimeoutError) as exc:
+            raise RuntimeError(f"{exc}\n--- server log ---\n{server.log()[-4000:]}") from exc
+        return server
+
+    yield start
+    for server in started:
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait(timeout=10)
+
