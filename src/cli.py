@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from src.ingestion.files import DOCUMENT_TYPES, discover, metadata_for
+from src.ingestion.files import DOCUMENT_TYPES, discover, read_document
 from src.kit.settings import get_settings
 
 app = typer.Typer(help="AI-textbook chatbot backend: indexing and operations.", no_args_is_help=True)
@@ -45,7 +45,7 @@ async def _index(paths: list[Path], root: Path, base_url: str | None, if_empty: 
             for path in paths:
                 progress.update(task, description=str(path.relative_to(root))[:60])
                 try:
-                    content, meta = metadata_for(path, root, base_url)
+                    content, meta = read_document(path, root, base_url)
                     outcome = await resources.indexing.index(content, meta)
                 except (ValueError, UnicodeDecodeError) as exc:
                     totals["failed"] += 1

@@ -201,10 +201,7 @@ def sentences_of(content: str) -> list[str]:
             flush()
             continue
         if re.match(r"^\s*([-*+]|\d+[.)])\s+", line):
-            flush()
-            paragraph.append(stripped)
-            flush()
-            continue
+            flush()  # a list item starts a paragraph of its own; indented lines after it continue it
         paragraph.append(stripped)
     flush()
     return out

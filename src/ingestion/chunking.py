@@ -60,7 +60,7 @@ def split_blocks(text: str) -> list[tuple[str, bool]]:
             continue
         if math:
             current.append(line)
-            if stripped.endswith("$$"):
+            if stripped.count("$$") % 2 == 1:
                 math = False
                 flush(atomic=True)
             continue
@@ -70,7 +70,7 @@ def split_blocks(text: str) -> list[tuple[str, bool]]:
             fence = match.group(1)
             current.append(line)
             continue
-        if stripped.startswith("$$") and not (stripped.endswith("$$") and len(stripped) > 2):
+        if stripped.startswith("$$") and stripped.count("$$") % 2 == 1:  # a display formula opens here
             flush()
             math = True
             current.append(line)
@@ -83,33 +83,66 @@ def split_blocks(text: str) -> list[tuple[str, bool]]:
     return blocks
 
 
-def _split_long(text: str, atomic: bool, budget: int, count: TokenCounter) -> list[str]:
-    """Cut one over-long block: code by lines, prose by sentences, then by words."""
-    units = text.split("\n") if atomic else [s for s in _SENTENCE_END.split(text) if s.strip()]
-    joiner = "\n" if atomic else " "
+def _split_long(text: str, atomic: bool, budget: int, count: TokenCounter, overlap: int = 0) -> list[str]:
+    """Cut one over-long block: code by lines, prose by sentences (each piece starting with the
+    previous piece's last sentences, up to `overlap` tokens), then by words."""
+    lines = text.split("\n")
+    if atomic and len(lines) > 2 and _FENCE.match(lines[0]) and lines[-1].strip().startswith(lines[0].strip()[:3]):
+        # A fenced block too long for one chunk: every piece is fenced again, with the same language.
+        opening, closing = lines[0], lines[-1]
+        wrap = count(opening) + count(closing) + 2
+        inner = _split_long("\n".join(lines[1:-1]), True, budget - wrap, count, 0)
+        return [f"{opening}\n{piece}\n{closing}" for piece in inner]
+    tabular = len(lines) > 1 and all(line.lstrip().startswith(("|", "-", "*", "+", ">")) or line.lstrip()[:1].isdigit() for line in lines if line.strip())
+    line_units = atomic or tabular
+    units = lines if line_units else [s for s in _SENTENCE_END.split(text) if s.strip()]
+    joiner = "\n" if line_units else " "
     pieces: list[str] = []
-    current: list[str] = []
+    current: list[tuple[str, int]] = []
     used = 0
+    fresh = False  # whether `current` holds more than the overlap carried from the last piece
+
+    def close() -> None:
+        nonlocal current, used, fresh
+        fresh = False
+        pieces.append(joiner.join(u for u, _ in current))
+        carried: list[tuple[str, int]] = []
+        if overlap and not atomic:
+            for unit, n in reversed(current):
+                if sum(c for _, c in carried) + n > overlap:
+                    break
+                carried.insert(0, (unit, n))
+        current, used = carried, sum(n for _, n in carried)
+
     for unit in units:
         n = count(unit) + 1
         if n > budget:
-            words = unit.split(" ")
-            step = max(1, len(words) * budget // (n * 2))
-            sub = [" ".join(words[i : i + step]) for i in range(0, len(words), step)]
-            for piece in sub:
-                if current:
-                    pieces.append(joiner.join(current))
-                    current, used = [], 0
-                pieces.append(piece)
+            if current and fresh:
+                close()
+            current, used, fresh = [], 0, False
+            pieces.extend(_bisect(unit, budget, count))
             continue
         if used + n > budget and current:
-            pieces.append(joiner.join(current))
-            current, used = [], 0
-        current.append(unit)
+            close()
+            if used + n > budget:
+                current, used = [], 0
+        current.append((unit, n))
         used += n
-    if current:
-        pieces.append(joiner.join(current))
+        fresh = True
+    if current and fresh:
+        pieces.append(joiner.join(u for u, _ in current))
     return pieces
+
+
+def _bisect(unit: str, budget: int, count: TokenCounter) -> list[str]:
+    """A single sentence or line longer than a chunk: halves by words until each half fits."""
+    if count(unit) + 1 <= budget:
+        return [unit]
+    words = unit.split()
+    if len(words) < 2:
+        return [unit[: len(unit) // 2], unit[len(unit) // 2 :]] if len(unit) > 1 else [unit]
+    mid = len(words) // 2
+    return _bisect(" ".join(words[:mid]), budget, count) + _bisect(" ".join(words[mid:]), budget, count)
 
 
 def _overlap_tail(text: str, overlap: int, count: TokenCounter) -> str:
@@ -139,7 +172,7 @@ def chunk_section(section: Section, title: str, max_tokens: int, overlap: int, c
     for text, atomic in split_blocks(section.text):
         tokens = count(text)
         if tokens > budget:
-            blocks.extend(_Block(p, count(p), atomic) for p in _split_long(text, atomic, budget, count))
+            blocks.extend(_Block(p, count(p), atomic) for p in _split_long(text, atomic, budget, count, overlap))
         else:
             blocks.append(_Block(text, tokens, atomic))
     out: list[tuple[str, str, int]] = []

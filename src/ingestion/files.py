@@ -1,15 +1,28 @@
-"""Files on disk into index requests: which files are documents, their type, title and URL."""
+"""Files on disk into index requests: which files are documents, their type, chapter and URL."""
 
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
+from src.ingestion.markdown import split_front_matter
 from src.ingestion.schemas import IndexMetadata
+from src.ingestion.sites import Generator, chapter_number, detect_generator, page_url
 
-DOCUMENT_TYPES = {".md": "markdown", ".mdx": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".txt": "text"}
-_SKIP_DIRS = {"node_modules", ".git", "build", ".docusaurus", "__pycache__"}
-_SKIP_NAMES = {"SUMMARY.md", "LICENSE.md", "SOURCE.md", "CHANGELOG.md"}
+DOCUMENT_TYPES = {
+    ".md": "markdown",
+    ".mdx": "markdown",
+    ".markdown": "markdown",
+    ".rst": "rst",
+    ".html": "html",
+    ".htm": "html",
+    ".txt": "text",
+    ".pdf": "pdf",
+}
+_SKIP_DIRS = {"node_modules", ".git", "build", "_build", ".docusaurus", "__pycache__", "quizzes"}
+_SKIP_NAMES = {"SUMMARY.md", "LICENSE.md", "SOURCE.md", "CHANGELOG.md", "CONTRIBUTING.md"}
 
 
 def discover(path: Path) -> list[Path]:
@@ -23,39 +36,42 @@ def discover(path: Path) -> list[Path]:
     return found
 
 
-def category_label(path: Path, root: Path) -> str | None:
-    """Docusaurus `_category_.json` label of the file's folder, if any."""
+def category_of(path: Path, root: Path) -> tuple[str | None, int | None]:
+    """The label and position of the nearest Docusaurus `_category_.json` above the file."""
     folder = path.parent
     while True:
         category = folder / "_category_.json"
         if category.exists():
             try:
-                label = json.loads(category.read_text(encoding="utf-8")).get("label")
+                data: dict[str, Any] = json.loads(category.read_text(encoding="utf-8"))
             except (json.JSONDecodeError, OSError):
-                label = None
-            return str(label) if label else None
+                data = {}
+            position = data.get("position")
+            return (str(data["label"]) if data.get("label") else None), (int(position) if isinstance(position, int | float) else None)
         if folder == root or root not in folder.parents:
-            return None
+            return None, None
         folder = folder.parent
 
 
-def page_url(relative: str, base_url: str | None) -> str | None:
-    """The published page for a source file: Docusaurus and mdBook drop `index`, the extension, and map .md to .html (mdBook)."""
-    if not base_url:
-        return None
-    stem = relative.rsplit(".", 1)[0]
-    if stem.endswith("/index") or stem == "index":
-        stem = stem[: -len("index")].rstrip("/")
-    return base_url.rstrip("/") + "/" + stem
+@lru_cache(maxsize=64)
+def generator_of(root: Path) -> Generator:
+    return detect_generator(root)
 
 
-def metadata_for(path: Path, root: Path, base_url: str | None) -> tuple[str, IndexMetadata]:
-    content = path.read_text(encoding="utf-8")
+def read_document(path: Path, root: Path, base_url: str | None, prefix: str | None = None) -> tuple[str | bytes, IndexMetadata]:
+    """A file's content and its index metadata. `source_file` is its path under `root` (after `prefix/`)."""
+    document_type = DOCUMENT_TYPES[path.suffix.lower()]
     relative = path.relative_to(root).as_posix()
+    generator = generator_of(root)
+    content: str | bytes = path.read_bytes() if document_type == "pdf" else path.read_text(encoding="utf-8")
+    front: dict[str, Any] = split_front_matter(content)[0] if isinstance(content, str) and document_type == "markdown" else {}
+    label, position = category_of(path, root) if generator == "docusaurus" else (None, None)
     meta = IndexMetadata(
-        source_file=relative,
-        chapter=category_label(path, root),
-        url=page_url(relative, base_url),
-        document_type=DOCUMENT_TYPES[path.suffix.lower()],  # type: ignore[arg-type]
+        source_file=f"{prefix}/{relative}" if prefix else relative,
+        chapter=label,
+        chapter_number=chapter_number(relative, front, position),
+        url=page_url(relative, base_url, generator, front),
+        document_type=document_type,  # type: ignore[arg-type]
+        site=generator,
     )
     return content, meta

@@ -8,6 +8,7 @@ Code fences and math blocks are never read as headings and are kept intact.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,14 @@ _JSX_LINE = re.compile(r"^\s*</?[A-Z][A-Za-z0-9.]*(\s[^>]*)?/?>\s*$")
 _ADMONITION_OPEN = re.compile(r"^\s*:::\s*(note|tip|info|caution|warning|danger|important|success|secondary)\b\s*(.*)$", re.I)
 _ADMONITION_CLOSE = re.compile(r"^\s*:::\s*$")
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
-_MDBOOK_INCLUDE = re.compile(r"^\s*\{\{#(include|rustdoc_include|playground)\s[^}]*\}\}\s*$")
+_MDBOOK_DIRECTIVE = re.compile(r"^\s*\{\{#\w+[^}]*\}\}\s*$")
+# d2lbook / MyST roles: `:label:` lines go, `:numref:`x`` and `:eqref:` keep their target, `:cite:` goes.
+_ROLE_LINE = re.compile(r"^\s*:(label|eqlabel|width|height|bibliography|begin_tab|end_tab)?:`[^`]*`\s*$|^\s*:(begin_tab|end_tab)\b.*$")
+_ROLE_CITE = re.compile(r":cite:`[^`]*`")
+_ROLE_REF = re.compile(r":(numref|ref|eqref|doc|numref):`([^`]*)`")
+_INLINE_HTML = re.compile(
+    r"</?(span|div|a|img|br|sup|sub|p|details|summary|figure|figcaption|center|kbd|small|b|i|u|em|strong|section|picture|source)\b[^>]*>", re.I
+)
 _INLINE_MARKUP = re.compile(r"(\*\*|__|`)")
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 
@@ -60,16 +68,16 @@ class _Open:
     lines: list[str] = field(default_factory=list)
 
 
-def clean_heading(raw: str) -> tuple[str, str | None]:
+def clean_heading(raw: str, slugger: Callable[[str], str] = slugify) -> tuple[str, str | None]:
     custom = _CUSTOM_ID.search(raw)
     anchor = custom.group(1) if custom else None
     title = _CUSTOM_ID.sub("", raw).strip()
-    title = _LINK.sub(r"\1", title)
+    title = _INLINE_HTML.sub("", _LINK.sub(r"\1", title))
     title = _INLINE_MARKUP.sub("", title).strip()
-    return title, anchor or slugify(title)
+    return title, anchor or slugger(title)
 
 
-def parse_markdown(text: str, default_title: str | None = None) -> ParsedDocument:
+def parse_markdown(text: str, default_title: str | None = None, slugger: Callable[[str], str] = slugify) -> ParsedDocument:
     front, body = split_front_matter(text.replace("\r\n", "\n"))
     body = _HTML_COMMENT.sub("", body)
     lines = body.split("\n")
@@ -79,7 +87,7 @@ def parse_markdown(text: str, default_title: str | None = None) -> ParsedDocumen
     slug_counts: dict[str, int] = {}
 
     def open_heading(level: int, raw: str) -> None:
-        title, anchor = clean_heading(raw)
+        title, anchor = clean_heading(raw, slugger)
         if anchor:
             # Generators number repeated anchors: intro, intro-1, intro-2.
             seen = slug_counts.get(anchor, 0)
@@ -101,7 +109,7 @@ def parse_markdown(text: str, default_title: str | None = None) -> ParsedDocumen
             fence = fence_match.group(1)
             current.lines.append(line)
             continue
-        if line.strip() == "$$" or (line.strip().startswith("$$") and line.strip().count("$$") == 1):
+        if (in_math and line.strip().count("$$") % 2 == 1) or (line.strip().startswith("$$") and line.strip().count("$$") % 2 == 1):
             in_math = not in_math
             current.lines.append(line)
             continue
@@ -118,8 +126,9 @@ def parse_markdown(text: str, default_title: str | None = None) -> ParsedDocumen
                 open_heading(1 if nxt.strip().startswith("=") else 2, line)
                 lines[i + 1] = ""
                 continue
-        if _IMPORT_EXPORT.match(line) or _JSX_LINE.match(line) or _MDBOOK_INCLUDE.match(line):
+        if _IMPORT_EXPORT.match(line) or _JSX_LINE.match(line) or _MDBOOK_DIRECTIVE.match(line) or _ROLE_LINE.match(line):
             continue
+        line = _INLINE_HTML.sub("", _ROLE_REF.sub(r"\2", _ROLE_CITE.sub("", line)))
         admonition = _ADMONITION_OPEN.match(line)
         if admonition:
             label = admonition.group(2).strip() or admonition.group(1).capitalize()
@@ -131,8 +140,9 @@ def parse_markdown(text: str, default_title: str | None = None) -> ParsedDocumen
 
     title = str(front.get("title") or "").strip()
     if not title:
-        first_h1 = next((s for s in sections if s.level == 1), None)
-        title = first_h1.title if first_h1 else (default_title or "")
+        levels = [s.level for s in sections if s.level > 0]
+        top = next((s for s in sections if levels and s.level == min(levels)), None)  # mdBook pages often start at ##
+        title = top.title if top else (default_title or "")
     doc_sections: list[Section] = []
     stack: list[_Open] = []
     for sec in sections:

@@ -1,16 +1,26 @@
-"""Which parser reads which document type."""
+"""Which parser reads which document type; Markdown anchors follow the site generator."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from src.ingestion.document import ParsedDocument
 from src.ingestion.html import parse_html, parse_text
 from src.ingestion.markdown import parse_markdown
+from src.ingestion.pdf import parse_pdf
+from src.ingestion.rst import parse_rst
+from src.ingestion.sites import slugger_for
 
-Parser = Callable[[str, str | None], ParsedDocument]
-PARSERS: dict[str, Parser] = {"markdown": parse_markdown, "html": parse_html, "text": parse_text}
 
-
-def parse(document_type: str, content: str, default_title: str | None) -> ParsedDocument:
-    return PARSERS[document_type](content, default_title)
+def parse(document_type: str, content: str | bytes, default_title: str | None, site: str | None = None) -> ParsedDocument:
+    if document_type == "pdf":
+        if not isinstance(content, bytes):
+            raise ValueError("PDF content must be bytes")
+        return parse_pdf(content, default_title)
+    if isinstance(content, bytes):
+        content = content.decode("utf-8")
+    if document_type == "markdown":
+        return parse_markdown(content, default_title, slugger_for(site or "docusaurus"))  # type: ignore[arg-type]
+    if document_type == "rst":
+        return parse_rst(content, default_title)
+    if document_type == "html":
+        return parse_html(content, default_title)
+    return parse_text(content, default_title)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 
 from src.ingestion.repository import DocumentRepository
 from src.ingestion.schemas import DeleteResponse, DocumentInfo, DocumentList, IndexRequest, IndexResponse
@@ -12,31 +12,30 @@ from src.ingestion.source_path import validate_source_file
 from src.kit.deps import DbSession, ResourcesDep
 from src.kit.errors import InvalidInput, NotFound
 from src.kit.logging import get_logger
-from src.kit.request_context import client_address, request_id_of
-from src.security.auth import IndexingKey
+from src.security.auth import IndexingKey, IndexingKeyRoute
 
 log = get_logger(__name__)
-router = APIRouter(prefix="/api/v1/index", tags=["indexing"], dependencies=[IndexingKey])
+# The key is checked before the body is parsed (IndexingKeyRoute); rejected inputs are logged by the error handler.
+router = APIRouter(prefix="/api/v1/index", tags=["indexing"], dependencies=[IndexingKey], route_class=IndexingKeyRoute)
 _ERRORS = {401: {"description": "Missing or invalid API key"}, 422: {"description": "Invalid input"}, 503: {"description": "A store is unavailable"}}
 
 
-async def _index(body: IndexRequest, resources: ResourcesDep, request: Request) -> IndexResponse:
+async def _index(body: IndexRequest, resources: ResourcesDep) -> IndexResponse:
     limit = resources.settings.max_index_content_chars
     if len(body.content) > limit:
-        log.warning("INPUT_VALIDATION_FAILURE", reason="content_too_long", client=client_address(request), request_id=request_id_of(request))
         raise InvalidInput("content is too long", [{"loc": ["body", "content"], "msg": f"at most {limit} characters", "type": "string_too_long"}])
     outcome = await resources.indexing.index(body.content, body.metadata)
     return IndexResponse(**outcome.__dict__)
 
 
 @router.post("", response_model=IndexResponse, responses=_ERRORS, summary="Index a document (re-posting a source_file replaces its chunks)")
-async def index_document(body: IndexRequest, resources: ResourcesDep, request: Request) -> IndexResponse:
-    return await _index(body, resources, request)
+async def index_document(body: IndexRequest, resources: ResourcesDep) -> IndexResponse:
+    return await _index(body, resources)
 
 
 @router.put("", response_model=IndexResponse, responses=_ERRORS, summary="Re-index a document: only changed chunks are embedded")
-async def reindex_document(body: IndexRequest, resources: ResourcesDep, request: Request) -> IndexResponse:
-    return await _index(body, resources, request)
+async def reindex_document(body: IndexRequest, resources: ResourcesDep) -> IndexResponse:
+    return await _index(body, resources)
 
 
 @router.get("/health", summary="Indexing health (authenticated)")
@@ -71,11 +70,10 @@ async def list_documents(db: DbSession, limit: Annotated[int, Query(ge=1, le=100
 
 
 @router.delete("/{source_file:path}", response_model=DeleteResponse, responses={**_ERRORS, 404: {"description": "Nothing indexed under that name"}})
-async def delete_document(source_file: Annotated[str, Path(max_length=1024)], resources: ResourcesDep, request: Request) -> DeleteResponse:
+async def delete_document(source_file: Annotated[str, Path(max_length=1024)], resources: ResourcesDep) -> DeleteResponse:
     try:
         validate_source_file(source_file)
     except ValueError as exc:
-        log.warning("INPUT_VALIDATION_FAILURE", reason="bad_source_file", client=client_address(request), request_id=request_id_of(request))
         raise InvalidInput(str(exc), [{"loc": ["path", "source_file"], "msg": str(exc), "type": "value_error"}]) from exc
     removed = await resources.indexing.delete(source_file)
     if removed < 0:

@@ -8,7 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from src.ingestion.source_path import validate_source_file
 
-DocumentType = Literal["markdown", "html", "text"]
+DocumentType = Literal["markdown", "rst", "html", "text", "pdf"]
+Site = Literal["docusaurus", "mdbook", "sphinx", "d2lbook", "plain"]
 
 
 class IndexMetadata(BaseModel):
@@ -20,7 +21,8 @@ class IndexMetadata(BaseModel):
     chapter: str | None = Field(default=None, max_length=500)
     chapter_number: int | None = Field(default=None, ge=0, le=10_000)
     url: str | None = Field(default=None, max_length=2048, description="The page's URL; chunk links add the heading anchor")
-    document_type: DocumentType = "markdown"
+    document_type: DocumentType = Field(default="markdown", description="pdf content is base64-encoded")
+    site: Site | None = Field(default=None, description="The site generator, for heading anchors (default: docusaurus rules)")
 
     @field_validator("source_file")
     @classmethod

@@ -9,6 +9,8 @@ are deleted after, and the registry row is written last.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import re
 import time
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from src.ingestion.chunking import Chunk, chunk_document
 from src.ingestion.document import ParsedDocument
 from src.ingestion.parsers import parse
+from src.ingestion.pdf import UnreadablePdf
 from src.ingestion.repository import DocumentRepository
 from src.ingestion.schemas import IndexMetadata
 from src.kit.cache import Cache
@@ -50,6 +53,17 @@ def chunk_id_for(source_file: str, position: int, content_hash: str) -> str:
 def chapter_number_from_path(source_file: str) -> int | None:
     match = _CHAPTER_IN_PATH.search(source_file)
     return int(match.group(1)) if match else None
+
+
+def decode_pdf_upload(content: str) -> bytes:
+    """PDFs arrive over JSON base64-encoded."""
+    try:
+        data = base64.b64decode(content, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise UnreadablePdf("pdf content must be base64-encoded") from exc
+    if not data.startswith(b"%PDF"):
+        raise UnreadablePdf("content is not a PDF file")
+    return data
 
 
 def join_url(url: str | None, anchor: str | None) -> str | None:
@@ -89,10 +103,13 @@ class IndexingService:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._optimizing = False
 
-    def prepare(self, content: str, meta: IndexMetadata) -> tuple[ParsedDocument, list[Chunk]]:
-        doc = parse(meta.document_type, content, meta.title)
+    def prepare(self, content: str | bytes, meta: IndexMetadata) -> tuple[ParsedDocument, list[Chunk]]:
+        doc = parse(meta.document_type, content, meta.title, meta.site)
         if meta.title:
             doc.title = meta.title
+        if not doc.title:  # a page without any heading: name it after its file
+            stem = meta.source_file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+            doc.title = re.sub(r"[-_]+", " ", stem).strip().capitalize() or meta.source_file
         chunks = chunk_document(doc, self.settings.chunk_max_tokens, self.settings.chunk_overlap_tokens, self.embedder.count_tokens)
         return doc, chunks
 
@@ -128,9 +145,12 @@ class IndexingService:
             out.append((chunk_id_for(meta.source_file, c.position, chunk_hash), payload))
         return out
 
-    async def index(self, content: str, meta: IndexMetadata) -> IndexOutcome:
+    async def index(self, content: str | bytes, meta: IndexMetadata) -> IndexOutcome:
         started = time.perf_counter()
-        content_hash = hashlib.sha256((meta.model_dump_json() + "\x00" + content).encode()).hexdigest()
+        if meta.document_type == "pdf" and isinstance(content, str):
+            content = decode_pdf_upload(content)
+        raw = content if isinstance(content, bytes) else content.encode()
+        content_hash = hashlib.sha256(meta.model_dump_json().encode() + b"\x00" + raw).hexdigest()
         async with self._locks[meta.source_file]:
             with stage("parse"):
                 doc, chunks = await to_thread.run_sync(self.prepare, content, meta)
