@@ -82,6 +82,7 @@ class IndexOutcome:
     chunks_new: int
     chunks_unchanged: int
     chunks_deleted: int
+    chunks_embedded: int = 0
 
 
 class IndexingService:
@@ -156,16 +157,20 @@ class IndexingService:
                 doc, chunks = await to_thread.run_sync(self.prepare, content, meta)
             planned = self.payloads(doc, chunks, meta)
             by_id = {cid: (payload, chunk) for (cid, payload), chunk in zip(planned, chunks, strict=True)}
-            existing = await to_thread.run_sync(self.store.ids_for_source, meta.source_file)
+            existing = await to_thread.run_sync(self.store.chunks_of_source, meta.source_file)
             fresh = [cid for cid in by_id if cid not in existing]
-            stale = sorted(existing - by_id.keys())
+            stale = sorted(existing.keys() - by_id.keys())
+            # A chunk that only moved (same text and document fields, new position) keeps its vector.
+            by_hash = {h: cid for cid, h in existing.items() if h}
+            reusable = {cid: by_hash[by_id[cid][0]["chunk_hash"]] for cid in fresh if by_id[cid][0]["chunk_hash"] in by_hash}
+            reused = await to_thread.run_sync(self.store.dense_vectors, sorted(set(reusable.values())))
+            to_embed = [cid for cid in fresh if reusable.get(cid) not in reused]
             with stage("embed_documents"):
-                texts = [by_id[cid][1].embed_text for cid in fresh]
+                texts = [by_id[cid][1].embed_text for cid in to_embed]
                 vectors = await to_thread.run_sync(self.embedder.embed, texts, self.settings.embedding_batch_size)
-            records = [
-                StoredChunk(id=cid, dense=vectors[i].tolist(), sparse=self.sparse.document(by_id[cid][1].embed_text), payload=by_id[cid][0])
-                for i, cid in enumerate(fresh)
-            ]
+            dense = {cid: vectors[i].tolist() for i, cid in enumerate(to_embed)}
+            dense.update({cid: reused[old] for cid, old in reusable.items() if old in reused})
+            records = [StoredChunk(id=cid, dense=dense[cid], sparse=self.sparse.document(by_id[cid][1].embed_text), payload=by_id[cid][0]) for cid in fresh]
             with stage("upsert"):
                 await to_thread.run_sync(self.store.upsert, records)
                 await to_thread.run_sync(self.store.delete, stale)
@@ -189,8 +194,17 @@ class IndexingService:
             chunks_new=len(fresh),
             chunks_unchanged=len(by_id) - len(fresh),
             chunks_deleted=len(stale),
+            chunks_embedded=len(to_embed),
         )
-        log.info("DOCUMENT_INDEXED", source_file=meta.source_file, chunks=len(by_id), new=len(fresh), deleted=len(stale), seconds=outcome.processing_time)
+        log.info(
+            "DOCUMENT_INDEXED",
+            source_file=meta.source_file,
+            chunks=len(by_id),
+            new=len(fresh),
+            embedded=len(to_embed),
+            deleted=len(stale),
+            seconds=outcome.processing_time,
+        )
         return outcome
 
     async def delete(self, source_file: str) -> int:

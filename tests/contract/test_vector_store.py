@@ -141,3 +141,13 @@ def test_embedded_store_persists(tmp_path: Path, encoders) -> None:
         assert reopened.count() == len(TEXTS)
     finally:
         reopened.close()
+
+
+def test_chunks_of_source_and_stored_vectors(store: VectorStore, encoders) -> None:
+    items = [StoredChunk(c.id, c.dense, c.sparse, c.payload | {"chunk_hash": f"h{i}"}) for i, c in enumerate(chunks(encoders))]
+    store.upsert(items)
+    of_ros = store.chunks_of_source("book/ch03-ros.md")
+    assert of_ros == {c.id: c.payload["chunk_hash"] for c in items if c.payload["source_file"] == "book/ch03-ros.md"}
+    vectors = store.dense_vectors([items[0].id, "00000000-0000-0000-0000-000000000000"])
+    assert list(vectors) == [items[0].id]
+    assert sum(a * b for a, b in zip(vectors[items[0].id], items[0].dense, strict=True)) == pytest.approx(1.0, abs=1e-4)

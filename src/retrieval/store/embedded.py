@@ -104,15 +104,32 @@ class EmbeddedStore:
             self._shard.update(qe.UpdateOperation.delete_points(list(ids)))
             self._writes_since_optimize += len(ids)
 
-    def ids_for_source(self, source_file: str) -> set[str]:
+    def chunks_of_source(self, source_file: str) -> dict[str, str]:
         flt = qe.Filter(must=[qe.FieldCondition(key="source_file", match=qe.MatchValue(source_file))])
-        ids: set[str] = set()
+        found: dict[str, str] = {}
         offset: Any = None
         while True:
-            records, offset = self._shard.scroll(qe.ScrollRequest(offset=offset, limit=_SCROLL_PAGE, filter=flt, with_payload=False, with_vector=False))
-            ids.update(str(r.id) for r in records)
+            records, offset = self._shard.scroll(
+                qe.ScrollRequest(offset=offset, limit=_SCROLL_PAGE, filter=flt, with_payload=["chunk_hash"], with_vector=False)
+            )
+            found.update((str(r.id), str((r.payload or {}).get("chunk_hash", ""))) for r in records)
             if offset is None or not records:
-                return ids
+                return found
+
+    def ids_for_source(self, source_file: str) -> set[str]:
+        return set(self.chunks_of_source(source_file))
+
+    def dense_vectors(self, ids: list[str]) -> dict[str, list[float]]:
+        if not ids:
+            return {}
+        records = self._shard.retrieve(list(ids), with_payload=False, with_vector=[DENSE])
+        out = {}
+        for r in records:
+            vector = r.vector
+            dense = vector.get(DENSE) if isinstance(vector, dict) else vector
+            if dense is not None:
+                out[str(r.id)] = list(dense)  # type: ignore[arg-type]
+        return out
 
     def search(self, dense: list[float], sparse: SparseVec, limit: int, flt: SearchFilter) -> tuple[list[Hit], list[Hit]]:
         qfilter = _to_filter(flt)

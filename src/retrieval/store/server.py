@@ -94,17 +94,32 @@ class ServerStore:
         if ids:
             self._call(self.client.delete, self.collection, points_selector=models.PointIdsList(points=list(ids)), wait=True)
 
-    def ids_for_source(self, source_file: str) -> set[str]:
+    def chunks_of_source(self, source_file: str) -> dict[str, str]:
         flt = models.Filter(must=[models.FieldCondition(key="source_file", match=models.MatchValue(value=source_file))])
-        ids: set[str] = set()
+        found: dict[str, str] = {}
         offset: Any = None
         while True:
             records, offset = self._call(
-                self.client.scroll, self.collection, scroll_filter=flt, limit=_SCROLL_PAGE, offset=offset, with_payload=False, with_vectors=False
+                self.client.scroll, self.collection, scroll_filter=flt, limit=_SCROLL_PAGE, offset=offset, with_payload=["chunk_hash"], with_vectors=False
             )
-            ids.update(str(r.id) for r in records)
+            found.update((str(r.id), str((r.payload or {}).get("chunk_hash", ""))) for r in records)
             if offset is None or not records:
-                return ids
+                return found
+
+    def ids_for_source(self, source_file: str) -> set[str]:
+        return set(self.chunks_of_source(source_file))
+
+    def dense_vectors(self, ids: list[str]) -> dict[str, list[float]]:
+        if not ids:
+            return {}
+        records = self._call(self.client.retrieve, self.collection, ids=list(ids), with_payload=False, with_vectors=[DENSE])
+        out = {}
+        for r in records:
+            vector = r.vector
+            dense = vector.get(DENSE) if isinstance(vector, dict) else vector
+            if dense is not None:
+                out[str(r.id)] = list(dense)
+        return out
 
     def search(self, dense: list[float], sparse: SparseVec, limit: int, flt: SearchFilter) -> tuple[list[Hit], list[Hit]]:
         qfilter = _to_filter(flt)
