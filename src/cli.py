@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import glob
+import os
+import re
 import time
 from pathlib import Path
 from typing import Annotated
@@ -25,7 +27,9 @@ app = typer.Typer(help="AI-textbook chatbot backend: indexing and operations.", 
 console = Console(stderr=True)
 
 
-async def _index(paths: list[Path], root: Path, base_url: str | None, if_empty: bool) -> int:
+async def _index(paths: list[Path], root: Path, base_url: str | None, prefix: str | None, if_empty: bool, prune: bool) -> int:
+    from src.ingestion.repository import DocumentRepository
+    from src.kit.db import transaction
     from src.kit.logging import configure_logging
     from src.kit.middleware import InFlight
     from src.kit.resources import close_resources, open_resources
@@ -37,7 +41,8 @@ async def _index(paths: list[Path], root: Path, base_url: str | None, if_empty: 
         if if_empty and resources.store.count() > 0:
             console.print(f"The index already holds {resources.store.count()} chunks: nothing to do.")
             return 0
-        totals = {"files": 0, "chunks": 0, "new": 0, "unchanged": 0, "deleted": 0, "failed": 0}
+        totals = dict.fromkeys(("files", "chunks", "new", "unchanged", "deleted", "failed", "removed files"), 0)
+        seen: set[str] = set()
         started = time.perf_counter()
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console) as progress:
@@ -45,7 +50,8 @@ async def _index(paths: list[Path], root: Path, base_url: str | None, if_empty: 
             for path in paths:
                 progress.update(task, description=str(path.relative_to(root))[:60])
                 try:
-                    content, meta = read_document(path, root, base_url)
+                    content, meta = read_document(path, root, base_url, prefix)
+                    seen.add(meta.source_file)
                     outcome = await resources.indexing.index(content, meta)
                 except (ValueError, UnicodeDecodeError) as exc:
                     totals["failed"] += 1
@@ -57,13 +63,22 @@ async def _index(paths: list[Path], root: Path, base_url: str | None, if_empty: 
                     totals["unchanged"] += outcome.chunks_unchanged
                     totals["deleted"] += outcome.chunks_deleted
                 progress.advance(task)
+        if prune:
+            async for session in transaction(resources.db):
+                registered = [d.source_file for d in await DocumentRepository(session).list(1_000_000, 0)]
+            for source_file in registered:
+                inside = source_file.startswith(prefix + "/") if prefix else True
+                if inside and source_file not in seen:
+                    totals["deleted"] += max(0, await resources.indexing.delete(source_file))
+                    totals["removed files"] += 1
         if resources.store.needs_optimize():
             console.print("Building the search index (HNSW)...")
-            resources.store.optimize()
+            await resources.indexing.optimize_now()
         table = Table(title="Indexing summary")
-        for column in ("files", "chunks", "new", "unchanged", "deleted", "failed", "seconds"):
+        columns_out = ("files", "chunks", "new", "unchanged", "deleted", "removed files", "failed")
+        for column in (*columns_out, "seconds"):
             table.add_column(column, justify="right")
-        table.add_row(*(str(totals[c]) for c in ("files", "chunks", "new", "unchanged", "deleted", "failed")), f"{time.perf_counter() - started:.1f}")
+        table.add_row(*(str(totals[c]) for c in columns_out), f"{time.perf_counter() - started:.1f}")
         Console().print(table)
         return 1 if totals["failed"] else 0
     finally:
@@ -73,11 +88,13 @@ async def _index(paths: list[Path], root: Path, base_url: str | None, if_empty: 
 @app.command()
 def index(
     paths: Annotated[list[str], typer.Argument(help="Folders, files or globs (quote globs)")],
-    root: Annotated[Path | None, typer.Option(help="Book root: source_file names are relative to it")] = None,
-    base_url: Annotated[str | None, typer.Option(help="The published book's URL, for citation links")] = None,
+    root: Annotated[Path | None, typer.Option(help="Book root: source_file names are relative to it (default: the common folder)")] = None,
+    base_url: Annotated[str | None, typer.Option(help="The published site's URL, for citation links")] = None,
+    prefix: Annotated[str | None, typer.Option(help="Put source_file names under this prefix (several books in one index)")] = None,
+    prune: Annotated[bool, typer.Option("--prune", help="Also remove indexed files (under --prefix) that are no longer on disk")] = False,
     if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing if the index already has chunks")] = False,
 ) -> None:
-    """Index a book folder (Markdown, MDX, HTML, text), a file, or a glob."""
+    """Index a book folder (Markdown, MDX, reStructuredText, HTML, text, PDF), a file, or a glob."""
     files: list[Path] = []
     for pattern in paths:
         matches = [Path(p) for p in glob.glob(pattern, recursive=True)] if any(c in pattern for c in "*?[") else [Path(pattern)]
@@ -87,15 +104,18 @@ def index(
     if not files:
         console.print(f"No indexable files ({', '.join(sorted(DOCUMENT_TYPES))}) under {', '.join(paths)}.")
         raise typer.Exit(1)
-    book_root = (root or _common_root(files)).resolve()
-    raise typer.Exit(asyncio.run(_index([f.resolve() for f in files], book_root, base_url, if_empty)))
+    book_root = (root or _common_root(paths)).resolve()
+    raise typer.Exit(asyncio.run(_index([f.resolve() for f in files], book_root, base_url, prefix, if_empty, prune)))
 
 
-def _common_root(files: list[Path]) -> Path:
-    import os
-
-    parents = [str(f.resolve().parent) for f in files]
-    return Path(os.path.commonpath(parents)) if parents else Path.cwd()
+def _common_root(patterns: list[str]) -> Path:
+    """The folder the arguments name (for a glob, the part before the first wildcard)."""
+    bases = []
+    for pattern in patterns:
+        head = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+        base = Path(head or ".")
+        bases.append(str((base if base.is_dir() else base.parent).resolve()))
+    return Path(os.path.commonpath(bases)) if bases else Path.cwd()
 
 
 @app.command("show-key")

@@ -220,6 +220,10 @@ class IndexingService:
         log.info("DOCUMENT_DELETED", source_file=source_file, chunks=len(existing))
         return len(existing)
 
+    async def optimize_now(self) -> None:
+        with stage("optimize"):
+            await to_thread.run_sync(self.store.optimize)
+
     def _maybe_optimize(self) -> None:
         """Build the HNSW index in the background once enough points are written (embedded engine)."""
         if self._optimizing or not self.store.needs_optimize():
