@@ -40,8 +40,21 @@ async def run_migrations_online() -> None:
     engine = create_engine(_settings())
     try:
         async with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                # Batch mode rebuilds a SQLite table by copying it and dropping the original; with
+                # foreign keys on, dropping user_sessions would cascade-delete every message. The
+                # pragma only takes effect outside a transaction, so it comes first.
+                await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                await connection.commit()
             await connection.run_sync(_run)
             await connection.commit()
+            if sqlite:
+                broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).fetchall()
+                await connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                await connection.commit()
+                if broken:
+                    raise RuntimeError(f"foreign key violations after migrating: {broken[:10]}")
     finally:
         await engine.dispose()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,27 +19,12 @@ from src.kit.logging import configure_logging, get_logger
 from src.kit.middleware import InFlight, RequestMiddleware
 from src.kit.resources import close_resources, open_resources
 from src.kit.settings import VERSION, Settings, get_settings
+from src.kit.shutdown import watch_sigterm
 from src.retrieval.router import router as query_router
 from src.retrieval.store.base import VectorStoreUnavailable
 from src.security.ratelimit import RateLimitMiddleware
 
 log = get_logger(__name__)
-
-
-def _watch_sigterm(in_flight: InFlight) -> None:
-    """Readiness fails from the moment SIGTERM arrives, before the server stops accepting."""
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def handler(signum: int, frame: object) -> None:
-        in_flight.draining = True
-        log.info("SHUTDOWN_SIGNAL", in_flight=in_flight.count)
-        if callable(previous):
-            previous(signum, frame)
-
-    try:
-        signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread (some test runners): nothing to chain to
-        pass
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,10 +35,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.resources = await open_resources(settings, in_flight)
+        sigterm = watch_sigterm(in_flight, settings.shutdown_grace_seconds)
         try:
             yield
         finally:
             in_flight.draining = True
+            sigterm.uninstall()
             await close_resources(app.state.resources)
 
     app = FastAPI(
@@ -90,5 +76,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(RateLimitMiddleware, limiter_getter=lambda: getattr(getattr(app.state, "resources", None), "limiter", None))
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, trust_forwarded_for=settings.trust_forwarded_for, in_flight=in_flight)
-    _watch_sigterm(in_flight)
     return app

@@ -64,7 +64,7 @@ async def _index(paths: list[Path], root: Path, base_url: str | None, prefix: st
                     totals["deleted"] += outcome.chunks_deleted
                 progress.advance(task)
         if prune:
-            async for session in transaction(resources.db):
+            async with transaction(resources.db) as session:
                 registered = [d.source_file for d in await DocumentRepository(session).list(1_000_000, 0)]
             for source_file in registered:
                 inside = source_file.startswith(prefix + "/") if prefix else True

@@ -19,8 +19,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from src.app import create_app  # noqa: E402
-from src.kit.settings import Settings  # noqa: E402
+from src.app import create_app
+from src.kit.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -217,4 +217,3 @@ def live_server_factory(tmp_path: Path) -> Iterator[Any]:
         if server.proc.poll() is None:
             server.proc.kill()
             server.proc.wait(timeout=10)
-

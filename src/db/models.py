@@ -17,6 +17,10 @@ NAMING_CONVENTION = {
 }
 
 
+# The API accepts session ids of 8-64 characters (src/answering/schemas.py SESSION_ID_PATTERN).
+SESSION_ID_LENGTH = 64
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -28,7 +32,7 @@ class Base(DeclarativeBase):
 class UserSession(Base):
     __tablename__ = "user_sessions"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    id: Mapped[str] = mapped_column(String(SESSION_ID_LENGTH), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_active_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     messages: Mapped[list[Message]] = relationship(back_populates="session", cascade="all, delete-orphan", passive_deletes=True)
@@ -38,7 +42,7 @@ class Message(Base):
     __tablename__ = "messages"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the answer_id clients see
-    session_id: Mapped[str] = mapped_column(ForeignKey("user_sessions.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[str] = mapped_column(String(SESSION_ID_LENGTH), ForeignKey("user_sessions.id", ondelete="CASCADE"), index=True)
     question: Mapped[str] = mapped_column(Text)
     answer: Mapped[str] = mapped_column(Text)
     citations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

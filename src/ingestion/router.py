@@ -11,10 +11,8 @@ from src.ingestion.schemas import DeleteResponse, DocumentInfo, DocumentList, In
 from src.ingestion.source_path import validate_source_file
 from src.kit.deps import DbSession, ResourcesDep
 from src.kit.errors import InvalidInput, NotFound
-from src.kit.logging import get_logger
 from src.security.auth import IndexingKey, IndexingKeyRoute
 
-log = get_logger(__name__)
 # The key is checked before the body is parsed (IndexingKeyRoute); rejected inputs are logged by the error handler.
 router = APIRouter(prefix="/api/v1/index", tags=["indexing"], dependencies=[IndexingKey], route_class=IndexingKeyRoute)
 _ERRORS = {401: {"description": "Missing or invalid API key"}, 422: {"description": "Invalid input"}, 503: {"description": "A store is unavailable"}}

@@ -174,7 +174,7 @@ class IndexingService:
             with stage("upsert"):
                 await to_thread.run_sync(self.store.upsert, records)
                 await to_thread.run_sync(self.store.delete, stale)
-            async for session in transaction(self.db):
+            async with transaction(self.db) as session:
                 await DocumentRepository(session).save(
                     source_file=meta.source_file,
                     content_id=content_id_for(meta.source_file),
@@ -212,7 +212,7 @@ class IndexingService:
         async with self._locks[source_file]:
             existing = await to_thread.run_sync(self.store.ids_for_source, source_file)
             await to_thread.run_sync(self.store.delete, sorted(existing))
-            async for session in transaction(self.db):
+            async with transaction(self.db) as session:
                 registered = await DocumentRepository(session).delete(source_file)
         if not existing and not registered:
             return -1

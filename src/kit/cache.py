@@ -1,6 +1,11 @@
 """Cache for embeddings, query results and answers: Redis when configured (shared by all workers),
 in process otherwise or while Redis is down. Keys carry the index version, so a re-index makes
-every cached result unreachable at once."""
+every cached result unreachable at once.
+
+The shared version lives in Redis (`rag:index_version`). If it is missing (a fresh or restarted
+Redis, or evicted) it is re-created from the clock, so it can never repeat a version some worker
+cached results under before. A re-index while Redis is unreachable is remembered and applied to
+the shared version as soon as Redis answers again, so no worker keeps serving the old index."""
 
 from __future__ import annotations
 
@@ -49,6 +54,7 @@ class Cache:
         self.redis = redis
         self.local = LocalTTLCache(max_entries)
         self._local_version = 0
+        self._bump_pending = False
 
     async def get(self, kind: str, key: str) -> bytes | None:
         full = f"{_PREFIX}{kind}:{key}"
@@ -67,13 +73,36 @@ class Cache:
             self.local.set(full, value, ttl)
 
     async def index_version(self) -> str:
-        remote = await self.redis.run(lambda r: r.get(_VERSION_KEY)) if self.redis.available else None
+        remote = await self.redis.run(self._shared_version) if self.redis.available else None
         if remote is not None:
-            return f"r{int(remote)}"
+            return f"r{remote}"
         return f"l{self._local_version}"
+
+    async def _shared_version(self, r) -> int:  # type: ignore[no-untyped-def]
+        if self._bump_pending:  # a re-index happened while Redis was unreachable
+            await self._bump_shared(r)
+            self._bump_pending = False
+        value = await r.get(_VERSION_KEY)
+        if value is None:
+            await r.set(_VERSION_KEY, _fresh_version(), nx=True)
+            value = await r.get(_VERSION_KEY)
+        return int(value)
+
+    @staticmethod
+    async def _bump_shared(r) -> int:  # type: ignore[no-untyped-def]
+        """A new shared version: past the current one, or (key missing) one from the clock, never reused."""
+        if await r.set(_VERSION_KEY, _fresh_version(), nx=True):
+            return int(await r.get(_VERSION_KEY))
+        return int(await r.incr(_VERSION_KEY))
 
     async def bump_index_version(self) -> None:
         """Called after every change to the index: cached results of the old version become unreachable."""
         self._local_version += 1
         self.local.clear()
-        await self.redis.run(lambda r: r.incr(_VERSION_KEY))
+        if self.redis.configured and await self.redis.run(self._bump_shared) is None:
+            self._bump_pending = True  # applied to the shared version once Redis answers
+
+
+def _fresh_version() -> int:
+    """Milliseconds since the epoch: larger than any version counted up from an earlier seed."""
+    return time.time_ns() // 1_000_000

@@ -1,10 +1,20 @@
 """The database engine (SQLite by default, PostgreSQL when NEON_DB_URL or DATABASE_URL is set),
-and the one-transaction-per-request dependency."""
+and the one-transaction-per-request dependency.
+
+Every wait on the database is bounded by DB_TIMEOUT_SECONDS: connecting, waiting for a pooled
+connection, and (twice that) each statement. A database that cannot be reached raises
+`DatabaseUnavailable`, an `OperationalError`, whatever the driver raised underneath (asyncpg raises
+the builtin TimeoutError or OSError for a connection it cannot open or a server that stopped
+answering), so callers handle one family of errors and the app answers 503, never 500.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from sqlalchemy import event, text
@@ -13,6 +23,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from src.kit.settings import Settings
 
+# What asyncpg (and the socket layer under any driver) raises, unwrapped, when the server is gone.
+CONNECTION_ERRORS = (OSError, TimeoutError, ConnectionError)
+
+
+class DatabaseUnavailable(OperationalError):
+    """The database could not be reached or stopped answering in time."""
+
+    def __init__(self, orig: BaseException) -> None:
+        super().__init__(None, None, orig, connection_invalidated=True)  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        return f"database unavailable: {type(self.orig).__name__}: {self.orig}"
+
 
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.sqlalchemy_url
@@ -20,13 +43,14 @@ def create_engine(settings: Settings) -> AsyncEngine:
         if ":///" in url and ":memory:" not in url:
             Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": settings.db_timeout_seconds})
+        busy_ms = max(1, int(settings.db_timeout_seconds * 1000))
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")  # cascades need it, per connection
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
             cursor.close()
 
         return engine
@@ -44,15 +68,51 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One transaction: commit on success, roll back on error. Repositories never commit."""
+@asynccontextmanager
+async def _transaction_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     async with factory() as session:
         try:
             yield session
             await session.commit()
-        except BaseException:
-            await session.rollback()
+        except BaseException as exc:
+            # The rollback may fail too when the connection is gone; the first error is the one that matters.
+            with contextlib.suppress(Exception):
+                await session.rollback()
+            if isinstance(exc, CONNECTION_ERRORS):
+                raise DatabaseUnavailable(exc) from exc
             raise
+
+
+class Transaction:
+    """One transaction: commit on success, roll back on error. Repositories never commit.
+
+    Use `async with transaction(factory) as session:`. A connection failure (raw OSError / TimeoutError
+    from the driver) comes out as DatabaseUnavailable.
+
+    `async for session in transaction(factory):` also works, for older callers, but an exception raised
+    in an `async for` body never reaches the transaction (Python does not throw it into the iterator):
+    the rollback then waits for garbage collection and the error is not translated. Prefer `async with`.
+    """
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self._scope = _transaction_scope(factory)
+
+    async def __aenter__(self) -> AsyncSession:
+        return await self._scope.__aenter__()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> bool | None:
+        return await self._scope.__aexit__(exc_type, exc, tb)
+
+    def __aiter__(self) -> AsyncIterator[AsyncSession]:
+        return self._once()
+
+    async def _once(self) -> AsyncIterator[AsyncSession]:
+        async with self as session:
+            yield session
+
+
+def transaction(factory: async_sessionmaker[AsyncSession]) -> Transaction:
+    return Transaction(factory)
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -20,7 +20,7 @@ ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
 async def get_db(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
-    async for session in transaction(resources.db):
+    async with transaction(resources.db) as session:  # `async with`: a failing route rolls back (and 503s) at once
         yield session
 
 

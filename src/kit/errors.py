@@ -97,6 +97,16 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+        if exc.status_code in (413, 422):
+            # Every rejected input is logged here, whichever layer raised it (router, parser, service).
+            log.warning(
+                "INPUT_VALIDATION_FAILURE",
+                reason=exc.error,
+                message=exc.message[:200],
+                path=request.url.path,
+                client=client_address(request),
+                request_id=request_id_of(request),
+            )
         return error_response(request, exc.status_code, exc.error, exc.details if exc.details is not None else exc.message, exc.headers)
 
     @app.exception_handler(RequestValidationError)

@@ -67,11 +67,15 @@ class RequestMiddleware:
 
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-            await self._reject_too_large(scope, send_wrapper, rid, declared)
+            await self._reject_too_large(scope, send_wrapper, rid, declared[:20])
             self._observe(method, scope, 413, started)
             return
 
+        # A body without Content-Length (chunked) is counted as it arrives. Past the limit, reading
+        # fails; whatever the framework makes of that failure (FastAPI turns it into a 400), the
+        # client gets the 413 this middleware sends in place of the app's response.
         received = 0
+        overflow = {"hit": False, "sent": False}
 
         async def receive_limited() -> Message:
             nonlocal received
@@ -79,19 +83,42 @@ class RequestMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
+                    overflow["hit"] = True
                     raise PayloadTooLarge("Request body too large.", {"max_bytes": self.max_body_bytes})
             return message
 
+        async def send_guarded(message: Message) -> None:
+            if overflow["hit"] and not status_holder["started"]:
+                if message["type"] == "http.response.start":
+                    overflow["sent"] = True
+                    await self._reject_too_large(scope, send_wrapper, rid, f"more than {self.max_body_bytes}")
+                return
+            if overflow["sent"]:
+                return  # the app's own response to the aborted read is replaced by the 413
+            await send_wrapper(message)
+
         self.in_flight.count += 1
         try:
-            await self.app(scope, receive_limited, send_wrapper)
+            try:
+                await self.app(scope, receive_limited, send_guarded)
+            except Exception:
+                if not overflow["hit"] or status_holder["started"]:
+                    raise
+            if overflow["hit"] and not status_holder["started"]:
+                await self._reject_too_large(scope, send_wrapper, rid, f"more than {self.max_body_bytes}")
         finally:
             self.in_flight.count -= 1
             self._observe(method, scope, int(status_holder["status"]), started)
 
     async def _reject_too_large(self, scope: Scope, send: Send, rid: str, declared: str) -> None:
         log.warning(
-            "INPUT_VALIDATION_FAILURE", reason="body_too_large", path=scope.get("path"), client=client_address_of_scope(scope), declared_bytes=declared[:20]
+            "INPUT_VALIDATION_FAILURE",
+            reason="body_too_large",
+            path=scope.get("path"),
+            client=client_address_of_scope(scope),
+            request_id=rid,
+            declared_bytes=declared,
+            max_bytes=self.max_body_bytes,
         )
         body = json.dumps(error_body(rid, "payload_too_large", {"max_bytes": self.max_body_bytes})).encode()
         await send(

@@ -1,5 +1,9 @@
 """A Redis connection that may go away: callers fall back to in-process state while it is down and
-use Redis again as soon as it answers (checked at most every REDIS_RETRY_SECONDS)."""
+use Redis again as soon as it answers (checked at most every REDIS_RETRY_SECONDS).
+
+Every operation is bounded by REDIS_TIMEOUT_SECONDS; while Redis is down, one request per retry
+period pays that (a refused connection costs nothing), the others skip Redis. Recovery is noticed by
+the first operation or health check that succeeds, and logged (REDIS_RECOVERED)."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from src.kit.metrics import DEPENDENCY_ERRORS
 
 log = get_logger(__name__)
 T = TypeVar("T")
+REDIS_FAULTS = (RedisError, OSError, TimeoutError)
 
 
 class RedisLink:
@@ -46,12 +51,10 @@ class RedisLink:
             return None
         try:
             result = await op(self.client)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except REDIS_FAULTS as exc:
             self._mark_down(exc)
             return None
-        if self._down_since is not None:
-            log.warning("REDIS_RECOVERED", down_seconds=round(time.monotonic() - self._down_since, 2))
-            self._down_since = None
+        self._mark_up()
         return result
 
     def _mark_down(self, exc: BaseException) -> None:
@@ -62,15 +65,21 @@ class RedisLink:
             log.warning("REDIS_UNAVAILABLE", error=type(exc).__name__, fallback="in-process cache and rate limits")
         self._next_try = now + self.retry_seconds
 
+    def _mark_up(self) -> None:
+        if self._down_since is not None:
+            log.warning("REDIS_RECOVERED", down_seconds=round(time.monotonic() - self._down_since, 2))
+            self._down_since = None
+
     async def ping(self) -> bool:
+        """Ask Redis now, back-off or not (health checks): a success ends an outage, a failure starts one."""
         if self.client is None:
             return False
         try:
             await self.client.ping()
-        except (RedisError, OSError, TimeoutError) as exc:
+        except REDIS_FAULTS as exc:
             self._mark_down(exc)
             return False
-        self._down_since = None
+        self._mark_up()
         return True
 
     async def close(self) -> None:

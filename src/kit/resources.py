@@ -190,11 +190,17 @@ async def close_resources(resources: Resources) -> None:
     for task in resources.tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+    # Bounded: a database that is down fails the first write within DB_TIMEOUT_SECONDS; a long backlog on a
+    # healthy one gets the shutdown grace period, no more.
     with contextlib.suppress(Exception):
-        await resources.logging_agent.flush_pending()
+        async with asyncio.timeout(resources.settings.shutdown_grace_seconds):
+            await resources.logging_agent.flush_pending()
     if resources.logging_agent.pending:
         log.error("MESSAGES_NOT_RECORDED_AT_SHUTDOWN", pending=len(resources.logging_agent.pending))
     await to_thread.run_sync(resources.store.close)
     await resources.redis.close()
-    await resources.engine.dispose()
+    # Closing pooled connections to a server that stopped answering waits on each; do not let that hold shutdown.
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(resources.settings.db_timeout_seconds * 4):
+            await resources.engine.dispose()
     log.info("SERVICE_STOPPED")

@@ -15,7 +15,8 @@ MIN_PRODUCTION_KEY_LENGTH = 32
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False, populate_by_name=True)
+    # hide_input_in_errors: a start-up error must not print the key or a DSN password it was given.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False, populate_by_name=True, hide_input_in_errors=True)
 
     environment: Literal["development", "test", "production"] = "development"
     data_dir: Path = Path("./data")
@@ -52,14 +53,12 @@ class Settings(BaseSettings):
     # Retrieval.
     embedding_threads: int = Field(default=0, ge=0)
     embedding_batch_size: int = Field(default=32, ge=1, le=512)
-    default_k: int = Field(default=5, ge=1, le=50)
     evidence_threshold: float = Field(default=0.35, ge=-1.0, le=1.0)
     chunk_max_tokens: int = Field(default=256, ge=32, le=256)
     chunk_overlap_tokens: int = Field(default=32, ge=0, le=128)
 
     # Answering.
-    llm_provider: Literal["extractive", "openai", "local"] = "extractive"
-    answer_timeout_seconds: float = Field(default=1.8, gt=0)
+    llm_provider: Literal["extractive"] = Field(default="extractive", description="The offline extractive answerer")
 
     # Cache TTLs (runbook: answers 1-2 h, query results 15-30 min, embeddings 30-60 min).
     cache_answer_ttl_seconds: int = Field(default=3600, ge=0)

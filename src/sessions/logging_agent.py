@@ -1,34 +1,55 @@
 """The LoggingAgent: records every answered turn and removes sessions past their retention.
 
-Recording never fails an answer: when the database is unreachable the turn waits in a bounded
-buffer and is written once the database is back (`flush_pending`, also run on a schedule).
+Recording never fails or stalls an answer. When the database is unreachable the turn waits in a
+bounded buffer (`pending`) and is written once the database is back: by `flush_pending`, which the
+app runs every couple of seconds. After a failed write, answers stop trying the database inline for
+a short back-off (the scheduled flush keeps probing), so an outage costs each answer nothing, and
+every attempt is bounded by DB_TIMEOUT_SECONDS. Writes are idempotent (a message id is inserted at
+most once), so a turn whose commit succeeded but whose acknowledgement was lost is not duplicated.
 
 `cleanup_old_sessions(days)` is synchronous for operators (the runbook calls it from
-`python -c`); the app's scheduler uses `cleanup_old_sessions_async`.
+`python -c` and reads the number it prints, so its logging goes to stderr, never stdout); the
+app's scheduler uses `cleanup_old_sessions_async`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+import structlog
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from src.db.models import utcnow
 from src.kit.db import create_engine, session_factory, transaction
-from src.kit.logging import get_logger
+from src.kit.logging import configure_logging, get_logger
 from src.kit.settings import Settings, get_settings
 from src.sessions.repository import SessionRepository
 
 log = get_logger(__name__)
-DB_UNAVAILABLE = (OperationalError, DBAPIError, PoolTimeout, OSError, asyncio.TimeoutError, ConnectionError)
 MAX_PENDING = 10_000
+RETRY_AFTER_FAILURE_SECONDS = 2.0  # inline writes pause this long after a failure; the scheduled flush still probes
+INLINE_BACKLOG = 32  # more queued than this: an answer leaves the writing to the scheduled flush
+MAX_REJECTED_ATTEMPTS = 3  # a turn the database rejects (not merely unreachable) is dropped after this many tries
+
+
+def rejected(exc: BaseException) -> bool:
+    """The database refused this row (bad data, a violated constraint): it is reachable, and retrying the
+    same row will not help forever. Anything else (unreachable, timed out, not migrated) is worth waiting out."""
+    if isinstance(exc, (IntegrityError, DataError)):
+        return True
+    if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
+        # asyncpg's errors reach SQLAlchemy as plain DBAPIError; the SQLSTATE class says what happened:
+        # 22 data exception (e.g. a value too long), 23 integrity constraint violation.
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return isinstance(code, str) and code[:2] in ("22", "23")
+    return False
 
 
 @dataclass
@@ -45,6 +66,7 @@ class Turn:
     refused: bool = False
     confidence: float = 0.0
     created_at: datetime = field(default_factory=utcnow)
+    rejected_attempts: int = field(default=0, compare=False)
 
     def row(self) -> dict[str, Any]:
         return {
@@ -67,36 +89,94 @@ class LoggingAgent:
     def __init__(self, factory: async_sessionmaker[AsyncSession] | None = None, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
         self._factory = factory
-        self.pending: deque[Turn] = deque(maxlen=MAX_PENDING)
+        self.pending: deque[Turn] = deque()
         self._flush_lock = asyncio.Lock()
+        self._retry_at = 0.0
+        self.dropped = 0
+        # Connect + statements + commit, each bounded by the engine; this bounds the whole write.
+        self.write_timeout = self.settings.db_timeout_seconds * 4
+
+    @property
+    def backing_off(self) -> bool:
+        return time.monotonic() < self._retry_at
 
     async def record(self, turn: Turn) -> bool:
-        """Write the turn now, or keep it for later if the database is unreachable. True if written."""
+        """Write the turn now, or keep it for later. True if it is written. Never raises for a database fault,
+        and waits at most DB_TIMEOUT_SECONDS."""
         if self._factory is None:
             raise RuntimeError("LoggingAgent.record needs the app's session factory")
+        if len(self.pending) >= MAX_PENDING:
+            self.pending.popleft()
+            self.dropped += 1
+            log.error("MESSAGE_DROPPED", reason="pending buffer full", max_pending=MAX_PENDING, dropped=self.dropped)
         self.pending.append(turn)
-        return await self.flush_pending()
+        # During an outage (back-off) or while a backlog drains, the scheduled flush writes it: the answer
+        # must not wait on a database that is not there.
+        if self.backing_off or len(self.pending) > INLINE_BACKLOG:
+            return False
+        try:
+            async with asyncio.timeout(self.settings.db_timeout_seconds):
+                await self.flush_pending(inline=True)
+        except TimeoutError:
+            self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
+            log.warning("MESSAGE_RECORD_DEFERRED", pending=len(self.pending), error="TimeoutError")
+        return all(t is not turn for t in self.pending)
 
-    async def flush_pending(self) -> bool:
-        """Write buffered turns in order; stop at the first database fault. True if none are left."""
+    async def flush_pending(self, inline: bool = False) -> bool:
+        """Write buffered turns in order; stop at the first database fault. True if none are left.
+
+        `inline` (an answer waiting): give up at once if a fault happened meanwhile."""
         if self._factory is None or not self.pending:
             return not self.pending
         async with self._flush_lock:
             while self.pending:
+                if inline and self.backing_off:
+                    return False
                 turn = self.pending[0]
                 try:
-                    async for db in transaction(self._factory):
-                        repo = SessionRepository(db)
-                        await repo.touch(turn.session_id, turn.created_at)
-                        await repo.add_message(turn.row())
-                except DB_UNAVAILABLE as exc:
-                    log.warning("MESSAGE_RECORD_DEFERRED", pending=len(self.pending), error=type(exc).__name__)
-                    return False
-                self.pending.popleft()
+                    async with asyncio.timeout(self.write_timeout):
+                        await self._write(turn)
+                except Exception as exc:  # noqa: BLE001 - unreachable, timed out, not migrated, rejected: sorted below
+                    if not rejected(exc):
+                        self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
+                        log.warning("MESSAGE_RECORD_DEFERRED", pending=len(self.pending), error=type(exc).__name__)
+                        return False
+                    turn.rejected_attempts += 1
+                    if turn.rejected_attempts < MAX_REJECTED_ATTEMPTS:
+                        log.warning("MESSAGE_RECORD_REJECTED", answer_id=turn.answer_id, attempt=turn.rejected_attempts, error=type(exc).__name__)
+                        self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
+                        return False
+                    self._discard(turn)
+                    self.dropped += 1
+                    log.error("MESSAGE_RECORD_FAILED", answer_id=turn.answer_id, session_id=turn.session_id, error=type(exc).__name__, message=str(exc)[:300])
+                    continue
+                self._discard(turn)
+                self._retry_at = 0.0
         return True
 
+    def _discard(self, turn: Turn) -> None:
+        """Remove this turn (normally still first; `record` may have dropped it meanwhile when the buffer was full)."""
+        if self.pending and self.pending[0] is turn:
+            self.pending.popleft()
+            return
+        for i, queued in enumerate(self.pending):
+            if queued is turn:
+                del self.pending[i]
+                return
+
+    async def _write(self, turn: Turn) -> None:
+        assert self._factory is not None
+        async with transaction(self._factory) as db:
+            repo = SessionRepository(db)
+            await repo.touch(turn.session_id, turn.created_at)
+            await repo.add_message(turn.row())
+
     async def cleanup_old_sessions_async(self, days: int | None = None) -> int:
-        days = days or self.settings.session_retention_days
+        """Remove sessions whose last activity is more than `days` ago (with their messages and feedback)."""
+        if days is None:
+            days = self.settings.session_retention_days
+        if days < 0:
+            raise ValueError("days must not be negative")
         cutoff = utcnow() - timedelta(days=days)
         if self._factory is not None:
             return await self._cleanup(self._factory, cutoff, days)
@@ -107,14 +187,16 @@ class LoggingAgent:
             await engine.dispose()
 
     async def _cleanup(self, factory: async_sessionmaker[AsyncSession], cutoff: datetime, days: int) -> int:
-        removed = 0
-        async for db in transaction(factory):
+        async with transaction(factory) as db:
             removed = await SessionRepository(db).delete_inactive_since(cutoff)
         log.info("SESSION_CLEANUP", removed=removed, retention_days=days)
         return removed
 
     def cleanup_old_sessions(self, days: int | None = None) -> int:
         """Synchronous, for operators and cron: remove sessions idle for more than `days`; return how many."""
+        if not structlog.is_configured():
+            # structlog's default logger prints to stdout, where the caller reads the number from.
+            configure_logging(self.settings.log_level, self.settings.log_dir, self.settings.log_json)
         try:
             asyncio.get_running_loop()
         except RuntimeError:

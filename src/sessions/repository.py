@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import case, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.db.models import Feedback, Message, UserSession, utcnow
@@ -16,21 +17,39 @@ class SessionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def touch(self, session_id: str, when: datetime | None = None) -> UserSession:
-        row = await self.session.get(UserSession, session_id)
-        when = when or utcnow()
-        if row is None:
-            row = UserSession(id=session_id, created_at=when, last_active_at=when)
-            self.session.add(row)
-        else:
-            row.last_active_at = max(_aware(row.last_active_at), when)
-        await self.session.flush()
-        return row
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
 
-    async def add_message(self, values: dict[str, Any]) -> None:
-        if await self.session.get(Message, values["id"]) is None:  # a flush retried after a fault stays single
+    async def touch(self, session_id: str, when: datetime | None = None) -> None:
+        """Create the session or move its last activity forward (never back), in one statement, so two
+        workers recording turns of the same new session at once cannot collide."""
+        when = when or utcnow()
+        dialect = self._dialect()
+        if dialect not in ("postgresql", "sqlite"):  # pragma: no cover - the service supports these two
+            row = await self.session.get(UserSession, session_id)
+            if row is None:
+                self.session.add(UserSession(id=session_id, created_at=when, last_active_at=when))
+            else:
+                row.last_active_at = max(_aware(row.last_active_at), when)
+            await self.session.flush()
+            return
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = insert(UserSession).values(id=session_id, created_at=when, last_active_at=when)
+        later = case((stmt.excluded.last_active_at > UserSession.last_active_at, stmt.excluded.last_active_at), else_=UserSession.last_active_at)
+        await self.session.execute(stmt.on_conflict_do_update(index_elements=[UserSession.id], set_={"last_active_at": later}))
+
+    async def add_message(self, values: dict[str, Any]) -> bool:
+        """Insert the message unless its id is already stored (a retried write stays single). True if inserted."""
+        dialect = self._dialect()
+        if dialect not in ("postgresql", "sqlite"):  # pragma: no cover
+            if await self.session.get(Message, values["id"]) is not None:
+                return False
             self.session.add(Message(**values))
             await self.session.flush()
+            return True
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        result = await self.session.execute(insert(Message).values(**values).on_conflict_do_nothing(index_elements=[Message.id]))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def get(self, session_id: str) -> UserSession | None:
         return await self.session.get(UserSession, session_id)

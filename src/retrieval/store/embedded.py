@@ -77,7 +77,10 @@ class EmbeddedStore:
         except Exception as exc:  # the engine raises a bare Exception
             if "WouldBlock" in str(exc) or "lock" in str(exc).lower():
                 raise VectorStoreUnavailable(SINGLE_PROCESS_MESSAGE.format(path=self.path)) from exc
-            raise VectorStoreUnavailable(f"Cannot open the embedded vector store at {self.path}: {exc}") from exc
+            # Two processes creating a fresh store at once fail here too, with a file error rather than the lock's.
+            raise VectorStoreUnavailable(
+                f"Cannot open the embedded vector store at {self.path}: {exc}. If another process uses it, run a single worker or set QDRANT_URL."
+            ) from exc
 
     def ensure_collection(self) -> None:
         with self._write_lock:

@@ -1,0 +1,228 @@
+"""/api/v1/query over real HTTP at about 10k and 100k chunks: one client (p50/p95) and 8 concurrent
+clients (wrk: requests/s, errors), plus query embedding in process.
+
+    apt-get install wrk python3.11-doc postgresql-doc-15   # load generator and the padding text
+    .venv/bin/python -m bench.query_speed [--sizes 10k,100k] [--write]
+
+The 10k collection is the pooled benchmark corpus. The 100k one adds passages from the Python and
+PostgreSQL manuals (Debian's python3.11-doc and postgresql-doc-15), chunked at 64 word pieces to
+keep the build short: search cost depends on the number of vectors, not on their text's length.
+Caches are off (TTL 0) so every request embeds and searches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.corpus import CACHE, REPO, Doc, build, pooled_docs, require_shared
+from bench.report import machine, write_section
+from bench.retrieval_quality import SETS
+from src.ingestion.files import discover
+from src.ingestion.schemas import IndexMetadata
+from src.kit.settings import Settings
+from src.retrieval.embedder import Embedder
+
+PADDING_ROOTS = [Path("/usr/share/doc/python3.11/html"), Path("/usr/share/doc/postgresql-doc-15/html")]
+WRK_SCRIPT = """
+local questions = {}
+for line in io.lines(os.getenv("QUESTIONS")) do questions[#questions + 1] = line end
+local i = 0
+request = function()
+  i = i % #questions + 1
+  return wrk.format("POST", "/api/v1/query", {["Content-Type"] = "application/json"}, questions[i])
+end
+"""
+
+
+def questions() -> list[str]:
+    return [q.text for loader in SETS.values() for q in loader()]
+
+
+def padding_docs(limit_chunks: int) -> list[Doc]:
+    docs = []
+    for root in PADDING_ROOTS:
+        if not root.exists():
+            sys.exit(f"{root} is missing: apt-get install python3.11-doc postgresql-doc-15")
+        for path in sorted(discover(root)):
+            if path.suffix == ".html" and "_sources" not in path.parts:
+                meta = IndexMetadata(source_file=f"padding/{root.parent.name}/{path.relative_to(root).as_posix()}", document_type="html")
+                docs.append(Doc(path.read_text(encoding="utf-8", errors="replace"), meta))
+    _ = limit_chunks
+    return docs
+
+
+def collection(size: str, embedder: Embedder) -> Path:
+    """A DATA_DIR holding a collection of the given size (built once, then reused)."""
+    data_dir = CACHE / f"speed-{size}"
+    marker = data_dir / "built.json"
+    if marker.exists():
+        return data_dir
+    shutil.rmtree(data_dir, ignore_errors=True)
+    store_dir = data_dir / "qdrant" / "textbook_content"
+    store_dir.parent.mkdir(parents=True)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    docs = pooled_docs()
+    if size == "100k":
+        padding_settings = Settings(_env_file=None, chunk_max_tokens=64, chunk_overlap_tokens=0)  # type: ignore[call-arg]
+        store, stats = build(store_dir, docs, embedder, settings)
+        store.close()
+        from bench.corpus import plan
+        from src.ingestion.service import IndexingService
+        from src.retrieval.sparse import SparseEncoder
+        from src.retrieval.store.base import StoredChunk
+        from src.retrieval.store.embedded import EmbeddedStore
+
+        sparse = SparseEncoder()
+        service = IndexingService(padding_settings, embedder, sparse, None, None, None)  # type: ignore[arg-type]
+        store = EmbeddedStore(store_dir, embedder.dimensions)
+        target = 100_000 - int(stats["chunks"])
+        planned = plan(service, padding_docs(target))[:target]
+        for start in range(0, len(planned), 1024):
+            part = planned[start : start + 1024]
+            vectors = embedder.embed([t for *_, t in part], 64)
+            store.upsert([StoredChunk(cid, vectors[i].tolist(), sparse.document(t), p) for i, (cid, p, t) in enumerate(part)])
+            print(f"  padding {start + len(part)}/{len(planned)}", file=sys.stderr, flush=True)
+        store.optimize()
+        count = store.count()
+        store.close()
+    else:
+        store, stats = build(store_dir, docs, embedder, settings)
+        count = store.count()
+        store.close()
+    marker.write_text(json.dumps({"chunks": count}))
+    return data_dir
+
+
+def serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEON_", "DATABASE_URL", "QDRANT_", "REDIS_"))}
+    env |= {
+        "DATA_DIR": str(data_dir),
+        "LOG_DIR": str(data_dir / "logs"),
+        "LOG_LEVEL": "WARNING",
+        "HF_HUB_OFFLINE": "1",
+        "INDEXING_API_KEY": "bench-key-0123456789abcdef0123456789abcdef",
+        "RATE_LIMIT_REQUESTS_PER_MINUTE": "0",
+        "RATE_LIMIT_TOKENS_PER_MINUTE": "0",
+        "RATE_LIMIT_CONCURRENT_REQUESTS": "0",
+        "CACHE_QUERY_TTL_SECONDS": "0",
+        "CACHE_EMBEDDING_TTL_SECONDS": "0",
+        "CACHE_ANSWER_TTL_SECONDS": "0",
+    }
+    cmd = [sys.executable, "-m", "uvicorn", "src.api.main:app", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health/ready", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.kill()
+    sys.exit("server did not become ready")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+def one_client(port: int, qs: list[str], n: int) -> dict[str, float]:
+    latencies = []
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        for q in qs[:20]:
+            client.post("/api/v1/query", json={"question": q, "k": 5})
+        for i in range(n):
+            t = time.perf_counter()
+            r = client.post("/api/v1/query", json={"question": qs[i % len(qs)], "k": 5})
+            latencies.append((time.perf_counter() - t) * 1000)
+            if r.status_code != 200:
+                sys.exit(f"query failed: {r.status_code} {r.text[:200]}")
+    return {"p50_ms": percentile(latencies, 0.5), "p95_ms": percentile(latencies, 0.95), "p99_ms": percentile(latencies, 0.99)}
+
+
+def eight_clients(port: int, qs: list[str], seconds: int) -> dict[str, float]:
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: apt-get install wrk")
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "query.lua"
+        script.write_text(WRK_SCRIPT)
+        qfile = Path(tmp) / "questions.jsonl"
+        qfile.write_text("\n".join(json.dumps({"question": q, "k": 5}) for q in qs) + "\n")
+        out = subprocess.run(
+            ["wrk", "-t2", "-c8", f"-d{seconds}s", "--latency", "-s", str(script), f"http://127.0.0.1:{port}"],
+            env=os.environ | {"QUESTIONS": str(qfile)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    rps = float(next(line for line in out.splitlines() if line.startswith("Requests/sec")).split()[1])
+    errors = 0
+    for line in out.splitlines():
+        if "Non-2xx" in line or "Socket errors" in line:
+            errors += sum(int(x) for x in line.replace(",", " ").split() if x.isdigit())
+    p50 = next(line.split()[1] for line in out.splitlines() if line.strip().startswith("50%"))
+    p99 = next(line.split()[1] for line in out.splitlines() if line.strip().startswith("99%"))
+    return {"rps": rps, "errors": errors, "p50": p50, "p99": p99}  # type: ignore[dict-item]
+
+
+def embedding_p50(embedder: Embedder, qs: list[str]) -> float:
+    for q in qs[:20]:
+        embedder.embed_one(q)
+    times = []
+    for q in qs[:500]:
+        t = time.perf_counter()
+        embedder.embed_one(q)
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10k,100k")
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+    require_shared()
+    embedder = Embedder()
+    qs = questions()
+    rows = [f"Query embedding in process (one thread pool, {len(qs[:500])} questions): p50 {embedding_p50(embedder, qs):.2f} ms", ""]
+    rows += ["| chunks | 1 client p50 | p95 | p99 | 8 clients req/s | errors | 8 clients p50 | p99 |", "|---|---|---|---|---|---|---|---|"]
+    for size in args.sizes.split(","):
+        data_dir = collection(size, embedder)
+        chunks = json.loads((data_dir / "built.json").read_text())["chunks"]
+        port = 8765
+        proc = serve(data_dir, port)
+        try:
+            single = one_client(port, qs, args.requests)
+            multi = eight_clients(port, qs, args.seconds)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+        rows.append(
+            f"| {chunks:,} | {single['p50_ms']:.1f} ms | {single['p95_ms']:.1f} ms | {single['p99_ms']:.1f} ms | {multi['rps']:.0f} | {multi['errors']} | {multi['p50']} | {multi['p99']} |"
+        )
+        print(rows[-1], flush=True)
+    text = "\n".join(rows)
+    print(text)
+    if args.write:
+        body = (
+            "`POST /api/v1/query` (k=5) over HTTP to one uvicorn worker on the embedded store, caches off, questions from the three question sets in turn. "
+            "One client: sequential requests with httpx. Eight clients: wrk, 2 threads, 8 connections.\n\n" + text
+        )
+        write_section("Query speed", body, f"python -m bench.query_speed --sizes {args.sizes} --write", machine())
+
+
+if __name__ == "__main__":
+    main()

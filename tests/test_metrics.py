@@ -1,0 +1,70 @@
+"""/metrics: requests by route template and status, and each pipeline stage's latency after an answer."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import auth, make_settings, running_app, shared_path
+
+CHAPTER = "docs/02-humanoid-robotics/index.md"
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def scrape(client: httpx.AsyncClient) -> Samples:
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    samples: Samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return samples
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def requests(samples: Samples, route: str, status: str, method: str) -> float:
+    return value(samples, "rag_http_requests_total", method=method, route=route, status=status)
+
+
+async def test_metrics_count_requests_by_route_and_status_and_time_each_stage(tmp_path: Path) -> None:
+    async with running_app(make_settings(tmp_path)) as (_, client):
+        text = shared_path("data", "textbooks", "physical-ai", CHAPTER).read_text()
+        indexed = await client.post("/api/v1/index", json={"content": text, "metadata": {"source_file": CHAPTER}}, headers=auth())
+        assert indexed.status_code == 200
+        before = await scrape(client)
+
+        # A question nobody asked before, so no cache answers it and every stage runs.
+        question = f"How does the Zero Moment Point keep a humanoid robot balanced? ({uuid.uuid4().hex[:8]})"
+        answer = await client.post("/api/v1/answer", json={"question": question})
+        assert answer.status_code == 200 and not answer.json()["refused"], answer.text
+        assert (await client.post("/api/v1/query", json={"question": "x", "k": 0})).status_code == 422
+        assert (await client.get("/api/v1/index/documents")).status_code == 401
+        assert (await client.delete(f"/api/v1/index/{CHAPTER}/nothing", headers=auth())).status_code == 404
+        assert (await client.get("/no/such/route")).status_code == 404
+        after = await scrape(client)
+
+    assert requests(after, "/api/v1/answer", "200", "POST") == requests(before, "/api/v1/answer", "200", "POST") + 1
+    assert requests(after, "/api/v1/query", "422", "POST") == requests(before, "/api/v1/query", "422", "POST") + 1
+    assert requests(after, "/api/v1/index/documents", "401", "GET") == requests(before, "/api/v1/index/documents", "401", "GET") + 1
+    # Routes are labelled by template, never by the raw path (which would grow without bound).
+    assert requests(after, "/api/v1/index/{source_file:path}", "404", "DELETE") == requests(before, "/api/v1/index/{source_file:path}", "404", "DELETE") + 1
+    assert requests(after, "unmatched", "404", "GET") == requests(before, "unmatched", "404", "GET") + 1
+    assert not any(name == "rag_http_requests_total" and ("route", "/no/such/route") in labels for name, labels in after)
+    # The first scrape itself was counted.
+    assert requests(after, "/metrics", "200", "GET") >= 1
+
+    for stage in ("embedding", "search", "answer"):
+        count_before = value(before, "rag_stage_duration_seconds_count", stage=stage)
+        count_after = value(after, "rag_stage_duration_seconds_count", stage=stage)
+        assert count_after >= count_before + 1, stage
+        assert value(after, "rag_stage_duration_seconds_sum", stage=stage) > value(before, "rag_stage_duration_seconds_sum", stage=stage)
+        assert value(after, "rag_stage_duration_seconds_bucket", stage=stage, le="+Inf") == count_after
+    # Request latency is recorded with the same labels.
+    assert value(after, "rag_http_request_duration_seconds_count", method="POST", route="/api/v1/answer", status="200") >= 1
