@@ -25,13 +25,17 @@ from pathlib import Path
 
 import httpx
 
-from bench.corpus import CACHE, REPO, Doc, build, pooled_docs, require_shared
+from bench.corpus import CACHE, REPO, Doc, plan, pooled_store, require_shared
 from bench.report import machine, write_section
 from bench.retrieval_quality import SETS
 from src.ingestion.files import discover
 from src.ingestion.schemas import IndexMetadata
+from src.ingestion.service import IndexingService
 from src.kit.settings import Settings
 from src.retrieval.embedder import Embedder
+from src.retrieval.sparse import SparseEncoder
+from src.retrieval.store.base import StoredChunk
+from src.retrieval.store.embedded import EmbeddedStore
 
 PADDING_ROOTS = [Path("/usr/share/doc/python3.11/html"), Path("/usr/share/doc/postgresql-doc-15/html")]
 WRK_SCRIPT = """
@@ -49,7 +53,7 @@ def questions() -> list[str]:
     return [q.text for loader in SETS.values() for q in loader()]
 
 
-def padding_docs(limit_chunks: int) -> list[Doc]:
+def padding_docs() -> list[Doc]:
     docs = []
     for root in PADDING_ROOTS:
         if not root.exists():
@@ -58,12 +62,12 @@ def padding_docs(limit_chunks: int) -> list[Doc]:
             if path.suffix == ".html" and "_sources" not in path.parts:
                 meta = IndexMetadata(source_file=f"padding/{root.parent.name}/{path.relative_to(root).as_posix()}", document_type="html")
                 docs.append(Doc(path.read_text(encoding="utf-8", errors="replace"), meta))
-    _ = limit_chunks
     return docs
 
 
 def collection(size: str, embedder: Embedder) -> Path:
-    """A DATA_DIR holding a collection of the given size (built once, then reused)."""
+    """A DATA_DIR holding a collection of the given size (built once, then reused): the pooled
+    benchmark collection, plus padding passages for 100k."""
     data_dir = CACHE / f"speed-{size}"
     marker = data_dir / "built.json"
     if marker.exists():
@@ -72,34 +76,25 @@ def collection(size: str, embedder: Embedder) -> Path:
     store_dir = data_dir / "qdrant" / "textbook_content"
     store_dir.parent.mkdir(parents=True)
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    docs = pooled_docs()
+    pooled, _ = pooled_store(embedder, settings)
+    source = pooled.path
+    pooled.close()
+    shutil.copytree(source, store_dir)
+    store = EmbeddedStore(store_dir, embedder.dimensions)
     if size == "100k":
         padding_settings = Settings(_env_file=None, chunk_max_tokens=64, chunk_overlap_tokens=0)  # type: ignore[call-arg]
-        store, stats = build(store_dir, docs, embedder, settings)
-        store.close()
-        from bench.corpus import plan
-        from src.ingestion.service import IndexingService
-        from src.retrieval.sparse import SparseEncoder
-        from src.retrieval.store.base import StoredChunk
-        from src.retrieval.store.embedded import EmbeddedStore
-
         sparse = SparseEncoder()
         service = IndexingService(padding_settings, embedder, sparse, None, None, None)  # type: ignore[arg-type]
-        store = EmbeddedStore(store_dir, embedder.dimensions)
-        target = 100_000 - int(stats["chunks"])
-        planned = plan(service, padding_docs(target))[:target]
+        target = 100_000 - store.count()
+        planned = plan(service, padding_docs())[:target]
         for start in range(0, len(planned), 1024):
             part = planned[start : start + 1024]
             vectors = embedder.embed([t for *_, t in part], 64)
             store.upsert([StoredChunk(cid, vectors[i].tolist(), sparse.document(t), p) for i, (cid, p, t) in enumerate(part)])
             print(f"  padding {start + len(part)}/{len(planned)}", file=sys.stderr, flush=True)
         store.optimize()
-        count = store.count()
-        store.close()
-    else:
-        store, stats = build(store_dir, docs, embedder, settings)
-        count = store.count()
-        store.close()
+    count = store.count()
+    store.close()
     marker.write_text(json.dumps({"chunks": count}))
     return data_dir
 

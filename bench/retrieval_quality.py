@@ -24,10 +24,11 @@ from src.kit.settings import Settings
 from src.retrieval.embedder import Embedder
 from src.retrieval.fusion import fuse
 from src.retrieval.ranking import Ranker
+from src.retrieval.service import CANDIDATES_PER_LIST
 from src.retrieval.sparse import SparseEncoder
 from src.retrieval.store.base import Hit, SearchFilter
 
-CANDIDATES = 100
+CANDIDATES = CANDIDATES_PER_LIST  # per list, as the service asks
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,9 @@ def evaluate(store, embedder: Embedder, sparse: SparseEncoder, ranker: Ranker) -
     methods: dict[str, Callable[[list[Hit], list[Hit], str], list[str]]] = {
         "bm25": lambda d, s, q: [h.payload["source_file"] for h in s[:10]],
         "dense": lambda d, s, q: [h.payload["source_file"] for h in d[:10]],
-        "hybrid-rrf": lambda d, s, q: [f.payload["source_file"] for f in fuse(d, s, "rrf", 0.5)[:10]],
-        "hybrid (service)": lambda d, s, q: [f.payload["source_file"] for f in ranker.rank(q, d, s, 10)],
+        "hybrid RRF (k=60)": lambda d, s, q: [f.payload["source_file"] for f in fuse(d, s, "rrf")[:10]],
+        "hybrid weighted": lambda d, s, q: [f.payload["source_file"] for f in fuse(d, s, "weighted", ranker.bm25_weight)[:10]],
+        "hybrid (service: weighted, ≤2 chunks per file)": lambda d, s, q: [f.payload["source_file"] for f in ranker.rank(q, d, s, 10)],
     }
     results: dict[str, dict[str, dict[str, float]]] = {}
     search_ms: list[float] = []
@@ -103,7 +105,7 @@ def evaluate(store, embedder: Embedder, sparse: SparseEncoder, ranker: Ranker) -
         ranked: dict[str, list[list[str]]] = {m: [] for m in methods}
         for q in questions:
             t = time.perf_counter()
-            dense, sparse_hits = store.search(embedder.embed_one(q.text).tolist(), sparse.query(q.text), CANDIDATES, SearchFilter())
+            dense, sparse_hits = store.search(embedder.embed_one(q.text).tolist(), sparse.query(q.text), CANDIDATES, SearchFilter(), ["source_file"])
             search_ms.append((time.perf_counter() - t) * 1000)
             for m, fn in methods.items():
                 ranked[m].append(fn(dense, sparse_hits, q.text))

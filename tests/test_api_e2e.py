@@ -92,3 +92,35 @@ async def test_not_in_the_book_is_said_plainly(client: httpx.AsyncClient) -> Non
     assert a["refused"] is True
     assert "does not seem to cover" in a["answer"]
     assert a["citations"] == []
+
+
+async def test_bulk_job_indexes_in_the_background(client: httpx.AsyncClient) -> None:
+    import asyncio
+
+    root = shared_path("data", "textbooks", "physical-ai", "docs")
+    docs = [
+        {"content": (root / chapter / "index.md").read_text(), "metadata": {"source_file": f"docs/{chapter}/index.md"}}
+        for chapter in ("01-introduction", "05-vision-language-action")
+    ]
+    docs.append({"content": "x" * 20, "metadata": {"source_file": "docs/broken.pdf", "document_type": "pdf"}})
+    accepted = await client.post("/api/v1/index/bulk", json={"documents": docs}, headers=auth())
+    assert accepted.status_code == 202, accepted.text
+    job = accepted.json()
+    assert job["status"] == "queued" and job["total"] == 3 and job["status_url"] == f"/api/v1/index/jobs/{job['job_id']}"
+    status: dict[str, object] = {}
+    for _ in range(600):
+        status = (await client.get(job["status_url"], headers=auth())).json()
+        if status["status"] in {"completed", "failed"}:
+            break
+        await asyncio.sleep(0.1)
+    assert status["status"] == "completed"
+    assert status["done"] == 2 and status["failed"] == 1
+    results = {r["source_file"]: r for r in status["results"]}  # type: ignore[union-attr]
+    assert results["docs/broken.pdf"]["status"] == "failed" and "PDF" in results["docs/broken.pdf"]["error"]
+    assert results["docs/01-introduction/index.md"]["indexed_chunks"] > 0
+    listed = (await client.get("/api/v1/index/documents", headers=auth())).json()
+    assert {d["source_file"] for d in listed["documents"]} == {"docs/01-introduction/index.md", "docs/05-vision-language-action/index.md"}
+    unknown = await client.get("/api/v1/index/jobs/00000000-0000-0000-0000-000000000000", headers=auth())
+    assert unknown.status_code == 404
+    anonymous = await client.get(job["status_url"])
+    assert anonymous.status_code == 401

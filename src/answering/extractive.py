@@ -187,7 +187,8 @@ def sentences_of(content: str) -> list[str]:
         if paragraph:
             for s in _SENTENCE_SPLIT.split(" ".join(paragraph)):
                 s = clean_sentence(s)
-                if len(s) >= 20 and re.search(r"[A-Za-z]{3}", s):
+                # A lead-in to a list or code ("...as follows:") says nothing by itself.
+                if len(s) >= 20 and re.search(r"[A-Za-z]{3}", s) and not s.endswith(":"):
                     out.append(s)
             paragraph.clear()
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.db.models import IndexedDocument, utcnow
+from src.db.models import IndexedDocument, IndexJob, utcnow
 
 
 class DocumentRepository:
@@ -42,3 +43,22 @@ class DocumentRepository:
 
     async def count(self) -> int:
         return int((await self.session.execute(select(func.count()).select_from(IndexedDocument))).scalar_one())
+
+
+class JobRepository:
+    """SQL for bulk indexing jobs."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def create(self, job_id: str, total: int) -> IndexJob:
+        row = IndexJob(id=job_id, status="queued", total=total, done=0, failed=0, results=[])
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def get(self, job_id: str) -> IndexJob | None:
+        return await self.session.get(IndexJob, job_id)
+
+    async def update(self, job_id: str, **values: Any) -> None:
+        await self.session.execute(update(IndexJob).where(IndexJob.id == job_id).values(**values, updated_at=utcnow()))

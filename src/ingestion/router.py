@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
-from src.ingestion.repository import DocumentRepository
-from src.ingestion.schemas import DeleteResponse, DocumentInfo, DocumentList, IndexRequest, IndexResponse
+from src.ingestion.repository import DocumentRepository, JobRepository
+from src.ingestion.schemas import (
+    BulkIndexRequest,
+    DeleteResponse,
+    DocumentInfo,
+    DocumentList,
+    IndexRequest,
+    IndexResponse,
+    JobAccepted,
+    JobStatus,
+)
 from src.ingestion.source_path import validate_source_file
 from src.kit.deps import DbSession, ResourcesDep
 from src.kit.errors import InvalidInput, NotFound
@@ -34,6 +43,30 @@ async def index_document(body: IndexRequest, resources: ResourcesDep) -> IndexRe
 @router.put("", response_model=IndexResponse, responses=_ERRORS, summary="Re-index a document: only changed chunks are embedded")
 async def reindex_document(body: IndexRequest, resources: ResourcesDep) -> IndexResponse:
     return await _index(body, resources)
+
+
+@router.post("/bulk", status_code=202, response_model=JobAccepted, responses=_ERRORS, summary="Index many documents in the background")
+async def bulk_index(body: BulkIndexRequest, resources: ResourcesDep, request: Request) -> JobAccepted:
+    job_id = await resources.jobs.submit(body.documents)
+    return JobAccepted(job_id=job_id, status="queued", total=len(body.documents), status_url=str(request.url_for("index_job_status", job_id=job_id).path))
+
+
+@router.get("/jobs/{job_id}", response_model=JobStatus, responses={**_ERRORS, 404: {"description": "No such job"}}, name="index_job_status")
+async def index_job_status(job_id: Annotated[str, Path(max_length=36)], db: DbSession) -> JobStatus:
+    row = await JobRepository(db).get(job_id)
+    if row is None:
+        raise NotFound(f"No indexing job {job_id!r}.")
+    return JobStatus(
+        job_id=row.id,
+        status=row.status,  # type: ignore[arg-type]
+        total=row.total,
+        done=row.done,
+        failed=row.failed,
+        results=row.results,
+        error=row.error,
+        created_at=row.created_at.isoformat(),
+        updated_at=row.updated_at.isoformat(),
+    )
 
 
 @router.get("/health", summary="Indexing health (authenticated)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -76,3 +76,28 @@ class DocumentInfo(BaseModel):
 class DocumentList(BaseModel):
     documents: list[DocumentInfo]
     total: int
+
+
+class BulkIndexRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    documents: list[IndexRequest] = Field(min_length=1, max_length=1000)
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: Literal["queued"]
+    total: int
+    status_url: str
+
+
+class JobStatus(BaseModel):
+    job_id: str
+    status: Literal["queued", "running", "completed", "failed"]
+    total: int
+    done: int
+    failed: int
+    results: list[dict[str, Any]]
+    error: str | None
+    created_at: str
+    updated_at: str

@@ -12,6 +12,7 @@ from anyio import to_thread
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from src.answering.service import AnswerService
+from src.ingestion.jobs import JobRunner
 from src.ingestion.service import IndexingService
 from src.kit.cache import Cache
 from src.kit.db import create_engine, current_revision, session_factory
@@ -84,6 +85,7 @@ class Resources:
     store: VectorStore
     logging_agent: LoggingAgent
     indexing: IndexingService
+    jobs: JobRunner
     retrieval: RetrievalService
     answers: AnswerService
     in_flight: InFlight
@@ -127,6 +129,7 @@ async def open_resources(settings: Settings, in_flight: InFlight) -> Resources:
     store = await to_thread.run_sync(build_store, settings, embedder.dimensions)
     logging_agent = LoggingAgent(db, settings)
     retrieval = RetrievalService(settings, embedder, sparse, store, cache)
+    indexing = IndexingService(settings, embedder, sparse, store, db, cache)
     resources = Resources(
         settings=settings,
         api_key=api_key,
@@ -139,7 +142,8 @@ async def open_resources(settings: Settings, in_flight: InFlight) -> Resources:
         sparse=sparse,
         store=store,
         logging_agent=logging_agent,
-        indexing=IndexingService(settings, embedder, sparse, store, db, cache),
+        indexing=indexing,
+        jobs=JobRunner(indexing, db, settings.max_index_content_chars),
         retrieval=retrieval,
         answers=AnswerService(settings, retrieval, cache, logging_agent),
         in_flight=in_flight,
@@ -185,6 +189,7 @@ async def _flush_and_heal(resources: Resources) -> None:
 
 
 async def close_resources(resources: Resources) -> None:
+    await resources.jobs.close()  # an unfinished bulk job is recorded as interrupted
     for task in resources.tasks:
         task.cancel()
     for task in resources.tasks:

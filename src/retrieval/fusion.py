@@ -1,8 +1,12 @@
 """Fusing dense and BM25 result lists into one ranking.
 
-`relative` (default): each list's scores are min-max normalised over its candidates and combined
-as alpha * dense + (1 - alpha) * bm25, so a strong dense hit is not dragged below weak keyword
-hits the way rank-only fusion can. `rrf`: reciprocal rank fusion, weighted, for comparison.
+`weighted` (the service's default): cosine similarity plus `bm25_weight` times the BM25 score
+relative to the best BM25 score for the question. The cosine keeps its absolute meaning, so a
+strong dense hit is not dragged below weak keyword matches the way rank-only fusion (RRF) can
+drag it; the BM25 term lifts passages that use the question's exact terms. A chunk missing from
+the dense candidates is given the lowest candidate cosine, an upper bound of its own.
+
+`rrf` (reciprocal rank fusion), `dense` and `sparse` are kept for comparison in `bench/`.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import Any, Literal
 
 from src.retrieval.store.base import Hit
 
-FusionMethod = Literal["relative", "rrf", "dense", "sparse"]
+FusionMethod = Literal["weighted", "rrf", "dense", "sparse"]
 
 
 @dataclass(frozen=True)
@@ -24,35 +28,44 @@ class Fused:
     payload: dict[str, Any]
 
 
-def _normalise(hits: list[Hit]) -> dict[str, float]:
-    if not hits:
-        return {}
-    top = max(h.score for h in hits)
-    low = min(h.score for h in hits)
-    span = top - low
-    if span <= 1e-9:
-        return {h.id: 1.0 for h in hits}
-    return {h.id: (h.score - low) / span for h in hits}
-
-
-def fuse(dense: list[Hit], sparse: list[Hit], method: FusionMethod = "relative", alpha: float = 0.6, rrf_k: int = 60) -> list[Fused]:
+def fuse(dense: list[Hit], sparse: list[Hit], method: FusionMethod = "weighted", bm25_weight: float = 0.6, rrf_k: int = 60) -> list[Fused]:
     payloads = {h.id: h.payload for h in sparse}
     payloads.update({h.id: h.payload for h in dense})
     raw_dense = {h.id: h.score for h in dense}
     raw_sparse = {h.id: h.score for h in sparse}
-    scores: dict[str, float] = {}
     if method == "dense":
         scores = dict(raw_dense)
     elif method == "sparse":
         scores = dict(raw_sparse)
     elif method == "rrf":
+        scores = {}
         for rank, h in enumerate(dense):
-            scores[h.id] = scores.get(h.id, 0.0) + alpha / (rrf_k + rank + 1)
+            scores[h.id] = scores.get(h.id, 0.0) + 0.5 / (rrf_k + rank + 1)
         for rank, h in enumerate(sparse):
-            scores[h.id] = scores.get(h.id, 0.0) + (1 - alpha) / (rrf_k + rank + 1)
+            scores[h.id] = scores.get(h.id, 0.0) + 0.5 / (rrf_k + rank + 1)
     else:
-        nd, ns = _normalise(dense), _normalise(sparse)
-        for cid in payloads:
-            scores[cid] = alpha * nd.get(cid, 0.0) + (1 - alpha) * ns.get(cid, 0.0)
+        floor = dense[-1].score if dense else 0.0
+        top_sparse = sparse[0].score if sparse and sparse[0].score > 0 else 1.0
+        scores = {cid: raw_dense.get(cid, floor) + bm25_weight * raw_sparse.get(cid, 0.0) / top_sparse for cid in payloads}
     ranked = sorted(scores, key=lambda cid: (-scores[cid], cid))
     return [Fused(cid, round(scores[cid], 6), raw_dense.get(cid), raw_sparse.get(cid), payloads[cid]) for cid in ranked]
+
+
+def diversify(ranked: list[Fused], k: int, per_source: int) -> list[Fused]:
+    """The best `k`, with at most `per_source` chunks of one source file while others are left;
+    then the rest in score order, so a search narrowed to one file still gets `k` chunks."""
+    if per_source <= 0:
+        return ranked[:k]
+    chosen: list[Fused] = []
+    held_back: list[Fused] = []
+    counts: dict[str, int] = {}
+    for hit in ranked:
+        source = str(hit.payload.get("source_file", ""))
+        if counts.get(source, 0) < per_source:
+            chosen.append(hit)
+            counts[source] = counts.get(source, 0) + 1
+            if len(chosen) == k:
+                return chosen
+        else:
+            held_back.append(hit)
+    return chosen + held_back[: k - len(chosen)]

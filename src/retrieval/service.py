@@ -10,7 +10,7 @@ import hashlib
 import json
 import time
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from anyio import to_thread
@@ -19,11 +19,12 @@ from src.kit.cache import Cache
 from src.kit.metrics import stage
 from src.kit.settings import Settings
 from src.retrieval.embedder import Embedder
-from src.retrieval.fusion import Fused, FusionMethod, fuse
+from src.retrieval.fusion import Fused
+from src.retrieval.ranking import Ranker
 from src.retrieval.sparse import SparseEncoder
 from src.retrieval.store.base import SearchFilter, VectorStore
 
-CANDIDATES_PER_LIST = 40
+CANDIDATES_PER_LIST = 100
 
 
 def normalise_question(text: str) -> str:
@@ -44,8 +45,7 @@ class RetrievalService:
         self.sparse = sparse
         self.store = store
         self.cache = cache
-        self.fusion: FusionMethod = "relative"
-        self.alpha = 0.6
+        self.ranker = Ranker()
 
     async def embed_query(self, question: str) -> list[float]:
         key = hashlib.sha256(normalise_question(question).encode()).hexdigest()
@@ -61,7 +61,7 @@ class RetrievalService:
         started = time.perf_counter()
         flt = flt or SearchFilter()
         version = await self.cache.index_version()
-        key = hashlib.sha256(f"{version}|{normalise_question(question)}|{k}|{flt.cache_key()}|{self.fusion}|{self.alpha}".encode()).hexdigest()
+        key = hashlib.sha256(f"{version}|{normalise_question(question)}|{k}|{flt.cache_key()}|{self.ranker}".encode()).hexdigest()
         cached = await self.cache.get("query", key)
         if cached is not None:
             data = json.loads(cached)
@@ -70,9 +70,15 @@ class RetrievalService:
         dense_vec = await self.embed_query(question)
         sparse_vec = self.sparse.query(question)
         limit = max(CANDIDATES_PER_LIST, k)
+        # Candidates carry only what ranking needs; the full payloads are read for the final k alone.
+        fields = None if self.ranker.reranker is not None else ["source_file"]
         with stage("search"):
-            dense, sparse = await to_thread.run_sync(self.store.search, dense_vec, sparse_vec, limit, flt)
-        fused = fuse(dense, sparse, self.fusion, self.alpha)[:k]
+            dense, sparse = await to_thread.run_sync(self.store.search, dense_vec, sparse_vec, limit, flt, fields)
+            ranked = self.ranker.rank(question, dense, sparse, k)
+            if fields is not None and ranked:
+                full = {h.id: h.payload for h in await to_thread.run_sync(self.store.retrieve, [h.id for h in ranked])}
+                ranked = [replace(h, payload=full[h.id]) for h in ranked if h.id in full]
+        fused = ranked
         evidence = dense[0].score if dense else 0.0
         result = SearchResult(fused, float(evidence), 0.0)
         payload = {"hits": [h.__dict__ for h in fused], "evidence": result.evidence}

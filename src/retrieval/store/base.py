@@ -77,8 +77,11 @@ class VectorStore(Protocol):
         """Stored dense vectors by id (ids not stored are left out)."""
         ...
 
-    def search(self, dense: list[float], sparse: SparseVec, limit: int, flt: SearchFilter) -> tuple[list[Hit], list[Hit]]:
-        """Dense hits and sparse hits for one query, each best first, in one round trip."""
+    def search(
+        self, dense: list[float], sparse: SparseVec, limit: int, flt: SearchFilter, payload_fields: list[str] | None = None
+    ) -> tuple[list[Hit], list[Hit]]:
+        """Dense hits and sparse hits for one query, each best first, in one round trip. With
+        `payload_fields`, hits carry only those payload fields (the rest is fetched for the final k)."""
         ...
 
     def retrieve(self, ids: list[str]) -> list[Hit]: ...

@@ -134,10 +134,13 @@ class EmbeddedStore:
                 out[str(r.id)] = list(dense)  # type: ignore[arg-type]
         return out
 
-    def search(self, dense: list[float], sparse: SparseVec, limit: int, flt: SearchFilter) -> tuple[list[Hit], list[Hit]]:
+    def search(
+        self, dense: list[float], sparse: SparseVec, limit: int, flt: SearchFilter, payload_fields: list[str] | None = None
+    ) -> tuple[list[Hit], list[Hit]]:
         qfilter = _to_filter(flt)
+        with_payload: bool | list[str] = payload_fields if payload_fields is not None else True
         requests = [
-            qe.QueryRequest(limit=limit, query=qe.Query.Nearest(dense, using=DENSE), filter=qfilter, with_payload=True),
+            qe.QueryRequest(limit=limit, query=qe.Query.Nearest(dense, using=DENSE), filter=qfilter, with_payload=with_payload),
         ]
         if sparse.indices:
             requests.append(
@@ -145,7 +148,7 @@ class EmbeddedStore:
                     limit=limit,
                     query=qe.Query.Nearest(qe.SparseVector(sparse.indices, sparse.values), using=SPARSE),
                     filter=qfilter,
-                    with_payload=True,
+                    with_payload=with_payload,
                 )
             )
         results = self._shard.query_batch(qe.QueryBatchRequest(requests))

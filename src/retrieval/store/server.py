@@ -121,13 +121,20 @@ class ServerStore:
                 out[str(r.id)] = list(dense)
         return out
 
-    def search(self, dense: list[float], sparse: SparseVec, limit: int, flt: SearchFilter) -> tuple[list[Hit], list[Hit]]:
+    def search(
+        self, dense: list[float], sparse: SparseVec, limit: int, flt: SearchFilter, payload_fields: list[str] | None = None
+    ) -> tuple[list[Hit], list[Hit]]:
         qfilter = _to_filter(flt)
-        requests = [models.QueryRequest(query=dense, using=DENSE, filter=qfilter, limit=limit, with_payload=True)]
+        with_payload: bool | list[str] = payload_fields if payload_fields is not None else True
+        requests = [models.QueryRequest(query=dense, using=DENSE, filter=qfilter, limit=limit, with_payload=with_payload)]
         if sparse.indices:
             requests.append(
                 models.QueryRequest(
-                    query=models.SparseVector(indices=sparse.indices, values=sparse.values), using=SPARSE, filter=qfilter, limit=limit, with_payload=True
+                    query=models.SparseVector(indices=sparse.indices, values=sparse.values),
+                    using=SPARSE,
+                    filter=qfilter,
+                    limit=limit,
+                    with_payload=with_payload,
                 )
             )
         responses = self._call(self.client.query_batch_points, self.collection, requests=requests)
