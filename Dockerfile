@@ -25,7 +25,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     HF_HUB_OFFLINE=1 \
     DATA_DIR=/app/data \
-    LOG_DIR=/app/logs
+    LOG_DIR=/app/logs \
+    MODEL_CACHE_DIR=/app/models
 RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --create-home --home-dir /home/app --shell /usr/sbin/nologin app
 COPY --from=build /opt/venv /opt/venv
@@ -33,7 +34,9 @@ WORKDIR /app
 COPY alembic.ini gunicorn.conf.py ./
 COPY migrations ./migrations
 COPY src ./src
-RUN mkdir -p /app/data /app/logs && chown app:app /app/data /app/logs
+# The embedding model re-quantized for the CPU once, at build time (src/retrieval/model_prep.py).
+RUN python -c "from src.retrieval.embedder import Embedder; Embedder()" \
+ && mkdir -p /app/data /app/logs && chown app:app /app/data /app/logs
 USER app
 VOLUME ["/app/data"]
 EXPOSE 8000

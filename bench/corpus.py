@@ -57,8 +57,8 @@ def pooled_docs() -> list[Doc]:
     return [*book_docs(), *squad_docs()]
 
 
-def fingerprint(docs: list[Doc], settings: Settings) -> str:
-    h = hashlib.sha256()
+def fingerprint(docs: list[Doc], settings: Settings, model_id: str) -> str:
+    h = hashlib.sha256(model_id.encode())
     for code in sorted((REPO / "src" / "ingestion").glob("*.py")):
         h.update(code.read_bytes())
     h.update(f"{settings.chunk_max_tokens}|{settings.chunk_overlap_tokens}".encode())
@@ -106,7 +106,7 @@ def build(store_dir: Path, docs: list[Doc], embedder: Embedder, settings: Settin
 def pooled_store(embedder: Embedder, settings: Settings) -> tuple[EmbeddedStore, dict[str, float]]:
     """The pooled collection, rebuilt only when the corpus or the ingestion code changed."""
     docs = pooled_docs()
-    key = fingerprint(docs, settings)
+    key = fingerprint(docs, settings, embedder.model_id)
     store_dir = CACHE / f"pooled-{key}"
     stats_file = store_dir.parent / f"pooled-{key}.json"
     if stats_file.exists():

@@ -130,7 +130,7 @@ def main() -> None:
     args = parser.parse_args()
     require_shared()
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    embedder = Embedder(settings.embedding_threads)
+    embedder = Embedder(settings.embedding_threads, settings.embedding_quantization)
     store, stats = pooled_store(embedder, settings)
     try:
         results, timing = evaluate(store, embedder, SparseEncoder(), Ranker())

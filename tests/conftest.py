@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +29,8 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 API_KEY = "test-indexing-key-0123456789abcdef0123456789"
+# The prepared embedding model is cached once for the whole run, not rebuilt in every test's DATA_DIR.
+MODEL_CACHE = Path(tempfile.gettempdir()) / "rag-backend-test-models"
 
 
 def unavailable(reason: str) -> None:
@@ -69,6 +72,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "rate_limit_tokens_per_minute": 100_000_000,
         "rate_limit_concurrent_requests": 1000,
         "cleanup_interval_seconds": 3600,
+        "model_cache_dir": MODEL_CACHE,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -163,6 +167,7 @@ def env_for(settings: Settings) -> dict[str, str]:
             "ENVIRONMENT": settings.environment,
             "DATA_DIR": str(settings.data_dir),
             "LOG_DIR": str(settings.log_dir),
+            "MODEL_CACHE_DIR": str(settings.models_dir),
             "INDEXING_API_KEY": settings.indexing_api_key.get_secret_value() if settings.indexing_api_key else "",
             "RATE_LIMIT_REQUESTS_PER_MINUTE": str(settings.rate_limit_requests_per_minute),
             "RATE_LIMIT_TOKENS_PER_MINUTE": str(settings.rate_limit_tokens_per_minute),

@@ -124,7 +124,7 @@ async def open_resources(settings: Settings, in_flight: InFlight) -> Resources:
     redis = RedisLink(settings.redis_url, settings.redis_timeout_seconds, settings.redis_retry_seconds)
     cache = Cache(redis, settings.cache_max_entries)
     limiter = RateLimiter(redis, settings.rate_limit_requests_per_minute, settings.rate_limit_tokens_per_minute, settings.rate_limit_concurrent_requests)
-    embedder = await to_thread.run_sync(Embedder, settings.embedding_threads)
+    embedder = await to_thread.run_sync(Embedder, settings.embedding_threads, settings.embedding_quantization, settings.models_dir)
     sparse = SparseEncoder()
     store = await to_thread.run_sync(build_store, settings, embedder.dimensions)
     logging_agent = LoggingAgent(db, settings)

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
 
     # Retrieval.
     embedding_threads: int = Field(default=0, ge=0)
+    embedding_quantization: Literal["dynamic-int8", "packaged"] = "dynamic-int8"
+    model_cache_dir: Path | None = None
     embedding_batch_size: int = Field(default=32, ge=1, le=512)
     evidence_threshold: float = Field(default=0.35, ge=-1.0, le=1.0)
     chunk_max_tokens: int = Field(default=256, ge=32, le=256)
@@ -115,6 +117,10 @@ class Settings(BaseSettings):
     @property
     def vector_store_kind(self) -> Literal["embedded", "qdrant"]:
         return "qdrant" if self.qdrant_url else "embedded"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.model_cache_dir or self.data_dir / "models"
 
     @property
     def vector_dir(self) -> Path:

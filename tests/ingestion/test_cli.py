@@ -12,12 +12,13 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import REPO, shared_path
+from tests.conftest import MODEL_CACHE, REPO, shared_path
 
 
 def cli(data: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEON_", "DATABASE_URL", "QDRANT_", "REDIS_"))}
     env |= {"DATA_DIR": str(data), "LOG_DIR": str(data / "logs"), "HF_HUB_OFFLINE": "1", "COLUMNS": "200", "INDEXING_API_KEY": "cli-test-key"}
+    env["MODEL_CACHE_DIR"] = str(MODEL_CACHE)
     return subprocess.run([sys.executable, "-m", "src.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -59,7 +60,13 @@ def test_killed_run_is_completed_by_the_next(tmp_path: Path) -> None:
     root = book(tmp_path)
     data = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEON_", "DATABASE_URL", "QDRANT_", "REDIS_"))}
-    env |= {"DATA_DIR": str(data), "LOG_DIR": str(data / "logs"), "HF_HUB_OFFLINE": "1", "INDEXING_API_KEY": "cli-test-key"}
+    env |= {
+        "DATA_DIR": str(data),
+        "LOG_DIR": str(data / "logs"),
+        "HF_HUB_OFFLINE": "1",
+        "INDEXING_API_KEY": "cli-test-key",
+        "MODEL_CACHE_DIR": str(MODEL_CACHE),
+    }
     proc = subprocess.Popen([sys.executable, "-m", "src.cli", "index", str(root)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (data / "qdrant").exists():
