@@ -24,7 +24,7 @@ from src.retrieval.ranking import Ranker
 from src.retrieval.sparse import SparseEncoder
 from src.retrieval.store.base import SearchFilter, VectorStore
 
-CANDIDATES_PER_LIST = 100
+CANDIDATES_PER_LIST = 60
 
 
 def normalise_question(text: str) -> str:
@@ -72,14 +72,17 @@ class RetrievalService:
         limit = max(CANDIDATES_PER_LIST, k)
         # Candidates carry only what ranking needs; the full payloads are read for the final k alone.
         fields = None if self.ranker.reranker is not None else ["source_file"]
-        with stage("search"):
-            dense, sparse = await to_thread.run_sync(self.store.search, dense_vec, sparse_vec, limit, flt, fields)
+
+        def search_and_rank() -> tuple[list[Fused], float]:  # one trip to the worker thread
+            dense, sparse = self.store.search(dense_vec, sparse_vec, limit, flt, fields)
             ranked = self.ranker.rank(question, dense, sparse, k)
             if fields is not None and ranked:
-                full = {h.id: h.payload for h in await to_thread.run_sync(self.store.retrieve, [h.id for h in ranked])}
+                full = {h.id: h.payload for h in self.store.retrieve([h.id for h in ranked])}
                 ranked = [replace(h, payload=full[h.id]) for h in ranked if h.id in full]
-        fused = ranked
-        evidence = dense[0].score if dense else 0.0
+            return ranked, dense[0].score if dense else 0.0
+
+        with stage("search"):
+            fused, evidence = await to_thread.run_sync(search_and_rank)
         result = SearchResult(fused, float(evidence), 0.0)
         payload = {"hits": [h.__dict__ for h in fused], "evidence": result.evidence}
         await self.cache.set("query", key, json.dumps(payload).encode(), self.settings.cache_query_ttl_seconds)
