@@ -58,6 +58,17 @@ class SearchFilter:
         return f"{sorted(self.source_files)}|{self.chapter}|{self.up_to_chapter}|{sorted(self.document_types)}"
 
 
+def dense_by_id(records: list[Any]) -> dict[str, list[float]]:
+    """Stored records (either engine's) into {id: dense vector}, skipping records without one."""
+    out: dict[str, list[float]] = {}
+    for r in records:
+        vector = r.vector
+        dense = vector.get(DENSE) if isinstance(vector, dict) else vector
+        if dense is not None:
+            out[str(r.id)] = list(dense)
+    return out
+
+
 class VectorStore(Protocol):
     kind: str
 

@@ -22,6 +22,7 @@ from src.retrieval.store.base import (
     SparseVec,
     StoredChunk,
     VectorStoreUnavailable,
+    dense_by_id,
 )
 
 SINGLE_PROCESS_MESSAGE = (
@@ -123,16 +124,7 @@ class EmbeddedStore:
         return set(self.chunks_of_source(source_file))
 
     def dense_vectors(self, ids: list[str]) -> dict[str, list[float]]:
-        if not ids:
-            return {}
-        records = self._shard.retrieve(list(ids), with_payload=False, with_vector=[DENSE])
-        out = {}
-        for r in records:
-            vector = r.vector
-            dense = vector.get(DENSE) if isinstance(vector, dict) else vector
-            if dense is not None:
-                out[str(r.id)] = list(dense)  # type: ignore[arg-type]
-        return out
+        return dense_by_id(self._shard.retrieve(list(ids), with_payload=False, with_vector=[DENSE])) if ids else {}
 
     def search(
         self, dense: list[float], sparse: SparseVec, limit: int, flt: SearchFilter, payload_fields: list[str] | None = None

@@ -21,6 +21,7 @@ from src.retrieval.store.base import (
     SparseVec,
     StoredChunk,
     VectorStoreUnavailable,
+    dense_by_id,
 )
 
 _SCROLL_PAGE = 1000
@@ -110,16 +111,7 @@ class ServerStore:
         return set(self.chunks_of_source(source_file))
 
     def dense_vectors(self, ids: list[str]) -> dict[str, list[float]]:
-        if not ids:
-            return {}
-        records = self._call(self.client.retrieve, self.collection, ids=list(ids), with_payload=False, with_vectors=[DENSE])
-        out = {}
-        for r in records:
-            vector = r.vector
-            dense = vector.get(DENSE) if isinstance(vector, dict) else vector
-            if dense is not None:
-                out[str(r.id)] = list(dense)
-        return out
+        return dense_by_id(self._call(self.client.retrieve, self.collection, ids=list(ids), with_payload=False, with_vectors=[DENSE])) if ids else {}
 
     def search(
         self, dense: list[float], sparse: SparseVec, limit: int, flt: SearchFilter, payload_fields: list[str] | None = None
