@@ -23,6 +23,7 @@ from src.kit.shutdown import watch_sigterm
 from src.retrieval.router import router as query_router
 from src.retrieval.store.base import VectorStoreUnavailable
 from src.security.ratelimit import RateLimitMiddleware
+from src.sessions.router import router as sessions_router
 
 log = get_logger(__name__)
 
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for exc_type in (OperationalError, DBAPIError, PoolTimeout, ConnectionRefusedError):
         app.add_exception_handler(exc_type, _db_down)
 
-    for router in (health_router, index_router, query_router, answer_router):
+    for router in (health_router, index_router, query_router, answer_router, sessions_router):
         app.include_router(router)
 
     if settings.cors_origins:

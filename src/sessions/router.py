@@ -1,0 +1,58 @@
+"""A student's conversation: read it, erase it, rate an answer.
+
+Session ids are random (uuid4) and act as the capability to a conversation: whoever holds one can
+read or erase it, and nobody can list them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from src.answering.schemas import SESSION_ID_PATTERN
+from src.kit.deps import DbSession
+from src.kit.errors import NotFound
+from src.sessions.repository import SessionRepository
+from src.sessions.schemas import FeedbackRecorded, FeedbackRequest, SessionDeleted, SessionHistory, Turn
+
+router = APIRouter(tags=["sessions"])
+SessionId = Annotated[str, Path(pattern=SESSION_ID_PATTERN)]
+HISTORY_LIMIT = 200
+_ERRORS = {404: {"description": "No such session or answer"}, 422: {"description": "Invalid input"}, 429: {"description": "Rate limited"}}
+
+
+@router.get("/api/v1/sessions/{session_id}", response_model=SessionHistory, responses=_ERRORS, summary="A session's questions and answers, oldest first")
+async def get_session(session_id: SessionId, db: DbSession) -> SessionHistory:
+    repo = SessionRepository(db)
+    row = await repo.get(session_id)
+    if row is None:
+        raise NotFound("No such session.")
+    messages = await repo.history(session_id, HISTORY_LIMIT)
+    return SessionHistory(
+        session_id=row.id,
+        created_at=row.created_at.isoformat(),
+        last_active_at=row.last_active_at.isoformat(),
+        messages=[
+            Turn(answer_id=m.id, question=m.question, answer=m.answer, citations=m.citations, refused=m.refused, created_at=m.created_at.isoformat())
+            for m in messages
+        ],
+    )
+
+
+@router.delete("/api/v1/sessions/{session_id}", response_model=SessionDeleted, responses=_ERRORS, summary="Erase a session, its messages and their feedback")
+async def delete_session(session_id: SessionId, db: DbSession) -> SessionDeleted:
+    repo = SessionRepository(db)
+    count = len(await repo.history(session_id, 1_000_000))
+    if not await repo.delete_session(session_id):
+        raise NotFound("No such session.")
+    return SessionDeleted(status="deleted", session_id=session_id, deleted_messages=count)
+
+
+@router.post("/api/v1/feedback", status_code=201, response_model=FeedbackRecorded, responses=_ERRORS, summary="Rate an answer up or down")
+async def feedback(body: FeedbackRequest, db: DbSession) -> FeedbackRecorded:
+    repo = SessionRepository(db)
+    if await repo.get_message(body.answer_id) is None:
+        raise NotFound("No such answer (it may not be recorded yet; retry in a few seconds).")
+    row = await repo.add_feedback(body.answer_id, body.rating, body.comment)
+    return FeedbackRecorded(status="recorded", feedback_id=row.id, answer_id=body.answer_id)

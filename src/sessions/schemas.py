@@ -1,0 +1,51 @@
+"""Request and response bodies for sessions and feedback."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from src.answering.schemas import SESSION_ID_PATTERN
+from src.security.text import validate_question
+
+
+class Turn(BaseModel):
+    answer_id: str
+    question: str
+    answer: str
+    citations: list[dict[str, Any]]
+    refused: bool
+    created_at: str
+
+
+class SessionHistory(BaseModel):
+    session_id: str
+    created_at: str
+    last_active_at: str
+    messages: list[Turn]
+
+
+class SessionDeleted(BaseModel):
+    status: Literal["deleted"]
+    session_id: str
+    deleted_messages: int
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    answer_id: str = Field(pattern=SESSION_ID_PATTERN, description="The answer_id of an answer")
+    rating: Literal["up", "down"]
+    comment: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("comment")
+    @classmethod
+    def _visible_text(cls, value: str | None) -> str | None:
+        return None if value is None or not value.strip() else validate_question(value)
+
+
+class FeedbackRecorded(BaseModel):
+    status: Literal["recorded"]
+    feedback_id: int
+    answer_id: str

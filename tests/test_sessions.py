@@ -1,0 +1,53 @@
+"""Sessions over HTTP: history in order, feedback on an answer, and erasing a session with
+everything under it."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import auth, shared_path
+
+CHAPTER = "docs/02-humanoid-robotics/index.md"
+
+
+async def index_chapter(client: httpx.AsyncClient) -> None:
+    text = shared_path("data", "textbooks", "physical-ai", CHAPTER).read_text()
+    r = await client.post("/api/v1/index", json={"content": text, "metadata": {"source_file": CHAPTER}}, headers=auth())
+    assert r.status_code == 200
+
+
+async def test_history_feedback_and_erase(client: httpx.AsyncClient) -> None:
+    await index_chapter(client)
+    first = (await client.post("/api/v1/answer", json={"question": "What is the Zero Moment Point?"})).json()
+    session = first["session_id"]
+    second = (await client.post("/api/v1/answer", json={"question": "How many degrees of freedom does a humanoid arm have?", "session_id": session})).json()
+    assert second["session_id"] == session
+
+    history = await client.get(f"/api/v1/sessions/{session}")
+    assert history.status_code == 200
+    body = history.json()
+    assert [m["answer_id"] for m in body["messages"]] == [first["answer_id"], second["answer_id"]]
+    assert body["messages"][0]["question"] == "What is the Zero Moment Point?"
+    assert body["messages"][0]["citations"] == first["citations"]
+
+    rated = await client.post("/api/v1/feedback", json={"answer_id": first["answer_id"], "rating": "up", "comment": "clear"})
+    assert rated.status_code == 201 and rated.json()["answer_id"] == first["answer_id"]
+    assert (await client.post("/api/v1/feedback", json={"answer_id": first["answer_id"], "rating": "meh"})).status_code == 422
+    assert (await client.post("/api/v1/feedback", json={"answer_id": first["answer_id"], "rating": "up", "comment": "a\x00b"})).status_code == 422
+    unknown = await client.post("/api/v1/feedback", json={"answer_id": "0" * 32, "rating": "down"})
+    assert unknown.status_code == 404 and set(unknown.json()) == {"error", "details", "request_id"}
+
+    erased = await client.delete(f"/api/v1/sessions/{session}")
+    assert erased.status_code == 200 and erased.json()["deleted_messages"] == 2
+    assert (await client.get(f"/api/v1/sessions/{session}")).status_code == 404
+    assert (await client.delete(f"/api/v1/sessions/{session}")).status_code == 404
+    gone = await client.post("/api/v1/feedback", json={"answer_id": first["answer_id"], "rating": "down"})
+    assert gone.status_code == 404  # the answer went with its session
+
+
+async def test_bad_session_ids_are_rejected(client: httpx.AsyncClient) -> None:
+    for bad in ("short", "x" * 65, "has%20space", "..%2F..%2Fetc"):
+        r = await client.get(f"/api/v1/sessions/{bad}")
+        assert r.status_code in {404, 422}, bad
+        assert set(r.json()) == {"error", "details", "request_id"}
+    assert (await client.get("/api/v1/sessions/" + "a" * 32)).status_code == 404
