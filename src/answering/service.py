@@ -7,6 +7,7 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from src.answering.extractive import compose
@@ -16,7 +17,7 @@ from src.kit.metrics import stage
 from src.kit.settings import Settings
 from src.retrieval.fusion import Fused
 from src.retrieval.schemas import RetrievedContext
-from src.retrieval.service import RetrievalService, normalise_question
+from src.retrieval.service import RetrievalService, SearchResult, normalise_question
 from src.retrieval.store.base import SearchFilter
 from src.sessions.logging_agent import LoggingAgent, Turn
 
@@ -52,6 +53,20 @@ class AnswerService:
         return NOT_COVERED + " The closest sections are: " + "; ".join(closest) + "."
 
     async def answer(self, question: str, k: int, session_id: str | None, flt: SearchFilter | None) -> AnswerResponse:
+        result: AnswerResponse | None = None
+        async for kind, data in self.stream(question, k, session_id, flt):
+            if kind == "done":
+                result = data  # type: ignore[assignment]
+        if result is None:  # pragma: no cover - stream() always ends with "done"
+            raise RuntimeError("the answer stream ended without an answer")
+        return result
+
+    async def stream(
+        self, question: str, k: int, session_id: str | None, flt: SearchFilter | None
+    ) -> AsyncIterator[tuple[str, list[RetrievedContext] | AnswerResponse]]:
+        """("retrieval", contexts) as soon as the passages are known, before any answering; then
+        ("done", the full response), recorded by the LoggingAgent. Cached per question, filters and
+        index version."""
         started = time.perf_counter()
         flt = flt or SearchFilter()
         session_id = session_id or uuid.uuid4().hex
@@ -61,8 +76,11 @@ class AnswerService:
         if cached is not None:
             body: dict[str, Any] = json.loads(cached)
             result = AnswerResponse(**{**body, "answer_id": uuid.uuid4().hex, "session_id": session_id})
+            yield "retrieval", result.retrieved_contexts
         else:
-            result = await self._compute(question, k, session_id, flt)
+            search = await self.retrieval.search(question, k, flt)
+            yield "retrieval", [to_context(h) for h in search.hits]
+            result = self._compose(question, session_id, search)
             await self.cache.set("answer", key, json.dumps(result.model_dump()).encode(), self.settings.cache_answer_ttl_seconds)
         result.latency_ms = round((time.perf_counter() - started) * 1000, 3)
         await self.logging_agent.record(
@@ -80,10 +98,9 @@ class AnswerService:
                 confidence=result.confidence_score,
             )
         )
-        return result
+        yield "done", result
 
-    async def _compute(self, question: str, k: int, session_id: str, flt: SearchFilter) -> AnswerResponse:
-        search = await self.retrieval.search(question, k, flt)
+    def _compose(self, question: str, session_id: str, search: SearchResult) -> AnswerResponse:
         contexts = [to_context(h) for h in search.hits]
         composed = None
         if search.evidence >= self.settings.evidence_threshold:
