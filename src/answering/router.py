@@ -37,7 +37,7 @@ def sse(event: str, data: Any) -> bytes:
 )
 async def answer(body: AnswerRequest, resources: ResourcesDep, request: Request) -> AnswerResponse:
     flt = body.filters.to_search_filter() if body.filters else None
-    result = await resources.answers.answer(body.question, body.k, body.session_id, flt)
+    result = await resources.answers.answer(body.question, body.k, body.session_id, flt, body.selected_text, body.mode)
     client = request.scope.get("state", {}).get("rate_limit_client")
     if client:
         await resources.limiter.charge_tokens(client, approx_tokens(body.question, result.answer))
@@ -60,7 +60,7 @@ async def answer_stream(body: AnswerRequest, resources: ResourcesDep, request: R
 
     async def events() -> AsyncIterator[bytes]:
         try:
-            async for kind, data in resources.answers.stream(body.question, body.k, body.session_id, flt):
+            async for kind, data in resources.answers.stream(body.question, body.k, body.session_id, flt, body.selected_text, body.mode):
                 if kind == "retrieval":
                     yield sse("retrieval", {"retrieved_contexts": [c.model_dump() for c in data]})  # type: ignore[union-attr]
                     continue

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from src.retrieval.schemas import Filters, RetrievedContext
 from src.security.text import validate_question
@@ -19,11 +19,31 @@ class AnswerRequest(BaseModel):
     k: int = Field(default=5, ge=1, le=50)
     session_id: str | None = Field(default=None, pattern=SESSION_ID_PATTERN, description="Links turns; omit to start a session")
     filters: Filters | None = None
+    selected_text: str | None = Field(
+        default=None,
+        max_length=20_000,
+        validation_alias=AliasChoices("selected_text", "highlight_override"),
+        description="A passage the student highlighted (`highlight_override` is accepted too)",
+    )
+    mode: Literal["book", "selection_only"] = Field(
+        default="book", description="book: the selection first, the book for the rest; selection_only: answer from the selection alone"
+    )
 
     @field_validator("question")
     @classmethod
     def _question(cls, value: str) -> str:
         return validate_question(value)
+
+    @field_validator("selected_text")
+    @classmethod
+    def _selection(cls, value: str | None) -> str | None:
+        return None if value is None or not value.strip() else validate_question(value)
+
+    @model_validator(mode="after")
+    def _selection_needed(self) -> AnswerRequest:
+        if self.mode == "selection_only" and not self.selected_text:
+            raise ValueError("mode selection_only needs selected_text")
+        return self
 
 
 class Citation(BaseModel):

@@ -25,6 +25,16 @@ PROVIDER = "extractive"
 NOT_COVERED = "The textbook does not seem to cover this question, so I can't answer it from the book."
 
 
+NOT_IN_SELECTION = "The selected text does not answer this question. Ask without restricting to the selection to search the whole book."
+SELECTION_ID = "selection"
+
+
+def selection_hit(text: str) -> Fused:
+    """The student's highlighted passage, as a context the answerer can quote and cite."""
+    payload = {"content": text, "title": "Selected text", "section": "Selected text", "source_file": None, "url": None, "heading_path": []}
+    return Fused(SELECTION_ID, 1.0, None, None, payload)
+
+
 def to_context(hit: Fused) -> RetrievedContext:
     metadata = {k: v for k, v in hit.payload.items() if k not in {"content", "chunk_hash"}}
     return RetrievedContext(chunk_id=hit.id, content=str(hit.payload.get("content", "")), score=hit.score, metadata=metadata)
@@ -52,9 +62,11 @@ class AnswerService:
             return NOT_COVERED
         return NOT_COVERED + " The closest sections are: " + "; ".join(closest) + "."
 
-    async def answer(self, question: str, k: int, session_id: str | None, flt: SearchFilter | None) -> AnswerResponse:
+    async def answer(
+        self, question: str, k: int, session_id: str | None, flt: SearchFilter | None, selection: str | None = None, mode: str = "book"
+    ) -> AnswerResponse:
         result: AnswerResponse | None = None
-        async for kind, data in self.stream(question, k, session_id, flt):
+        async for kind, data in self.stream(question, k, session_id, flt, selection, mode):
             if kind == "done":
                 result = data  # type: ignore[assignment]
         if result is None:  # pragma: no cover - stream() always ends with "done"
@@ -62,7 +74,7 @@ class AnswerService:
         return result
 
     async def stream(
-        self, question: str, k: int, session_id: str | None, flt: SearchFilter | None
+        self, question: str, k: int, session_id: str | None, flt: SearchFilter | None, selection: str | None = None, mode: str = "book"
     ) -> AsyncIterator[tuple[str, list[RetrievedContext] | AnswerResponse]]:
         """("retrieval", contexts) as soon as the passages are known, before any answering; then
         ("done", the full response), recorded by the LoggingAgent. Cached per question, filters and
@@ -71,14 +83,22 @@ class AnswerService:
         flt = flt or SearchFilter()
         session_id = session_id or uuid.uuid4().hex
         version = await self.cache.index_version()
-        key = hashlib.sha256(f"{version}|{normalise_question(question)}|{k}|{flt.cache_key()}|book".encode()).hexdigest()
+        selected = hashlib.sha256(selection.encode()).hexdigest() if selection else ""
+        key = hashlib.sha256(f"{version}|{normalise_question(question)}|{k}|{flt.cache_key()}|{mode}|{selected}".encode()).hexdigest()
         cached = await self.cache.get("answer", key)
         if cached is not None:
             body: dict[str, Any] = json.loads(cached)
             result = AnswerResponse(**{**body, "answer_id": uuid.uuid4().hex, "session_id": session_id})
             yield "retrieval", result.retrieved_contexts
+        elif selection and mode == "selection_only":
+            hit = selection_hit(selection)
+            yield "retrieval", [to_context(hit)]
+            result = self._from_selection(question, session_id, hit)
+            await self.cache.set("answer", key, json.dumps(result.model_dump()).encode(), self.settings.cache_answer_ttl_seconds)
         else:
             search = await self.retrieval.search(question, k, flt)
+            if selection:  # the highlighted passage comes first; the book fills in the rest
+                search = SearchResult([selection_hit(selection), *search.hits], max(search.evidence, self.settings.evidence_threshold), search.latency_ms)
             yield "retrieval", [to_context(h) for h in search.hits]
             result = self._compose(question, session_id, search)
             await self.cache.set("answer", key, json.dumps(result.model_dump()).encode(), self.settings.cache_answer_ttl_seconds)
@@ -99,6 +119,21 @@ class AnswerService:
             )
         )
         yield "done", result
+
+    def _from_selection(self, question: str, session_id: str, hit: Fused) -> AnswerResponse:
+        with stage("answer"):
+            composed = compose(question, [hit])
+        return AnswerResponse(
+            answer_id=uuid.uuid4().hex,
+            session_id=session_id,
+            answer=composed.answer if composed else NOT_IN_SELECTION,
+            citations=[Citation(**c) for c in composed.citations] if composed else [],
+            retrieved_contexts=[to_context(hit)],
+            confidence_score=1.0 if composed else 0.0,
+            refused=composed is None,
+            provider=PROVIDER,
+            latency_ms=0.0,
+        )
 
     def _compose(self, question: str, session_id: str, search: SearchResult) -> AnswerResponse:
         contexts = [to_context(h) for h in search.hits]
