@@ -41,3 +41,11 @@ async def test_book_mode_puts_the_selection_first(client: httpx.AsyncClient) -> 
 async def test_selection_only_needs_a_selection(client: httpx.AsyncClient) -> None:
     r = await client.post("/api/v1/answer", json={"question": "Why?", "mode": "selection_only"})
     assert r.status_code == 422 and set(r.json()) == {"error", "details", "request_id"}
+
+
+async def test_small_talk_gets_a_short_reply_without_a_search(client: httpx.AsyncClient) -> None:
+    for message, expected in (("Hello!", "Ask me anything"), ("who are you?", "study assistant"), ("thanks a lot", "welcome")):
+        a = (await client.post("/api/v1/answer", json={"question": message})).json()
+        assert a["route"] == "smalltalk" and expected in a["answer"] and a["citations"] == [] and a["retrieved_contexts"] == []
+    book = (await client.post("/api/v1/answer", json={"question": "Hello, what is a humanoid robot?"})).json()
+    assert book["route"] == "book"

@@ -67,6 +67,7 @@ class AnswerResponse(BaseModel):
     refused: bool
     provider: str
     latency_ms: float
+    route: Literal["book", "selection", "smalltalk"] = Field(default="book", description="How the turn was answered")
 
     def to_cache(self) -> dict[str, Any]:
         return self.model_dump()

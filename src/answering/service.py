@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from src.answering.extractive import compose
+from src.answering.routing import smalltalk_reply
 from src.answering.schemas import AnswerResponse, Citation
 from src.kit.cache import Cache
 from src.kit.metrics import stage
@@ -86,7 +87,22 @@ class AnswerService:
         selected = hashlib.sha256(selection.encode()).hexdigest() if selection else ""
         key = hashlib.sha256(f"{version}|{normalise_question(question)}|{k}|{flt.cache_key()}|{mode}|{selected}".encode()).hexdigest()
         cached = await self.cache.get("answer", key)
-        if cached is not None:
+        reply = None if selection else smalltalk_reply(question)
+        if reply is not None:  # a greeting or a question about the assistant: no search, no citations
+            yield "retrieval", []
+            result = AnswerResponse(
+                answer_id=uuid.uuid4().hex,
+                session_id=session_id,
+                answer=reply,
+                citations=[],
+                retrieved_contexts=[],
+                confidence_score=1.0,
+                refused=False,
+                provider=PROVIDER,
+                latency_ms=0.0,
+                route="smalltalk",
+            )
+        elif cached is not None:
             body: dict[str, Any] = json.loads(cached)
             result = AnswerResponse(**{**body, "answer_id": uuid.uuid4().hex, "session_id": session_id})
             yield "retrieval", result.retrieved_contexts
@@ -94,6 +110,7 @@ class AnswerService:
             hit = selection_hit(selection)
             yield "retrieval", [to_context(hit)]
             result = self._from_selection(question, session_id, hit)
+            result.route = "selection"
             await self.cache.set("answer", key, json.dumps(result.model_dump()).encode(), self.settings.cache_answer_ttl_seconds)
         else:
             search = await self.retrieval.search(question, k, flt)
