@@ -15,7 +15,9 @@ SELECTION = (
 
 
 async def test_selection_only_answers_from_the_selection(client: httpx.AsyncClient) -> None:
-    r = await client.post("/api/v1/answer", json={"question": "Why is there a spring in series elastic actuators?", "selected_text": SELECTION, "mode": "selection_only"})
+    r = await client.post(
+        "/api/v1/answer", json={"question": "Why is there a spring in series elastic actuators?", "selected_text": SELECTION, "mode": "selection_only"}
+    )
     a = r.json()
     assert r.status_code == 200 and a["refused"] is False
     assert [c["chunk_id"] for c in a["citations"]] == ["selection"]

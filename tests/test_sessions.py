@@ -51,3 +51,26 @@ async def test_bad_session_ids_are_rejected(client: httpx.AsyncClient) -> None:
         assert r.status_code in {404, 422}, bad
         assert set(r.json()) == {"error", "details", "request_id"}
     assert (await client.get("/api/v1/sessions/" + "a" * 32)).status_code == 404
+
+
+async def test_follow_up_questions_use_the_conversation(client: httpx.AsyncClient) -> None:
+    await index_chapter(client)
+    first = (await client.post("/api/v1/answer", json={"question": "What is the Zero Moment Point?"})).json()
+    follow = (await client.post("/api/v1/answer", json={"question": "Why does it matter for stable walking?", "session_id": first["session_id"]})).json()
+    assert not follow["refused"]
+    assert any("ZMP" in c["content"] or "Zero Moment Point" in c["content"] for c in follow["retrieved_contexts"][:3])
+    history = (await client.get(f"/api/v1/sessions/{first['session_id']}")).json()
+    assert history["messages"][1]["question"] == "Why does it matter for stable walking?"  # recorded as asked
+
+
+def test_standalone_rewrites_only_follow_ups() -> None:
+    from src.answering.followup import standalone
+
+    previous = ["What is the Zero Moment Point?"]
+    assert standalone("Why does it matter?", previous).startswith("Why does it matter? (")
+    assert "Zero" in standalone("Why does it matter?", previous)
+    assert (
+        standalone("How do ROS 2 services differ from topics in latency guarantees?", previous)
+        == "How do ROS 2 services differ from topics in latency guarantees?"
+    )
+    assert standalone("Why does it matter?", []) == "Why does it matter?"

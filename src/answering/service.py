@@ -3,6 +3,7 @@ record the turn through the LoggingAgent, cache the answer for the current index
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -10,10 +11,15 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from src.answering.extractive import compose
+from src.answering.followup import standalone
 from src.answering.routing import smalltalk_reply
 from src.answering.schemas import AnswerResponse, Citation
 from src.kit.cache import Cache
+from src.kit.db import transaction
 from src.kit.metrics import stage
 from src.kit.settings import Settings
 from src.retrieval.fusion import Fused
@@ -21,6 +27,7 @@ from src.retrieval.schemas import RetrievedContext
 from src.retrieval.service import RetrievalService, SearchResult, normalise_question
 from src.retrieval.store.base import SearchFilter
 from src.sessions.logging_agent import LoggingAgent, Turn
+from src.sessions.repository import SessionRepository
 
 PROVIDER = "extractive"
 NOT_COVERED = "The textbook does not seem to cover this question, so I can't answer it from the book."
@@ -46,7 +53,15 @@ def approx_tokens(*texts: str) -> int:
 
 
 class AnswerService:
-    def __init__(self, settings: Settings, retrieval: RetrievalService, cache: Cache, logging_agent: LoggingAgent) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        retrieval: RetrievalService,
+        cache: Cache,
+        logging_agent: LoggingAgent,
+        db: async_sessionmaker[AsyncSession] | None = None,
+    ) -> None:
+        self.db = db
         self.settings = settings
         self.retrieval = retrieval
         self.cache = cache
@@ -82,12 +97,16 @@ class AnswerService:
         index version."""
         started = time.perf_counter()
         flt = flt or SearchFilter()
+        session_id_given = session_id is not None
         session_id = session_id or uuid.uuid4().hex
+        reply = None if selection else smalltalk_reply(question)
+        asked = question  # what the student typed; `question` becomes the standalone search question
+        if reply is None and session_id_given and not selection:
+            question = standalone(question, await self._previous_questions(session_id))
         version = await self.cache.index_version()
         selected = hashlib.sha256(selection.encode()).hexdigest() if selection else ""
         key = hashlib.sha256(f"{version}|{normalise_question(question)}|{k}|{flt.cache_key()}|{mode}|{selected}".encode()).hexdigest()
         cached = await self.cache.get("answer", key)
-        reply = None if selection else smalltalk_reply(question)
         if reply is not None:  # a greeting or a question about the assistant: no search, no citations
             yield "retrieval", []
             result = AnswerResponse(
@@ -124,18 +143,28 @@ class AnswerService:
             Turn(
                 answer_id=result.answer_id,
                 session_id=session_id,
-                question=question,
+                question=asked,
                 answer=result.answer,
                 citations=[c.model_dump() for c in result.citations],
                 provider=result.provider,
                 latency_ms=result.latency_ms,
-                prompt_tokens=approx_tokens(question),
+                prompt_tokens=approx_tokens(asked),
                 completion_tokens=approx_tokens(result.answer),
                 refused=result.refused,
                 confidence=result.confidence_score,
             )
         )
         yield "done", result
+
+    async def _previous_questions(self, session_id: str, turns: int = 2) -> list[str]:
+        """The session's latest questions; none if the database cannot be read right now."""
+        if self.db is None:
+            return []
+        try:
+            async with asyncio.timeout(self.settings.db_timeout_seconds), transaction(self.db) as session:
+                return [m.question for m in await SessionRepository(session).history(session_id, turns)]
+        except (DBAPIError, OSError, TimeoutError):
+            return []
 
     def _from_selection(self, question: str, session_id: str, hit: Fused) -> AnswerResponse:
         with stage("answer"):

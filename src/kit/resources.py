@@ -145,7 +145,7 @@ async def open_resources(settings: Settings, in_flight: InFlight) -> Resources:
         indexing=indexing,
         jobs=JobRunner(indexing, db, settings.max_index_content_chars),
         retrieval=retrieval,
-        answers=AnswerService(settings, retrieval, cache, logging_agent),
+        answers=AnswerService(settings, retrieval, cache, logging_agent, db),
         in_flight=in_flight,
         migrations_head=await to_thread.run_sync(alembic_head),
     )
