@@ -214,6 +214,7 @@ class Picked:
     order: int
     text: str
     score: float
+    coverage: float
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,7 @@ class Composed:
     answer: str
     citations: list[dict[str, Any]]
     used_ranks: list[int]
+    coverage: float  # share of the question's terms (IDF-weighted) in the best sentence
 
 
 def citation_for(n: int, hit: Fused, quotes: list[str]) -> dict[str, Any]:
@@ -259,7 +261,7 @@ def compose(question: str, hits: list[Fused], max_sentences: int = 3, max_passag
         coverage = sum(idf[t] for t in matched) / sum(idf.values())
         length_penalty = 1.0 if 6 <= len(ts) <= 60 else 0.8
         score = coverage * length_penalty + 0.15 / (1 + rank) - 0.01 * order
-        picked.append(Picked(rank, order, sentence, score))
+        picked.append(Picked(rank, order, sentence, score, coverage))
     if not picked:
         return None
     picked.sort(key=lambda p: -p.score)
@@ -281,7 +283,7 @@ def compose(question: str, hits: list[Fused], max_sentences: int = 3, max_passag
         sentence = p.text if p.text[-1] in ".!?" else p.text + "."
         parts.append(f"{sentence} [{n}]")
     citations = [citation_for(n, hits[rank], quotes[rank]) for rank, n in sorted(numbers.items(), key=lambda kv: kv[1])]
-    return Composed(" ".join(parts), citations, sorted(numbers))
+    return Composed(" ".join(parts), citations, sorted(numbers), max(p.coverage for p in chosen))
 
 
 def _overlap(a: str, b: str) -> float:

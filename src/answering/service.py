@@ -33,6 +33,8 @@ PROVIDER = "extractive"
 NOT_COVERED = "The textbook does not seem to cover this question, so I can't answer it from the book."
 
 
+BORDERLINE_EVIDENCE = 0.05
+STRONG_COVERAGE = 0.75
 NOT_IN_SELECTION = "The selected text does not answer this question. Ask without restricting to the selection to search the whole book."
 SELECTION_ID = "selection"
 
@@ -184,9 +186,13 @@ class AnswerService:
     def _compose(self, question: str, session_id: str, search: SearchResult) -> AnswerResponse:
         contexts = [to_context(h) for h in search.hits]
         composed = None
-        if search.evidence >= self.settings.evidence_threshold:
+        threshold = self.settings.evidence_threshold
+        if search.evidence >= threshold - BORDERLINE_EVIDENCE:
             with stage("answer"):
                 composed = compose(question, search.hits)
+            # Just under the threshold, answer only when one sentence covers most of the question's terms.
+            if composed is not None and search.evidence < threshold and composed.coverage < STRONG_COVERAGE:
+                composed = None
         if composed is None:
             return AnswerResponse(
                 answer_id=uuid.uuid4().hex,
