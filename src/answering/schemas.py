@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -68,6 +68,3 @@ class AnswerResponse(BaseModel):
     provider: str
     latency_ms: float
     route: Literal["book", "selection", "smalltalk"] = Field(default="book", description="How the turn was answered")
-
-    def to_cache(self) -> dict[str, Any]:
-        return self.model_dump()

@@ -137,8 +137,9 @@ class AnswerService:
             search = await self.retrieval.search(question, k, flt)
             if selection:  # the highlighted passage comes first; the book fills in the rest
                 search = SearchResult([selection_hit(selection), *search.hits], max(search.evidence, self.settings.evidence_threshold), search.latency_ms)
-            yield "retrieval", [to_context(h) for h in search.hits]
-            result = self._compose(question, session_id, search)
+            contexts = [to_context(h) for h in search.hits]
+            yield "retrieval", contexts
+            result = self._compose(question, session_id, search, contexts)
             await self.cache.set("answer", key, json.dumps(result.model_dump()).encode(), self.settings.cache_answer_ttl_seconds)
         result.latency_ms = round((time.perf_counter() - started) * 1000, 3)
         await self.logging_agent.record(
@@ -183,8 +184,8 @@ class AnswerService:
             latency_ms=0.0,
         )
 
-    def _compose(self, question: str, session_id: str, search: SearchResult) -> AnswerResponse:
-        contexts = [to_context(h) for h in search.hits]
+    def _compose(self, question: str, session_id: str, search: SearchResult, contexts: list[RetrievedContext] | None = None) -> AnswerResponse:
+        contexts = contexts if contexts is not None else [to_context(h) for h in search.hits]
         composed = None
         threshold = self.settings.evidence_threshold
         if search.evidence >= threshold - BORDERLINE_EVIDENCE:
