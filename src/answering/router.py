@@ -4,7 +4,6 @@ as server-sent events by POST /api/v1/answer/stream."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,8 +21,6 @@ from src.retrieval.store.base import VectorStoreUnavailable
 
 router = APIRouter(prefix="/api/v1/answer", tags=["answering"])
 log = get_logger(__name__)
-_PIECE = re.compile(r"[^\[]*?\[\d+\]\s*|.+$", re.S)
-_CITED = re.compile(r"\[(\d+)\]")
 
 
 def sse(event: str, data: Any) -> bytes:
@@ -51,7 +48,8 @@ async def answer(body: AnswerRequest, resources: ResourcesDep, request: Request)
 )
 async def answer_stream(body: AnswerRequest, resources: ResourcesDep, request: Request) -> StreamingResponse:
     """`retrieval` (the contexts) comes first, before any answering; then `delta` events with the
-    answer text sentence by sentence, a `citation` event when a sentence first cites a source,
+    answer text sentence by sentence (a model's sentences as soon as the grounding checker passes
+    them), a `citation` event when a sentence first cites a source,
     and `done` with the full response, exactly as /api/v1/answer returns it. A failure mid-way
     ends the stream with `error` ({error, details, request_id})."""
     flt = body.filters.to_search_filter() if body.filters else None
@@ -62,20 +60,15 @@ async def answer_stream(body: AnswerRequest, resources: ResourcesDep, request: R
         try:
             async for kind, data in resources.answers.stream(body.question, body.k, body.session_id, flt, body.selected_text, body.mode):
                 if kind == "retrieval":
-                    yield sse("retrieval", {"retrieved_contexts": [c.model_dump() for c in data]})  # type: ignore[union-attr]
-                    continue
-                result: AnswerResponse = data  # type: ignore[assignment]
-                citations = {c.id: c for c in result.citations}
-                sent: set[int] = set()
-                for piece in (p for p in _PIECE.findall(result.answer) if p):
-                    yield sse("delta", {"text": piece})
-                    for n in (int(x) for x in _CITED.findall(piece)):
-                        if n in citations and n not in sent:
-                            sent.add(n)
-                            yield sse("citation", citations[n].model_dump())
-                yield sse("done", result.model_dump())
-                if client:
-                    await resources.limiter.charge_tokens(client, approx_tokens(body.question, result.answer))
+                    yield sse("retrieval", {"retrieved_contexts": [c.model_dump() for c in data]})
+                elif kind == "delta":
+                    yield sse("delta", {"text": data})
+                elif kind == "citation":
+                    yield sse("citation", data.model_dump())
+                else:
+                    yield sse("done", data.model_dump())
+                    if client:
+                        await resources.limiter.charge_tokens(client, approx_tokens(body.question, data.answer))
         except (AppError, VectorStoreUnavailable, DBAPIError) as exc:
             status = getattr(exc, "error", "service_unavailable")
             log.warning("ANSWER_STREAM_FAILED", error=type(exc).__name__, request_id=request_id)

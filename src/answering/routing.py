@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-Route = Literal["book", "selection", "smalltalk"]
+Route = Literal["book", "selection", "smalltalk", "out_of_scope"]
 
 _GREETING = re.compile(r"^\s*(hi|hello|hey|hiya|good (morning|afternoon|evening)|greetings|yo)\b[\s!.,?]*(there)?[\s!.,?]*$", re.I)
 _THANKS = re.compile(r"^(?!.*\b(what|why|how|when|where|which|who|explain|define|is|are|does)\b)\s*(thanks|thank you|thx|cheers)\b[\s\w!.,]{0,20}$", re.I)

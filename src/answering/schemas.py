@@ -67,4 +67,6 @@ class AnswerResponse(BaseModel):
     refused: bool
     provider: str
     latency_ms: float
-    route: Literal["book", "selection", "smalltalk"] = Field(default="book", description="How the turn was answered")
+    route: Literal["book", "selection", "smalltalk", "out_of_scope"] = Field(default="book", description="How the turn was answered")
+    degraded: bool = Field(default=False, description="The model was too slow or failed: this is the extractive answer instead")
+    removed_sentences: int = Field(default=0, description="Sentences of the model's answer the grounding checker removed as unsupported")

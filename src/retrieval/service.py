@@ -57,11 +57,13 @@ class RetrievalService:
         await self.cache.set("emb", key, vector.astype(np.float32).tobytes(), self.settings.cache_embedding_ttl_seconds)
         return vector.tolist()
 
-    async def search(self, question: str, k: int, flt: SearchFilter | None = None) -> SearchResult:
+    async def search(self, question: str, k: int, flt: SearchFilter | None = None, per_source: int | None = None) -> SearchResult:
+        """The best `k` chunks for `question`; `per_source` overrides the ranker's cap on chunks of one file."""
         started = time.perf_counter()
         flt = flt or SearchFilter()
+        ranker = self.ranker if per_source is None else replace(self.ranker, per_source=per_source)
         version = await self.cache.index_version()
-        key = hashlib.sha256(f"{version}|{normalise_question(question)}|{k}|{flt.cache_key()}|{self.ranker}".encode()).hexdigest()
+        key = hashlib.sha256(f"{version}|{normalise_question(question)}|{k}|{flt.cache_key()}|{ranker}".encode()).hexdigest()
         cached = await self.cache.get("query", key)
         if cached is not None:
             data = json.loads(cached)
@@ -75,7 +77,7 @@ class RetrievalService:
 
         def search_and_rank() -> tuple[list[Fused], float]:  # one trip to the worker thread
             dense, sparse = self.store.search(dense_vec, sparse_vec, limit, flt, fields)
-            ranked = self.ranker.rank(question, dense, sparse, k)
+            ranked = ranker.rank(question, dense, sparse, k)
             if fields is not None and ranked:
                 full = {h.id: h.payload for h in self.store.retrieve([h.id for h in ranked])}
                 ranked = [replace(h, payload=full[h.id]) for h in ranked if h.id in full]

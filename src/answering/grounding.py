@@ -1,0 +1,103 @@
+"""The grounding checker: every sentence a model writes must cite a passage it was shown and be
+supported by it. A sentence is supported when most of its content words appear in one sentence of
+the cited passage (or two adjacent ones) and every number in it appears in the passage; its quote is the passage sentence closest to it. A sentence without a
+citation is attributed to the passage that supports it best, if one does. Unsupported sentences
+and anything carrying the canary are removed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from src.answering.extractive import clean_sentence, sentences_of, terms
+from src.answering.guardrails import is_planted_instruction, strip_foreign_links
+from src.answering.prompt import CANARY
+
+MIN_SUPPORT = 0.7
+MIN_WORDS = 5
+_CITE = re.compile(r"\[(\d+)\]")
+_NUMBER = re.compile(r"\b\d+(?:[.,]\d+)?\b")
+# A finished sentence: end punctuation with any citations around it, then whitespace.
+_SENTENCE_END = re.compile(r"(?:[.!?](?:\s*\[\d+\])+|(?:\s*\[\d+\])+\s*[.!?]|[.!?])(?=\s)")
+
+
+@dataclass(frozen=True)
+class Checked:
+    text: str  # the sentence as shown to the student, citations at its end
+    cited: tuple[int, ...]
+    quotes: dict[int, str]  # passage number -> the passage sentence that supports it
+    supported: bool
+    reason: str = ""
+
+
+def split_finished(buffer: str) -> tuple[list[str], str]:
+    """Finished sentences at the start of `buffer`, and the unfinished rest."""
+    done: list[str] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(buffer):
+        piece = buffer[start : match.end()].strip()
+        if piece:
+            done.append(piece)
+        start = match.end()
+    return done, buffer[start:]
+
+
+def _support(sentence_terms: set[str], numbers: set[str], passage: str) -> tuple[float, str]:
+    """The share of the sentence's content words found in one sentence of the passage (or two
+    adjacent ones), for the best such window, and that passage sentence as the quote. Words picked
+    from all over a passage do not add up to support."""
+    if numbers and not all(n in passage for n in numbers):
+        return 0.0, ""
+    sentences = sentences_of(passage) or [passage]
+    best, quote = 0.0, ""
+    for i, candidate in enumerate(sentences):
+        own = sentence_terms & set(terms(candidate))
+        window = own | (sentence_terms & set(terms(sentences[i + 1]))) if i + 1 < len(sentences) else own
+        share = len(window) / max(1, len(sentence_terms))
+        if share > best or (share == best and quote and len(own) > len(sentence_terms & set(terms(quote)))):
+            best, quote = share, candidate
+    return best, quote
+
+
+def check_sentence(sentence: str, shown: dict[int, str], allowed_urls: set[str], question: str = "") -> Checked:
+    """Whether the model's `sentence` may be shown; `question` (when given) must share a word with it."""
+    cited = tuple(dict.fromkeys(int(n) for n in _CITE.findall(sentence)))
+    body = re.sub(r"\s+([.!?,;:])", r"\1", clean_sentence(_CITE.sub("", sentence))).strip()
+    body = strip_foreign_links(body, allowed_urls).strip()
+    if CANARY.lower() in sentence.lower() or "canary-" in sentence.lower():
+        return Checked(body, cited, {}, False, "canary")
+    if not body or not re.search(r"[A-Za-z]{2}", body):
+        return Checked(body, cited, {}, False, "empty")
+    if is_planted_instruction(body):
+        return Checked(body, cited, {}, False, "instruction")
+    if len(body.split()) < MIN_WORDS or re.search(r"[,;:]\s*[.!?]?$", body):
+        return Checked(body, cited, {}, False, "fragment")
+    content = set(terms(body))
+    numbers = set(_NUMBER.findall(body))
+    # A sentence that shares no word with the question is not about it, however well the book supports
+    # it (a small model copying an unrelated line, or a line planted in the passage).
+    if question and not content & set(terms(question)):
+        return Checked(body, cited, {}, False, "off-topic")
+    if not cited:
+        # A small model often forgets the marks: the sentence is attributed to the one passage that
+        # supports it best, if any does; otherwise it goes.
+        scored = [(_support(content, numbers, text), n) for n, text in shown.items()]
+        (share, quote), n = max(scored, default=((0.0, ""), 0), key=lambda item: item[0][0])
+        if share < MIN_SUPPORT or not quote:
+            return Checked(body, cited, {}, False, "uncited")
+        return Checked(f"{body if body[-1] in '.!?' else body + '.'} [{n}]", (n,), {n: quote}, True, "attributed")
+    quotes: dict[int, str] = {}
+    best = 0.0
+    for n in cited:
+        if n not in shown:
+            continue
+        share, quote = _support(content, numbers, shown[n])
+        if share >= MIN_SUPPORT and quote:
+            quotes[n] = quote
+        best = max(best, share)
+    if not quotes:
+        return Checked(body, cited, {}, False, f"unsupported ({best:.2f})")
+    if body[-1] not in ".!?":
+        body += "."
+    marks = " ".join(f"[{n}]" for n in quotes)
+    return Checked(f"{body} {marks}", tuple(quotes), quotes, True)

@@ -1,0 +1,64 @@
+"""Guardrails around the answer: text planted in the book that speaks to the assistant, requests to
+reveal the instructions or to drop the rules, off-topic requests, and links that are not the book's."""
+
+from __future__ import annotations
+
+import re
+
+# A sentence of book text that addresses the assistant's own output or rules (indirect prompt injection).
+_PLANTED = re.compile(
+    r"\byour (answer|response|reply|output|message)('s)?\b"
+    r"|\b(reply|respond|answer) (using|in|with)\b|\bcan you (reply|respond|answer)\b"
+    r"|\bignore (all |any |the )?(previous|prior|above|earlier|preceding) (instructions|rules|directions)"
+    r"|\b(system prompt|as an ai( language model)?|the assistant must|you must now|new instructions)\b",
+    re.I,
+)
+# A message that tries to extract the instructions or to switch the rules off (garak, DAN, PyRIT).
+_MANIPULATION = re.compile(
+    r"\b(system[ _]?prompt|system message|system (instructions|configuration)|initiali[sz]ation string|initial (instructions|prompt)"
+    r"|your (\w+ )?(instructions|rules|prompt|guidelines|configuration|programming)|(were you|you were|i was) (told|instructed|given)"
+    r"|not supposed to (tell|say|reveal)|(the )?above text|(admin|administrator) override|repeat (this|the|everything|all)\b[^.?!]*(conversation|prompt|above)"
+    r"|instructions (you were|you've been|you have been) given|(ignore|disregard|forget) (all |any |every |your |the )*"
+    r"((previous|prior|above|preceding|earlier) )?(instructions|rules|prompt|guidelines|restrictions)"
+    r"|(the )?(text|everything|words) above|developer mode|maintenance mode|jailbr(eak|oken)|do anything now|stay in character"
+    r"|(pretend|act) (to be|as if you|like you)|you are (now|going to be|about to)\b|from now on,? you|no (restrictions|filters|censorship))"
+    r"|(?-i:\b(DAN|STAN|DUDE)\b)",
+    re.I,
+)
+# A request for something other than an explanation from the book.
+_TASK = re.compile(
+    r"^\s*(please\s+|can you\s+|could you\s+)?(write|compose|generate|create|draft|sing|tell me a (joke|story|poem)|"
+    r"translate|recommend|book (me|a)|order|buy|play)\b",
+    re.I,
+)
+_URL = re.compile(r"(?:https?://|www\.)[^\s)\]>\"']+", re.I)
+
+REDIRECT = (
+    "I can only help with questions about this textbook, and I keep my instructions to myself. "
+    "Ask me about a topic from the book and I'll answer with the sections it comes from."
+)
+OFF_TOPIC = "That is outside what this textbook covers, so I can't help with it here. Ask me about a topic from the book instead."
+
+
+def is_planted_instruction(sentence: str) -> bool:
+    return bool(_PLANTED.search(sentence))
+
+
+def is_manipulation(message: str) -> bool:
+    return bool(_MANIPULATION.search(message))
+
+
+def is_task_request(message: str) -> bool:
+    return bool(_TASK.match(message))
+
+
+def foreign_links(text: str, allowed: set[str]) -> list[str]:
+    """Links in `text` that do not point into the book (`allowed`: the cited sections' URLs)."""
+    prefixes = {u.split("#", 1)[0] for u in allowed if u}
+    return [u for u in _URL.findall(text) if u.rstrip(".,;") not in allowed and u.split("#", 1)[0].rstrip(".,;") not in prefixes]
+
+
+def strip_foreign_links(text: str, allowed: set[str]) -> str:
+    for url in foreign_links(text, allowed):
+        text = text.replace(url, "")
+    return text

@@ -1,0 +1,74 @@
+"""The retrieval agent's planning: a compound question becomes its parts, each searched on its own,
+and a search whose evidence is weak is tried again with a reformulated (keywords only) query."""
+
+from __future__ import annotations
+
+import re
+
+from src.answering.extractive import STOPWORDS, terms
+from src.answering.followup import leans_on_context, standalone
+
+_QUESTION_WORD = r"(?:what|how|why|when|where|which|who|whom|whose|is|are|does|do|did|can|could|should|would|will)"
+_SPLIT = re.compile(rf"\?\s+(?=\S)|[,;]?\s+(?:and|also|plus|as well as)\s+(?={_QUESTION_WORD}\b)", re.I)
+MIN_PART_TERMS = 1
+# Words of spoken, loose phrasing that say nothing about the topic.
+FILLER = frozenset(
+    [
+        "hey",
+        "hi",
+        "hello",
+        "um",
+        "uh",
+        "erm",
+        "so",
+        "ok",
+        "okay",
+        "well",
+        "exactly",
+        "really",
+        "actually",
+        "basically",
+        "just",
+        "kind",
+        "sort",
+        "thing",
+        "things",
+        "stuff",
+        "people",
+        "talk",
+        "talking",
+        "talked",
+        "say",
+        "saying",
+        "said",
+        "mean",
+        "meant",
+        "know",
+        "wondering",
+        "wonder",
+        "curious",
+        "please",
+        "quick",
+        "question",
+        "anyone",
+        "somebody",
+    ]
+)
+MAX_PARTS = 3
+
+
+def split_compound(question: str) -> list[str]:
+    """The separate questions in `question` (just `[question]` when it asks one thing)."""
+    parts = [p.strip(" ,;") for p in _SPLIT.split(question) if p and p.strip(" ,;?")]
+    parts = [p if p.endswith("?") else p + "?" for p in parts]
+    if len(parts) < 2 or any(len(terms(p)) < MIN_PART_TERMS for p in parts):
+        return [question]
+    # "What is ZMP and how does it keep a robot balanced?": the second part's "it" is the first's subject.
+    return [parts[0], *(standalone(p, [parts[0]]) if leans_on_context(p) else p for p in parts[1:MAX_PARTS])]
+
+
+def reformulate(question: str) -> str | None:
+    """A keywords-only form of the question, or None when it would not differ."""
+    words = [w for w in re.findall(r"[A-Za-z0-9][A-Za-z0-9+#'_-]*", question) if w.lower() not in STOPWORDS | FILLER and len(w) > 1]
+    query = " ".join(words)
+    return query if query and query.lower() != question.lower().rstrip("?. ") else None

