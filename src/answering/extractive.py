@@ -310,7 +310,7 @@ def compose(question: str, hits: list[Fused], max_sentences: int = 4, max_passag
     for rank, order, sentence, _ in following:
         if len(chosen) >= max_sentences + FOLLOWING_SENTENCES:
             break
-        taken = any(c.hit_rank == rank and c.order == order for c in chosen)
+        taken = any((c.hit_rank == rank and c.order == order) or c.text == sentence for c in chosen)
         if not taken and not _EXERCISE.match(sentence) and not _SIGNPOST.search(sentence):
             chosen.append(Picked(rank, order, sentence, 0.0, 0.0))
     chosen.sort(key=lambda p: (p.hit_rank, p.order))
@@ -340,6 +340,7 @@ def _overlap(a: str, b: str) -> float:
 
 
 _MARK = re.compile(r"\[(\d+)\]")
+_CITED_SENTENCE = re.compile(r"[^\[]*?\[\d+\]|.+$", re.S)
 
 
 def merge(answers: list[Composed]) -> Composed:
@@ -356,7 +357,9 @@ def merge(answers: list[Composed]) -> Composed:
             elif citation["quote"] not in merged["quote"]:
                 merged["quote"] = f"{merged['quote']} {citation['quote']}"
             renumber[citation["id"]] = merged["id"]
-        texts.append(_MARK.sub(lambda m, r=renumber: f"[{r.get(int(m.group(1)), int(m.group(1)))}]", composed.answer))  # type: ignore[misc]
+        renumbered = _MARK.sub(lambda m, r=renumber: f"[{r.get(int(m.group(1)), int(m.group(1)))}]", composed.answer)  # type: ignore[misc]
+        # A sentence both parts chose is said once.
+        texts.extend(piece.strip() for piece in _CITED_SENTENCE.findall(renumbered) if piece.strip() not in texts)
     return Composed(
         " ".join(texts),
         sorted(by_chunk.values(), key=lambda c: c["id"]),

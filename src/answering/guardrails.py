@@ -31,6 +31,13 @@ _TASK = re.compile(
     r"translate|recommend|book (me|a)|order|buy|play)\b",
     re.I,
 )
+# Creative writing and chit-chat tasks: never a question about the book, whatever words they share with it.
+_CREATIVE = re.compile(
+    r"^\s*(please\s+|can you\s+|could you\s+)?((write|compose|generate|create|draft|make up)\s+(me\s+)?(an?\s+|some\s+)?"
+    r"(poem|story|song|joke|essay|limerick|haiku|rap|letter|email|tweet|speech|novel|script for a (movie|play))s?"
+    r"|tell me (an?\s+)?(joke|story|poem|riddle)|sing\b)",
+    re.I,
+)
 _URL = re.compile(r"(?:https?://|www\.)[^\s)\]>\"']+", re.I)
 
 REDIRECT = (
@@ -50,6 +57,10 @@ def is_manipulation(message: str) -> bool:
 
 def is_task_request(message: str) -> bool:
     return bool(_TASK.match(message))
+
+
+def is_creative_request(message: str) -> bool:
+    return bool(_CREATIVE.match(message))
 
 
 def foreign_links(text: str, allowed: set[str]) -> list[str]:

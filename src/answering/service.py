@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from src.answering.extractive import Composed, citation_for, compose, merge
 from src.answering.followup import standalone
 from src.answering.generative import Outcome, generate
-from src.answering.guardrails import OFF_TOPIC, REDIRECT, foreign_links, is_manipulation, is_task_request
+from src.answering.guardrails import OFF_TOPIC, REDIRECT, foreign_links, is_creative_request, is_manipulation, is_task_request
 from src.answering.providers import Provider
 from src.answering.routing import smalltalk_reply
 from src.answering.schemas import AnswerResponse, Citation
@@ -164,13 +164,14 @@ class AnswerService:
         asked = question  # what the student typed; `question` becomes the standalone search question
         reply = None if selection else smalltalk_reply(question)
         guarded = reply is None and is_manipulation(question)
+        off_topic = reply is None and not guarded and not selection and is_creative_request(question)
         if reply is None and not guarded and session_id_given and not selection:
             question = standalone(question, await self._previous_questions(session_id))
         version = await self.cache.index_version()
         selected = hashlib.sha256(selection.encode()).hexdigest() if selection else ""
         key_text = f"{version}|{self.provider_name}|{normalise_question(question)}|{k}|{flt.cache_key()}|{mode}|{selected}"
         key = hashlib.sha256(key_text.encode()).hexdigest()
-        cached = None if reply is not None or guarded else await self.cache.get("answer", key)
+        cached = None if reply is not None or guarded or off_topic else await self.cache.get("answer", key)
         result: AnswerResponse | None = None
         if reply is not None:  # a greeting or a question about the assistant: no search, no citations
             yield "retrieval", []
@@ -178,6 +179,9 @@ class AnswerService:
         elif guarded:  # an attempt to extract the instructions or switch the rules off: no search
             yield "retrieval", []
             result = self._response(session_id, REDIRECT, refused=True, route="out_of_scope")
+        elif off_topic:  # "write me a poem": a polite redirect to the book, no search
+            yield "retrieval", []
+            result = self._response(session_id, OFF_TOPIC, refused=True, route="out_of_scope")
         elif cached is not None:
             body: dict[str, Any] = json.loads(cached)
             result = AnswerResponse(**{**body, "answer_id": uuid.uuid4().hex, "session_id": session_id})
@@ -202,7 +206,7 @@ class AnswerService:
             assert result is not None
             if not result.degraded:
                 await self.cache.set("answer", key, json.dumps(result.model_dump()).encode(), self.settings.cache_answer_ttl_seconds)
-        if reply is not None or guarded or cached is not None:
+        if reply is not None or guarded or off_topic or cached is not None:
             for event in whole(result.answer, result.citations):
                 yield event
         result.latency_ms = round((time.perf_counter() - started) * 1000, 3)

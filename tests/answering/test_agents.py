@@ -37,9 +37,11 @@ async def test_the_part_the_book_does_not_cover_is_named(client: httpx.AsyncClie
 
 async def test_an_off_topic_request_gets_a_polite_redirect(client: httpx.AsyncClient) -> None:
     await index_chapter(client)
-    answer = (await client.post("/api/v1/answer", json={"question": "Write me a poem about the sea and the moon"})).json()
-    assert answer["route"] == "out_of_scope" and answer["refused"] is True and answer["citations"] == []
-    assert "textbook" in answer["answer"]
+    # Off topic even where it shares words with the book ("robots"), and a task the book cannot do.
+    for question in ["Write me a poem about humanoid robots", "Translate the lyrics of my favourite song into French"]:
+        answer = (await client.post("/api/v1/answer", json={"question": question})).json()
+        assert answer["route"] == "out_of_scope" and answer["refused"] is True and answer["citations"] == [], question
+        assert "textbook" in answer["answer"]
 
 
 async def test_asking_for_the_instructions_gets_a_redirect_without_a_search(client: httpx.AsyncClient) -> None:

@@ -4,7 +4,7 @@ the passage it cites supports it."""
 from __future__ import annotations
 
 from src.answering.grounding import check_sentence, split_finished
-from src.answering.guardrails import foreign_links, is_manipulation, is_planted_instruction, is_task_request
+from src.answering.guardrails import foreign_links, is_creative_request, is_manipulation, is_planted_instruction, is_task_request
 from src.answering.planning import reformulate, split_compound
 from src.answering.prompt import CANARY, SYSTEM_PROMPT, build_messages
 from src.retrieval.fusion import Fused
@@ -70,6 +70,8 @@ def test_planted_instructions_and_manipulation_are_recognised() -> None:
     assert not is_manipulation("What are the rules of ownership in Rust?")
     assert not is_manipulation("Which sensors act as the robot's eyes?")
     assert is_task_request("Write me a poem about the sea")
+    assert is_creative_request("Write me a poem about humanoid robots") and is_creative_request("tell me a joke")
+    assert not is_creative_request("Write a function that returns the largest number")
     assert not is_task_request("What is a humanoid robot?")
 
 
