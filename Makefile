@@ -8,12 +8,13 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install llm dev migrate index-docs run serve test test-fast lint bench clean
+.PHONY: help install llm dev reliability migrate index-docs run serve test test-fast lint bench clean
 
 help:
 	@echo "make run    - install, migrate, index docs/ if the index is empty, serve on http://$(HOST):$(PORT)"
 	@echo "make test   - the whole test suite"
 	@echo "make llm    - optional model providers: llama-cpp-python and SmolLM2 (LLM_PROVIDER=local)"
+	@echo "make reliability - the full reliability and security battery (writes docs/RELIABILITY.md)"
 	@echo "make lint   - ruff"
 	@echo "make bench  - retrieval benchmarks (writes docs/BENCHMARKS.md)"
 
@@ -60,6 +61,10 @@ test: dev
 
 test-fast: dev
 	$(BIN)/python -m pytest -m "not slow"
+
+# The reliability and security battery at full size (minutes: load, fuzzing, crashes); writes docs/RELIABILITY.md.
+reliability: dev
+	RELIABILITY=full $(BIN)/python -m pytest tests/reliability --timeout 1800
 
 lint: dev
 	$(BIN)/ruff check src tests bench migrations

@@ -303,6 +303,8 @@ def compose(question: str, hits: list[Fused], max_sentences: int = 4, max_passag
         if any(_overlap(p.text, c.text) > 0.7 for c in chosen):
             continue
         chosen.append(p)
+    if not chosen:  # every score is negative (faint matches deep in long passages): nothing answers it
+        return None
     # The best sentence is read with what follows it in the book (a definition and its explanation,
     # a lead-in and its list), as long as that is prose about the topic, not an exercise or a signpost.
     top = chosen[0]

@@ -10,7 +10,11 @@ _PLANTED = re.compile(
     r"\byour (answer|response|reply|output|message)('s)?\b"
     r"|\b(reply|respond|answer) (using|in|with)\b|\bcan you (reply|respond|answer)\b"
     r"|\bignore (all |any |the )?(previous|prior|above|earlier|preceding) (instructions|rules|directions)"
-    r"|\b(system prompt|as an ai( language model)?|the assistant must|you must now|new instructions)\b",
+    r"|\b(system prompt|as an ai( language model)?|the assistant must|you must now|new instructions)\b"
+    # A request for a service that opens a sentence (BIPIA's planted tasks): a book explains, it does not ask for these.
+    r"|^\W*(please\s+)?(summari[sz]e|provide|recommend|suggest|translate|show me|help me|tell me|give me|find me"
+    r"|(write|draft|compose)( me)? an? (\w+ )?(script|program|poem|story|essay|email|letter|review|tweet|speech|introduction)"
+    r"|(analy[sz]e|determine|classify) the (sentiment|mood|tone|trend))\b",
     re.I,
 )
 # A message that tries to extract the instructions or to switch the rules off (garak, DAN, PyRIT).

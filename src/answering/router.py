@@ -30,7 +30,13 @@ def sse(event: str, data: Any) -> bytes:
 @router.post(
     "",
     response_model=AnswerResponse,
-    responses={422: {"description": "Invalid input"}, 429: {"description": "Rate limited"}, 503: {"description": "A store is unavailable"}},
+    responses={
+        400: {"description": "Malformed request body"},
+        413: {"description": "Request body too large"},
+        422: {"description": "Invalid input"},
+        429: {"description": "Rate limited"},
+        503: {"description": "A store is unavailable"},
+    },
 )
 async def answer(body: AnswerRequest, resources: ResourcesDep, request: Request) -> AnswerResponse:
     flt = body.filters.to_search_filter() if body.filters else None
@@ -43,7 +49,13 @@ async def answer(body: AnswerRequest, resources: ResourcesDep, request: Request)
 
 @router.post(
     "/stream",
-    responses={200: {"content": {"text/event-stream": {}}, "description": "Events: retrieval, delta, citation, done, error"}, 422: {}, 429: {}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "Events: retrieval, delta, citation, done, error"},
+        400: {"description": "Malformed request body"},
+        413: {"description": "Request body too large"},
+        422: {"description": "Invalid input"},
+        429: {"description": "Rate limited"},
+    },
     summary="The answer as server-sent events",
 )
 async def answer_stream(body: AnswerRequest, resources: ResourcesDep, request: Request) -> StreamingResponse:

@@ -64,7 +64,7 @@ async def liveness() -> dict[str, str]:
     return {"status": "alive"}
 
 
-@router.get("/api/v1/health", summary="Health of each dependency")
+@router.get("/api/v1/health", responses={503: {"description": "A required dependency is down"}}, summary="Health of each dependency")
 async def health(resources: ResourcesDep) -> JSONResponse:
     services = await _services(resources)
     required_down = services["database"]["status"] != "up" or services["vector_store"]["status"] != "up"
@@ -72,7 +72,7 @@ async def health(resources: ResourcesDep) -> JSONResponse:
     return JSONResponse({"status": status, "services": services, "version": VERSION}, status_code=503 if status == "unhealthy" else 200)
 
 
-@router.get("/api/v1/health/ready", summary="Readiness")
+@router.get("/api/v1/health/ready", responses={503: {"description": "Not ready: starting, draining, or a required dependency is down"}}, summary="Readiness")
 async def readiness(resources: ResourcesDep) -> JSONResponse:
     if resources.in_flight.draining:
         return JSONResponse({"status": "draining", "ready": False}, status_code=503, headers={"Retry-After": "5"})

@@ -25,6 +25,7 @@ from src.security.auth import IndexingKey, IndexingKeyRoute
 # The key is checked before the body is parsed (IndexingKeyRoute); rejected inputs are logged by the error handler.
 router = APIRouter(prefix="/api/v1/index", tags=["indexing"], dependencies=[IndexingKey], route_class=IndexingKeyRoute)
 _ERRORS = {401: {"description": "Missing or invalid API key"}, 422: {"description": "Invalid input"}, 503: {"description": "A store is unavailable"}}
+_BODY_ERRORS = {**_ERRORS, 400: {"description": "Malformed request body"}, 413: {"description": "Request body too large"}}
 
 
 async def _index(body: IndexRequest, resources: ResourcesDep) -> IndexResponse:
@@ -35,17 +36,17 @@ async def _index(body: IndexRequest, resources: ResourcesDep) -> IndexResponse:
     return IndexResponse(**outcome.__dict__)
 
 
-@router.post("", response_model=IndexResponse, responses=_ERRORS, summary="Index a document (re-posting a source_file replaces its chunks)")
+@router.post("", response_model=IndexResponse, responses=_BODY_ERRORS, summary="Index a document (re-posting a source_file replaces its chunks)")
 async def index_document(body: IndexRequest, resources: ResourcesDep) -> IndexResponse:
     return await _index(body, resources)
 
 
-@router.put("", response_model=IndexResponse, responses=_ERRORS, summary="Re-index a document: only changed chunks are embedded")
+@router.put("", response_model=IndexResponse, responses=_BODY_ERRORS, summary="Re-index a document: only changed chunks are embedded")
 async def reindex_document(body: IndexRequest, resources: ResourcesDep) -> IndexResponse:
     return await _index(body, resources)
 
 
-@router.post("/bulk", status_code=202, response_model=JobAccepted, responses=_ERRORS, summary="Index many documents in the background")
+@router.post("/bulk", status_code=202, response_model=JobAccepted, responses=_BODY_ERRORS, summary="Index many documents in the background")
 async def bulk_index(body: BulkIndexRequest, resources: ResourcesDep, request: Request) -> JobAccepted:
     job_id = await resources.jobs.submit(body.documents)
     return JobAccepted(job_id=job_id, status="queued", total=len(body.documents), status_url=str(request.url_for("index_job_status", job_id=job_id).path))
@@ -69,7 +70,7 @@ async def index_job_status(job_id: Annotated[str, Path(max_length=36)], db: DbSe
     )
 
 
-@router.get("/health", summary="Indexing health (authenticated)")
+@router.get("/health", responses={401: _ERRORS[401]}, summary="Indexing health (authenticated)")
 async def index_health(resources: ResourcesDep) -> dict[str, object]:
     return {
         "status": "healthy" if resources.store_ready else "unhealthy",
@@ -78,7 +79,7 @@ async def index_health(resources: ResourcesDep) -> dict[str, object]:
     }
 
 
-@router.get("/documents", response_model=DocumentList, summary="What is indexed")
+@router.get("/documents", response_model=DocumentList, responses=_ERRORS, summary="What is indexed")
 async def list_documents(db: DbSession, limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0) -> DocumentList:
     repo = DocumentRepository(db)
     rows = await repo.list(limit, offset)

@@ -12,6 +12,13 @@ DocumentType = Literal["markdown", "rst", "html", "text", "pdf"]
 Site = Literal["docusaurus", "mdbook", "sphinx", "d2lbook", "plain"]
 
 
+def _no_nul(value: str | None) -> str | None:
+    """NUL means nothing in text, and PostgreSQL cannot store it: refused (422) like NUL in a question."""
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
 class IndexMetadata(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -29,6 +36,11 @@ class IndexMetadata(BaseModel):
     def _safe_path(cls, value: str) -> str:
         return validate_source_file(value)
 
+    @field_validator("title", "section", "chapter")
+    @classmethod
+    def _no_nul_text(cls, value: str | None) -> str | None:
+        return _no_nul(value)
+
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -44,6 +56,12 @@ class IndexRequest(BaseModel):
 
     content: str = Field(min_length=1)
     metadata: IndexMetadata
+
+    @field_validator("content")
+    @classmethod
+    def _no_nul_content(cls, value: str) -> str:
+        _no_nul(value)
+        return value
 
 
 class IndexResponse(BaseModel):

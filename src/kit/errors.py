@@ -125,6 +125,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         error = _STATUS_NAMES.get(exc.status_code, "http_error")
         headers = dict(exc.headers or {})
+        if exc.status_code == 400:  # a body the framework could not decode (binary, not UTF-8): a rejected input too
+            log.warning("INPUT_VALIDATION_FAILURE", reason=error, path=request.url.path, client=client_address(request), request_id=request_id_of(request))
         return error_response(request, exc.status_code, error, exc.detail, headers)
 
     @app.exception_handler(Exception)

@@ -17,7 +17,13 @@ router = APIRouter(prefix="/api/v1/query", tags=["retrieval"])
 @router.post(
     "",
     response_model=QueryResponse,
-    responses={422: {"description": "Invalid input"}, 429: {"description": "Rate limited"}, 503: {"description": "Vector store unavailable"}},
+    responses={
+        400: {"description": "Malformed request body"},
+        413: {"description": "Request body too large"},
+        422: {"description": "Invalid input"},
+        429: {"description": "Rate limited"},
+        503: {"description": "Vector store unavailable"},
+    },
 )
 async def query(body: QueryRequest, resources: ResourcesDep) -> QueryResponse:
     flt = body.filters.to_search_filter() if body.filters else None

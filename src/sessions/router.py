@@ -20,6 +20,7 @@ router = APIRouter(tags=["sessions"])
 SessionId = Annotated[str, Path(pattern=SESSION_ID_PATTERN)]
 HISTORY_LIMIT = 200
 _ERRORS = {404: {"description": "No such session or answer"}, 422: {"description": "Invalid input"}, 429: {"description": "Rate limited"}}
+_BODY_ERRORS = {**_ERRORS, 400: {"description": "Malformed request body"}, 413: {"description": "Request body too large"}}
 
 
 @router.get("/api/v1/sessions/{session_id}", response_model=SessionHistory, responses=_ERRORS, summary="A session's questions and answers, oldest first")
@@ -49,7 +50,7 @@ async def delete_session(session_id: SessionId, db: DbSession) -> SessionDeleted
     return SessionDeleted(status="deleted", session_id=session_id, deleted_messages=count)
 
 
-@router.post("/api/v1/feedback", status_code=201, response_model=FeedbackRecorded, responses=_ERRORS, summary="Rate an answer up or down")
+@router.post("/api/v1/feedback", status_code=201, response_model=FeedbackRecorded, responses=_BODY_ERRORS, summary="Rate an answer up or down")
 async def feedback(body: FeedbackRequest, db: DbSession) -> FeedbackRecorded:
     repo = SessionRepository(db)
     if await repo.get_message(body.answer_id) is None:

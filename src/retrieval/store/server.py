@@ -58,6 +58,8 @@ class ServerStore:
 
     @classmethod
     def connect(cls, url: str, api_key: str | None, collection: str, dimensions: int, timeout: float) -> ServerStore:
+        if url == ":memory:":  # qdrant-client's local mode: an empty, ephemeral store in each process (tests, trials)
+            return cls(QdrantClient(location=":memory:"), collection, dimensions)
         return cls(QdrantClient(url=url, api_key=api_key, timeout=int(max(1, timeout))), collection, dimensions)
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
