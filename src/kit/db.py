@@ -42,7 +42,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if url.startswith("sqlite"):
         if ":///" in url and ":memory:" not in url:
             Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": settings.db_timeout_seconds})
+        # hide_parameters: an error's text (which may reach a log line) never carries a student's question.
+        engine = create_async_engine(url, connect_args={"timeout": settings.db_timeout_seconds}, hide_parameters=True)
         busy_ms = max(1, int(settings.db_timeout_seconds * 1000))
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -56,6 +57,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         return engine
     return create_async_engine(
         url,
+        hide_parameters=True,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,
