@@ -31,6 +31,8 @@ from src.retrieval.sparse import SparseEncoder
 class NotRecorded:
     """Stands in for the LoggingAgent: the benchmark keeps no sessions."""
 
+    saturated = False
+
     async def record(self, turn: object) -> None:
         return None
 

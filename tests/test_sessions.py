@@ -3,6 +3,8 @@ everything under it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
 from tests.conftest import auth, shared_path
@@ -74,3 +76,37 @@ def test_standalone_rewrites_only_follow_ups() -> None:
         == "How do ROS 2 services differ from topics in latency guarantees?"
     )
     assert standalone("Why does it matter?", []) == "Why does it matter?"
+
+
+async def test_a_full_backlog_of_unrecorded_turns_refuses_new_answers_until_it_drains(tmp_path: Path) -> None:
+    """Answers are acknowledged only while their turn can still be recorded: with ACCEPT_LIMIT turns
+    waiting (a database that was away under load), /answer says 503 with Retry-After; once the backlog
+    is written, answers flow again and every waiting turn is in the database."""
+    from src.sessions.logging_agent import ACCEPT_LIMIT, Turn
+    from tests.conftest import make_settings, running_app
+
+    async with running_app(make_settings(tmp_path)) as (app, client):
+        agent = app.state.resources.logging_agent
+        backlog = [
+            Turn(
+                answer_id=f"backlog-{n:05d}",
+                session_id=f"backlog-session-{n % 50:03d}",
+                question="q",
+                answer="a",
+                citations=[],
+                provider="extractive",
+                latency_ms=1.0,
+            )
+            for n in range(ACCEPT_LIMIT)
+        ]
+        agent.pending.extend(backlog)
+        refused = await client.post("/api/v1/answer", json={"question": "What is the Zero Moment Point?"})
+        assert refused.status_code == 503 and refused.headers["Retry-After"].isdigit()
+        assert set(refused.json()) == {"error", "details", "request_id"}
+        await agent.flush_pending()
+        assert not agent.pending
+        answered = await client.post("/api/v1/answer", json={"question": "What is the Zero Moment Point?"})
+        assert answered.status_code == 200
+        first, last = [await client.get(f"/api/v1/sessions/backlog-session-{n:03d}") for n in (0, 49)]
+        assert first.status_code == 200 and len(first.json()["messages"]) == ACCEPT_LIMIT // 50
+        assert last.status_code == 200 and len(last.json()["messages"]) == ACCEPT_LIMIT // 50

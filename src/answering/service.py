@@ -25,6 +25,7 @@ from src.answering.schemas import AnswerResponse, Citation
 from src.answering.search_agent import Found, Part, SearchAgent
 from src.kit.cache import Cache
 from src.kit.db import transaction
+from src.kit.errors import ServiceUnavailable
 from src.kit.metrics import stage
 from src.kit.settings import Settings
 from src.retrieval.fusion import Fused
@@ -158,6 +159,9 @@ class AnswerService:
         response), recorded by the LoggingAgent. Cached per question, filters, mode, selection,
         provider and index version; a degraded answer is not cached."""
         started = time.perf_counter()
+        if self.logging_agent.saturated:
+            # The database has been away long enough that the buffer of unrecorded turns is full.
+            raise ServiceUnavailable("The service is catching up with its database; retry shortly.", retry_after=5)
         flt = flt or SearchFilter()
         session_id_given = session_id is not None
         session_id = session_id or uuid.uuid4().hex

@@ -34,6 +34,10 @@ from src.sessions.repository import SessionRepository
 
 log = get_logger(__name__)
 MAX_PENDING = 10_000
+# Past this many turns waiting for the database, new answers are refused (503, Retry-After) rather than
+# acknowledged and then lost: every answer a student was given is recorded once the database is back.
+ACCEPT_LIMIT = 5_000
+FLUSH_BATCH = 200  # turns written per transaction while a backlog drains
 RETRY_AFTER_FAILURE_SECONDS = 2.0  # inline writes pause this long after a failure; the scheduled flush still probes
 INLINE_BACKLOG = 32  # more queued than this: an answer leaves the writing to the scheduled flush
 MAX_REJECTED_ATTEMPTS = 3  # a turn the database rejects (not merely unreachable) is dropped after this many tries
@@ -97,6 +101,11 @@ class LoggingAgent:
         self.write_timeout = self.settings.db_timeout_seconds * 4
 
     @property
+    def saturated(self) -> bool:
+        """Too many turns wait for the database to take another answer."""
+        return len(self.pending) >= ACCEPT_LIMIT
+
+    @property
     def backing_off(self) -> bool:
         return time.monotonic() < self._retry_at
 
@@ -132,6 +141,22 @@ class LoggingAgent:
             while self.pending:
                 if inline and self.backing_off:
                     return False
+                if len(self.pending) > 1 and not inline:
+                    batch = list(self.pending)[:FLUSH_BATCH]
+                    try:
+                        async with asyncio.timeout(self.write_timeout):
+                            await self._write_many(batch)
+                    except Exception as exc:  # noqa: BLE001 - sorted as below
+                        if not rejected(exc):
+                            self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
+                            log.warning("MESSAGE_RECORD_DEFERRED", pending=len(self.pending), error=type(exc).__name__)
+                            return False
+                        # One turn of the batch is refused: write them one by one to find it.
+                    else:
+                        for turn in batch:
+                            self._discard(turn)
+                        self._retry_at = 0.0
+                        continue
                 turn = self.pending[0]
                 try:
                     async with asyncio.timeout(self.write_timeout):
@@ -163,6 +188,15 @@ class LoggingAgent:
             if queued is turn:
                 del self.pending[i]
                 return
+
+    async def _write_many(self, turns: list[Turn]) -> None:
+        """Several turns in one transaction: a backlog drains at the database's pace, not one commit per turn."""
+        assert self._factory is not None
+        async with transaction(self._factory) as db:
+            repo = SessionRepository(db)
+            for turn in turns:
+                await repo.touch(turn.session_id, turn.created_at)
+                await repo.add_message(turn.row())
 
     async def _write(self, turn: Turn) -> None:
         assert self._factory is not None
