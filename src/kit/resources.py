@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,10 +117,19 @@ def build_store(settings: Settings, dimensions: int) -> VectorStore:
     return EmbeddedStore(settings.vector_dir / settings.collection_name, dimensions)
 
 
+def migrate_once(settings: Settings) -> None:
+    """Apply migrations to the embedded SQLite database under a file lock: workers starting together
+    (gunicorn -w N with QDRANT_URL set) would otherwise race on alembic_version and one would fail."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with (settings.data_dir / ".migrate.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        run_migrations(settings.sqlalchemy_url)
+
+
 async def open_resources(settings: Settings, in_flight: InFlight) -> Resources:
     api_key, _ = load_or_create_api_key(settings)
     if settings.is_sqlite and settings.auto_migrate:
-        await to_thread.run_sync(run_migrations, settings.sqlalchemy_url)
+        await to_thread.run_sync(migrate_once, settings)
     engine = create_engine(settings)
     db = session_factory(engine)
     redis = RedisLink(settings.redis_url, settings.redis_timeout_seconds, settings.redis_retry_seconds)

@@ -61,7 +61,8 @@ def record(request: pytest.FixtureRequest) -> Iterator[Recorder]:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    if FULL:
+    # RELIABILITY_APPEND=1 adds a rerun's figures (one module, say) to the previous full run's.
+    if FULL and not os.environ.get("RELIABILITY_APPEND"):
         FIGURES.unlink(missing_ok=True)
 
 
