@@ -109,26 +109,32 @@ def pg_available() -> None:
         unavailable("PostgreSQL is not reachable on 127.0.0.1:5432")
 
 
-@pytest.fixture
-async def pg_url(pg_available: None) -> AsyncIterator[str]:
-    """A fresh PostgreSQL database for one test, dropped afterwards."""
+@asynccontextmanager
+async def fresh_database(prefix: str = "rag_test") -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database, dropped afterwards."""
     import asyncpg
 
-    name = f"rag_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(PG_ADMIN_URL)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
     try:
-        yield f"{base}/{name}"
+        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
     finally:
         admin = await asyncpg.connect(PG_ADMIN_URL)
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+@pytest.fixture
+async def pg_url(pg_available: None) -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    async with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -49,13 +49,13 @@ def _support(sentence_terms: set[str], numbers: set[str], passage: str) -> tuple
     if numbers and not all(n in passage for n in numbers):
         return 0.0, ""
     sentences = sentences_of(passage) or [passage]
-    best, quote = 0.0, ""
+    shared = [sentence_terms & set(terms(candidate)) for candidate in sentences]  # each passage sentence's words in common
+    best, best_own, quote = 0.0, 0, ""
     for i, candidate in enumerate(sentences):
-        own = sentence_terms & set(terms(candidate))
-        window = own | (sentence_terms & set(terms(sentences[i + 1]))) if i + 1 < len(sentences) else own
+        window = shared[i] | shared[i + 1] if i + 1 < len(sentences) else shared[i]
         share = len(window) / max(1, len(sentence_terms))
-        if share > best or (share == best and quote and len(own) > len(sentence_terms & set(terms(quote)))):
-            best, quote = share, candidate
+        if share > best or (share == best and quote and len(shared[i]) > best_own):
+            best, best_own, quote = share, len(shared[i]), candidate
     return best, quote
 
 

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import shutil
 import subprocess
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ import pytest
 from src.kit.resources import run_migrations
 from src.kit.settings import Settings
 from src.retrieval.store.embedded import EmbeddedStore
-from tests.conftest import PG_ADMIN_URL, auth, make_settings, running_app, shared_path
+from tests.conftest import auth, fresh_database, make_settings, running_app, shared_path
 from tests.reliability.conftest import FULL, Recorder
 
 CHAPTERS = ("02-humanoid-robotics", "03-ros2-fundamentals") + (("01-introduction", "05-vision-language-action") if FULL else ())
@@ -58,20 +57,8 @@ SAME_FIELDS = ("answer", "citations", "refused", "route", "provider", "confidenc
 @pytest.fixture
 async def empty_database(pg_available: None) -> AsyncIterator[str]:
     """A second, empty PostgreSQL database to restore into, dropped afterwards."""
-    name = f"rag_restore_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        admin = await asyncpg.connect(PG_ADMIN_URL)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with fresh_database("rag_restore") as url:
+        yield url
 
 
 def run(cmd: list[str], cwd: Path, stdin: Path | None = None, stdout: Path | None = None) -> str:
