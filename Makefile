@@ -15,7 +15,7 @@ help:
 	@echo "make test   - the whole test suite"
 	@echo "make llm    - optional model providers: llama-cpp-python and SmolLM2 (LLM_PROVIDER=local)"
 	@echo "make reliability - the full reliability and security battery (writes docs/RELIABILITY.md)"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff, mypy (strict) and the import layers (lint-imports); make test runs it first"
 	@echo "make bench  - retrieval benchmarks (writes docs/BENCHMARKS.md)"
 
 $(BIN)/python:
@@ -56,7 +56,8 @@ run: index-docs
 serve: install
 	exec $(BIN)/uvicorn src.api.main:app --host $(HOST) --port $(PORT)
 
-test: dev
+# The house rules first (lint, types, import layers), then the suite.
+test: lint
 	$(BIN)/python -m pytest
 
 test-fast: dev
@@ -69,6 +70,8 @@ reliability: dev
 lint: dev
 	$(BIN)/ruff check src tests bench migrations
 	$(BIN)/ruff format --check src tests bench migrations
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: dev
 	$(BIN)/python -m bench.retrieval_quality

@@ -4,7 +4,7 @@ Reports /answer p50/p95/p99 and, for the stream, the time to the first event and
 
     .venv/bin/python -m bench.answer_speed [--requests 500] [--write]
 
-Uses the 10k collection of bench.query_speed (the pooled benchmark corpus).
+Uses the 10k collection of bench.common (the pooled benchmark corpus), as bench.query_speed does.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import time
 
 import httpx
 
+from bench.common import collection, percentile, questions, serve
 from bench.corpus import require_shared
-from bench.query_speed import collection, percentile, questions, serve
 from bench.report import machine, write_section
 from src.retrieval.embedder import Embedder
 

@@ -15,16 +15,16 @@ from pathlib import Path
 
 from bench.corpus import BOOK_ROOTS, require_shared
 from bench.report import machine, write_section
+from src.container import close_container, open_container
 from src.ingestion.files import discover, read_document
 from src.kit.middleware import InFlight
-from src.kit.resources import close_resources, open_resources
 from src.kit.settings import Settings
 
 
 async def run(books: list[str]) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(_env_file=None, data_dir=Path(tmp) / "data", log_dir=Path(tmp) / "logs", log_level="WARNING")  # type: ignore[call-arg]
-        resources = await open_resources(settings, InFlight())
+        resources = await open_container(settings, InFlight())
         try:
             docs = [read_document(path, BOOK_ROOTS[b], None, prefix=b) for b in books for path in sorted(discover(BOOK_ROOTS[b]))]
             started = time.perf_counter()
@@ -40,7 +40,7 @@ async def run(books: list[str]) -> dict[str, float]:
             assert all(o.chunks_embedded == 0 for o in again)
             tokens = statistics.mean(c.token_count for content, meta in docs for c in resources.indexing.prepare(content, meta)[1])
         finally:
-            await close_resources(resources)
+            await close_container(resources)
     return {"files": len(docs), "chunks": chunks, "cold_s": cold, "optimize_s": optimize, "warm_s": warm, "tokens": tokens}
 
 

@@ -11,14 +11,13 @@ in docs/BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from bench.corpus import QA, pooled_store, require_shared
+from bench.common import SETS, Question
+from bench.corpus import pooled_store, require_shared
 from bench.report import machine, write_section
 from src.kit.settings import Settings
 from src.retrieval.embedder import Embedder
@@ -29,47 +28,6 @@ from src.retrieval.sparse import SparseEncoder
 from src.retrieval.store.base import Hit, SearchFilter
 
 CANDIDATES = CANDIDATES_PER_LIST  # per list, as the service asks
-
-
-@dataclass(frozen=True)
-class Question:
-    text: str
-    gold: set[str]  # gold source files
-    gold_heading: str | None = None
-
-
-def physical_ai() -> list[Question]:
-    out = []
-    for line in (QA / "physical-ai" / "queries.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        gold = row["gold_file"].removeprefix("website/")
-        out.append(Question(row["text"], {f"physical-ai/{gold}"}))
-    return out
-
-
-def rust_quizzes() -> list[Question]:
-    out = []
-    for line in (QA / "rust-quizzes" / "quizzes.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        if row["rag_suitable"]:
-            out.append(Question(row["question"], {f"rust-book/{row['gold_source_file']}"}, row.get("gold_nearest_heading")))
-    return out
-
-
-def squad() -> list[Question]:
-    gold: dict[str, set[str]] = {}
-    for line in (QA / "squad-v2-subset" / "qrels.tsv").read_text().splitlines()[1:]:
-        qid, pid, _ = line.split("\t")
-        gold.setdefault(qid, set()).add(f"squad/{pid}")
-    out = []
-    for line in (QA / "squad-v2-subset" / "queries.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        if row["answerable"] and row["_id"] in gold:
-            out.append(Question(row["text"], gold[row["_id"]]))
-    return out
-
-
-SETS: dict[str, Callable[[], list[Question]]] = {"physical-ai": physical_ai, "rust-quizzes": rust_quizzes, "squad-answerable": squad}
 
 
 def metrics(ranked_sources: list[list[str]], questions: list[Question]) -> dict[str, float]:

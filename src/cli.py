@@ -8,6 +8,7 @@ progress bar and a summary. With the embedded vector store, run it while the ser
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import os
 import re
@@ -28,18 +29,19 @@ console = Console(stderr=True)
 
 
 async def _index(paths: list[Path], root: Path, base_url: str | None, prefix: str | None, if_empty: bool, prune: bool) -> int:
+    from src.container import close_container, open_container
     from src.ingestion.repository import DocumentRepository
+    from src.ingestion.service import DocumentNotFound
     from src.kit.db import transaction
     from src.kit.logging import configure_logging
     from src.kit.middleware import InFlight
-    from src.kit.resources import close_resources, open_resources
 
     settings = get_settings()
     configure_logging("WARNING", settings.log_dir, settings.log_json)
-    resources = await open_resources(settings, InFlight())
+    container = await open_container(settings, InFlight())
     try:
-        if if_empty and resources.store.count() > 0:
-            console.print(f"The index already holds {resources.store.count()} chunks: nothing to do.")
+        if if_empty and container.store.count() > 0:
+            console.print(f"The index already holds {container.store.count()} chunks: nothing to do.")
             return 0
         totals = dict.fromkeys(("files", "chunks", "new", "unchanged", "deleted", "failed", "removed files"), 0)
         seen: set[str] = set()
@@ -52,7 +54,7 @@ async def _index(paths: list[Path], root: Path, base_url: str | None, prefix: st
                 try:
                     content, meta = read_document(path, root, base_url, prefix)
                     seen.add(meta.source_file)
-                    outcome = await resources.indexing.index(content, meta)
+                    outcome = await container.indexing.index(content, meta)
                 except (ValueError, UnicodeDecodeError) as exc:
                     totals["failed"] += 1
                     console.print(f"[red]skipped[/red] {path}: {exc}")
@@ -64,16 +66,17 @@ async def _index(paths: list[Path], root: Path, base_url: str | None, prefix: st
                     totals["deleted"] += outcome.chunks_deleted
                 progress.advance(task)
         if prune:
-            async with transaction(resources.db) as session:
+            async with transaction(container.db) as session:
                 registered = [d.source_file for d in await DocumentRepository(session).list(1_000_000, 0)]
             for source_file in registered:
                 inside = source_file.startswith(prefix + "/") if prefix else True
                 if inside and source_file not in seen:
-                    totals["deleted"] += max(0, await resources.indexing.delete(source_file))
+                    with contextlib.suppress(DocumentNotFound):  # removed meanwhile: nothing left to do
+                        totals["deleted"] += await container.indexing.delete(source_file)
                     totals["removed files"] += 1
-        if resources.store.needs_optimize():
+        if container.store.needs_optimize():
             console.print("Building the search index (HNSW)...")
-            await resources.indexing.optimize_now()
+            await container.indexing.optimize_now()
         table = Table(title="Indexing summary")
         columns_out = ("files", "chunks", "new", "unchanged", "deleted", "removed files", "failed")
         for column in (*columns_out, "seconds"):
@@ -82,7 +85,7 @@ async def _index(paths: list[Path], root: Path, base_url: str | None, prefix: st
         Console().print(table)
         return 1 if totals["failed"] else 0
     finally:
-        await close_resources(resources)
+        await close_container(container)
 
 
 @app.command()
@@ -121,7 +124,7 @@ def _common_root(patterns: list[str]) -> Path:
 @app.command("show-key")
 def show_key() -> None:
     """Print the indexing API key (INDEXING_API_KEY, or the one generated under DATA_DIR)."""
-    from src.kit.resources import load_or_create_api_key
+    from src.security.keys import load_or_create_api_key
 
     settings = get_settings()
     key, path = load_or_create_api_key(settings)
@@ -132,9 +135,9 @@ def show_key() -> None:
 @app.command()
 def cleanup(days: Annotated[int | None, typer.Option(help="Retention in days (default SESSION_RETENTION_DAYS)")] = None) -> None:
     """Remove sessions idle for longer than the retention period."""
-    from src.sessions.logging_agent import LoggingAgent
+    from src.sessions.retention import cleanup_old_sessions
 
-    typer.echo(f"Cleaned up {LoggingAgent().cleanup_old_sessions(days=days)} old sessions")
+    typer.echo(f"Cleaned up {cleanup_old_sessions(get_settings(), days=days)} old sessions")
 
 
 if __name__ == "__main__":

@@ -13,12 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from src.answering.guardrails import is_planted_instruction, strip_foreign_links
+from src.kit.text import sentences_of, terms
 from src.retrieval.fusion import Fused
 
-_WORD = re.compile(r"[a-z0-9][a-z0-9+#'-]*")
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[*`])")
-_MARKUP = re.compile(r"(\*\*|__|`|^#+\s*|^\s*[-*+]\s+|^\s*\d+[.)]\s+|^>\s*)", re.M)
-_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 # Exercise and scenario lines ("You are designing...", "Scenario: ...") read badly as an answer.
 _EXERCISE = re.compile(r"^(you are|you're|imagine|suppose|scenario|exercise|task|challenge|question|quiz|try|hint|example)\b", re.I)
 # Learning objectives, chapter navigation and reference lists name a topic without explaining it.
@@ -37,198 +34,8 @@ def defines(sentence: str, subject: list[str]) -> bool:
     return any(set(subject) <= set(terms(head[: match.end()])) for match in _DEFINES.finditer(head))
 
 
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "but",
-        "if",
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "by",
-        "for",
-        "with",
-        "from",
-        "into",
-        "about",
-        "as",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "do",
-        "does",
-        "did",
-        "done",
-        "have",
-        "has",
-        "had",
-        "having",
-        "it",
-        "its",
-        "this",
-        "that",
-        "these",
-        "those",
-        "there",
-        "here",
-        "what",
-        "which",
-        "who",
-        "whom",
-        "whose",
-        "when",
-        "where",
-        "why",
-        "how",
-        "can",
-        "could",
-        "should",
-        "would",
-        "will",
-        "shall",
-        "may",
-        "might",
-        "must",
-        "not",
-        "no",
-        "nor",
-        "so",
-        "than",
-        "too",
-        "very",
-        "just",
-        "also",
-        "only",
-        "i",
-        "me",
-        "my",
-        "we",
-        "our",
-        "you",
-        "your",
-        "he",
-        "she",
-        "they",
-        "them",
-        "their",
-        "his",
-        "her",
-        "him",
-        "us",
-        "any",
-        "some",
-        "such",
-        "each",
-        "other",
-        "more",
-        "most",
-        "own",
-        "same",
-        "both",
-        "all",
-        "few",
-        "between",
-        "through",
-        "during",
-        "before",
-        "after",
-        "above",
-        "below",
-        "up",
-        "down",
-        "out",
-        "off",
-        "over",
-        "under",
-        "again",
-        "further",
-        "then",
-        "once",
-        "use",
-        "used",
-        "using",
-        "one",
-        "two",
-        "get",
-        "gets",
-        "got",
-        "make",
-        "makes",
-        "made",
-        "like",
-        "vs",
-        "versus",
-        "between",
-        "explain",
-        "describe",
-        "tell",
-        "does",
-        "mean",
-        "means",
-    ]
-)
-
-
 MIN_RELATIVE_SCORE = 0.6  # a sentence joins the answer when it scores at least this share of the best one
 FOLLOWING_SENTENCES = 2  # sentences after the best one that come with it
-
-
-def stem(word: str) -> str:
-    for suffix in ("ations", "ation", "ings", "ing", "ies", "ied", "ers", "er", "es", "ed", "ly", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)] + ("y" if suffix in {"ies", "ied"} else "")
-    return word
-
-
-def terms(text: str) -> list[str]:
-    return [stem(w.strip("'-")) for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1]
-
-
-def clean_sentence(text: str) -> str:
-    text = _LINK.sub(r"\1", text)
-    text = _MARKUP.sub("", text)
-    return " ".join(text.split())
-
-
-def sentences_of(content: str) -> list[str]:
-    """Prose sentences of a passage; code blocks, tables and formulas are not sentences."""
-    out: list[str] = []
-    in_fence = False
-    paragraph: list[str] = []
-
-    def flush() -> None:
-        if paragraph:
-            for s in _SENTENCE_SPLIT.split(" ".join(paragraph)):
-                s = clean_sentence(s)
-                # A lead-in to a list or code ("...as follows:") says nothing by itself.
-                if len(s) >= 20 and re.search(r"[A-Za-z]{3}", s) and not s.endswith(":"):
-                    out.append(s)
-            paragraph.clear()
-
-    for line in content.split("\n"):
-        stripped = line.strip()
-        if stripped.startswith(("```", "~~~")):
-            in_fence = not in_fence
-            flush()
-            continue
-        if in_fence or stripped.startswith(("|", "$$", "<")) or not stripped:
-            flush()
-            continue
-        if re.match(r"^\s*([-*+]|\d+[.)])\s+", line):
-            flush()  # a list item starts a paragraph of its own; indented lines after it continue it
-        paragraph.append(stripped)
-    flush()
-    return out
 
 
 @dataclass(frozen=True)
@@ -345,6 +152,14 @@ _MARK = re.compile(r"\[(\d+)\]")
 _CITED_SENTENCE = re.compile(r"[^\[]*?\[\d+\]|.+$", re.S)
 
 
+def _renumber(answer: str, numbers: dict[int, int]) -> str:
+    def one(match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        return f"[{numbers.get(n, n)}]"
+
+    return _MARK.sub(one, answer)
+
+
 def merge(answers: list[Composed]) -> Composed:
     """Several composed answers as one (a compound question's parts), citations renumbered so that a
     passage cited by two parts keeps one number."""
@@ -359,7 +174,7 @@ def merge(answers: list[Composed]) -> Composed:
             elif citation["quote"] not in merged["quote"]:
                 merged["quote"] = f"{merged['quote']} {citation['quote']}"
             renumber[citation["id"]] = merged["id"]
-        renumbered = _MARK.sub(lambda m, r=renumber: f"[{r.get(int(m.group(1)), int(m.group(1)))}]", composed.answer)  # type: ignore[misc]
+        renumbered = _renumber(composed.answer, renumber)
         # A sentence both parts chose is said once.
         texts.extend(piece.strip() for piece in _CITED_SENTENCE.findall(renumbered) if piece.strip() not in texts)
     return Composed(

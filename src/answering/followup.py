@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from src.answering.extractive import terms
+from src.kit.text import terms
 
 _LEANS_ON_CONTEXT = re.compile(
     r"\b(it|its|it's|this|that|these|those|they|them|their|he|she|his|her|the same|the former|the latter|above|previous|earlier)\b"

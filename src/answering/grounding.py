@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from src.answering.extractive import clean_sentence, sentences_of, terms
 from src.answering.guardrails import is_planted_instruction, strip_foreign_links
 from src.answering.prompt import CANARY
+from src.kit.text import clean_sentence, sentences_of, terms
 
 MIN_SUPPORT = 0.7
 MIN_WORDS = 5

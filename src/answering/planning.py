@@ -5,54 +5,19 @@ from __future__ import annotations
 
 import re
 
-from src.answering.extractive import STOPWORDS, terms
 from src.answering.followup import leans_on_context, standalone
+from src.kit.text import STOPWORDS, terms
 
 _QUESTION_WORD = r"(?:what|how|why|when|where|which|who|whom|whose|is|are|does|do|did|can|could|should|would|will)"
 _SPLIT = re.compile(rf"\?\s+(?=\S)|[,;]?\s+(?:and|also|plus|as well as)\s+(?={_QUESTION_WORD}\b)", re.I)
 MIN_PART_TERMS = 1
 # Words of spoken, loose phrasing that say nothing about the topic.
 FILLER = frozenset(
-    [
-        "hey",
-        "hi",
-        "hello",
-        "um",
-        "uh",
-        "erm",
-        "so",
-        "ok",
-        "okay",
-        "well",
-        "exactly",
-        "really",
-        "actually",
-        "basically",
-        "just",
-        "kind",
-        "sort",
-        "thing",
-        "things",
-        "stuff",
-        "people",
-        "talk",
-        "talking",
-        "talked",
-        "say",
-        "saying",
-        "said",
-        "mean",
-        "meant",
-        "know",
-        "wondering",
-        "wonder",
-        "curious",
-        "please",
-        "quick",
-        "question",
-        "anyone",
-        "somebody",
-    ]
+    """
+    hey hi hello um uh erm so ok okay well exactly really actually basically just kind sort thing things
+    stuff people talk talking talked say saying said mean meant know wondering wonder curious please
+    quick question anyone somebody
+    """.split()
 )
 MAX_PARTS = 3
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import secrets
 
-from src.answering.extractive import sentences_of, terms
 from src.answering.guardrails import is_planted_instruction
+from src.kit.text import sentences_of, terms
 from src.retrieval.fusion import Fused
 
 CANARY = f"canary-{secrets.token_hex(8)}"

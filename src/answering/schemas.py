@@ -7,9 +7,8 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from src.retrieval.schemas import Filters, RetrievedContext
-from src.security.text import validate_question
-
-SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
+from src.security.inputs import validate_question
+from src.sessions.schemas import SESSION_ID_PATTERN
 
 
 class AnswerRequest(BaseModel):

@@ -17,7 +17,7 @@ NAMING_CONVENTION = {
 }
 
 
-# The API accepts session ids of 8-64 characters (src/answering/schemas.py SESSION_ID_PATTERN).
+# The API accepts session ids of 8-64 characters (src/sessions/schemas.py SESSION_ID_PATTERN).
 SESSION_ID_LENGTH = 64
 
 

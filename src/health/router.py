@@ -16,9 +16,9 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from src.kit.deps import ResourcesDep
+from src.db.migrations import is_migrated
+from src.health.deps import Probed, ProbedDep
 from src.kit.metrics import render_metrics
-from src.kit.resources import Resources
 from src.kit.settings import VERSION
 from src.retrieval.store.base import VectorStoreUnavailable
 
@@ -26,37 +26,37 @@ router = APIRouter(tags=["health"])
 CHECK_TIMEOUT = 2.0
 
 
-async def _database(resources: Resources) -> dict[str, Any]:
-    backend = "sqlite" if resources.settings.is_sqlite else "postgresql"
+async def _database(probed: Probed) -> dict[str, Any]:
+    backend = "sqlite" if probed.settings.is_sqlite else "postgresql"
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):
-            async with resources.engine.connect() as conn:
+            async with probed.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-            migrated = await resources.migrated()
+            migrated = await is_migrated(probed.engine, probed.migrations_head)
     except Exception as exc:  # noqa: BLE001 - any failure to reach the database is "down", reported by type
         return {"status": "down", "backend": backend, "error": type(exc).__name__}
-    return {"status": "up" if migrated else "not_migrated", "backend": backend, "pending_messages": len(resources.logging_agent.pending)}
+    return {"status": "up" if migrated else "not_migrated", "backend": backend, "pending_messages": len(probed.recorder.pending)}
 
 
-async def _vector_store(resources: Resources) -> dict[str, Any]:
+async def _vector_store(probed: Probed) -> dict[str, Any]:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):
-            await to_thread.run_sync(resources.store.ping)
+            await to_thread.run_sync(probed.store_state.store.ping)
     except (VectorStoreUnavailable, TimeoutError) as exc:
-        return {"status": "down", "backend": resources.store.kind, "error": type(exc).__name__}
-    return {"status": "up" if resources.store_ready else "down", "backend": resources.store.kind, "collection": resources.settings.collection_name}
+        return {"status": "down", "backend": probed.store_state.store.kind, "error": type(exc).__name__}
+    return {"status": "up" if probed.store_state.ready else "down", "backend": probed.store_state.store.kind, "collection": probed.settings.collection_name}
 
 
-async def _cache(resources: Resources) -> dict[str, Any]:
-    if not resources.redis.configured:
+async def _cache(probed: Probed) -> dict[str, Any]:
+    if not probed.redis.configured:
         return {"status": "up", "backend": "in-process"}
-    up = await resources.redis.ping()
+    up = await probed.redis.ping()
     return {"status": "up" if up else "degraded", "backend": "redis" if up else "in-process (redis down)"}
 
 
-async def _services(resources: Resources) -> dict[str, dict[str, Any]]:
-    database, vector_store, cache = await asyncio.gather(_database(resources), _vector_store(resources), _cache(resources))
-    return {"database": database, "vector_store": vector_store, "cache": cache, "embedder": {"status": "up", "model": resources.embedder.model_id}}
+async def _services(probed: Probed) -> dict[str, dict[str, Any]]:
+    database, vector_store, cache = await asyncio.gather(_database(probed), _vector_store(probed), _cache(probed))
+    return {"database": database, "vector_store": vector_store, "cache": cache, "embedder": {"status": "up", "model": probed.embedder.model_id}}
 
 
 @router.get("/health", summary="Liveness")
@@ -64,19 +64,21 @@ async def liveness() -> dict[str, str]:
     return {"status": "alive"}
 
 
-@router.get("/api/v1/health", responses={503: {"description": "A required dependency is down"}}, summary="Health of each dependency")
-async def health(resources: ResourcesDep) -> JSONResponse:
-    services = await _services(resources)
+@router.get(
+    "/api/v1/health", responses={503: {"description": "A required dependency is down (the same body, status unhealthy)"}}, summary="Health of each dependency"
+)
+async def health(probed: ProbedDep) -> JSONResponse:
+    services = await _services(probed)
     required_down = services["database"]["status"] != "up" or services["vector_store"]["status"] != "up"
     status = "unhealthy" if required_down else ("degraded" if services["cache"]["status"] != "up" else "healthy")
     return JSONResponse({"status": status, "services": services, "version": VERSION}, status_code=503 if status == "unhealthy" else 200)
 
 
 @router.get("/api/v1/health/ready", responses={503: {"description": "Not ready: starting, draining, or a required dependency is down"}}, summary="Readiness")
-async def readiness(resources: ResourcesDep) -> JSONResponse:
-    if resources.in_flight.draining:
+async def readiness(probed: ProbedDep) -> JSONResponse:
+    if probed.in_flight.draining:
         return JSONResponse({"status": "draining", "ready": False}, status_code=503, headers={"Retry-After": "5"})
-    services = await _services(resources)
+    services = await _services(probed)
     ready = services["database"]["status"] == "up" and services["vector_store"]["status"] == "up"
     body = {"status": "ready" if ready else "not_ready", "ready": ready, "services": services}
     return JSONResponse(body, status_code=200 if ready else 503, headers={} if ready else {"Retry-After": "5"})

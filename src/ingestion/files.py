@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from src.ingestion.markdown import split_front_matter
-from src.ingestion.schemas import IndexMetadata
+from src.ingestion.schemas import DocumentType, IndexMetadata
 from src.ingestion.sites import Generator, chapter_number, detect_generator, page_url
 
-DOCUMENT_TYPES = {
+DOCUMENT_TYPES: dict[str, DocumentType] = {
     ".md": "markdown",
     ".mdx": "markdown",
     ".markdown": "markdown",
@@ -71,7 +71,7 @@ def read_document(path: Path, root: Path, base_url: str | None, prefix: str | No
         chapter=label,
         chapter_number=chapter_number(relative, front, position),
         url=page_url(relative, base_url, generator, front),
-        document_type=document_type,  # type: ignore[arg-type]
+        document_type=document_type,
         site=generator,
     )
     return content, meta

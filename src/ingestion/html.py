@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bs4 import BeautifulSoup, Tag
+from bs4 import BeautifulSoup
 
 from src.ingestion.document import ParsedDocument, Section
 from src.ingestion.markdown import slugify
@@ -29,9 +29,7 @@ def parse_html(text: str, default_title: str | None = None) -> ParsedDocument:
             sections.append(Section(heading_path=[t for _, t in stack], anchor=anchor, text="\n\n".join(lines)))
         lines.clear()
 
-    for el in root.find_all(list(_HEADINGS | _BLOCKS)):
-        if not isinstance(el, Tag):
-            continue
+    for el in root.find_all(list(_HEADINGS | _BLOCKS)):  # searched by tag name: Tags only
         if el.name in _HEADINGS:
             flush()
             level = int(el.name[1])

@@ -7,10 +7,10 @@ from src.ingestion.html import parse_html, parse_text
 from src.ingestion.markdown import parse_markdown
 from src.ingestion.pdf import parse_pdf
 from src.ingestion.rst import parse_rst
-from src.ingestion.sites import slugger_for
+from src.ingestion.sites import Generator, slugger_for
 
 
-def parse(document_type: str, content: str | bytes, default_title: str | None, site: str | None = None) -> ParsedDocument:
+def parse(document_type: str, content: str | bytes, default_title: str | None, site: Generator | None = None) -> ParsedDocument:
     if document_type == "pdf":
         if not isinstance(content, bytes):
             raise ValueError("PDF content must be bytes")
@@ -18,7 +18,7 @@ def parse(document_type: str, content: str | bytes, default_title: str | None, s
     if isinstance(content, bytes):
         content = content.decode("utf-8")
     if document_type == "markdown":
-        return parse_markdown(content, default_title, slugger_for(site or "docusaurus"))  # type: ignore[arg-type]
+        return parse_markdown(content, default_title, slugger_for(site or "docusaurus"))
     if document_type == "rst":
         return parse_rst(content, default_title)
     if document_type == "html":

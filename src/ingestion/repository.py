@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.db.models import IndexedDocument, IndexJob, utcnow
+from src.kit.db import affected_rows
 
 
 class DocumentRepository:
@@ -35,7 +36,7 @@ class DocumentRepository:
 
     async def delete(self, source_file: str) -> bool:
         result = await self.session.execute(delete(IndexedDocument).where(IndexedDocument.source_file == source_file))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return affected_rows(result) > 0
 
     async def list(self, limit: int, offset: int) -> Sequence[IndexedDocument]:
         stmt = select(IndexedDocument).order_by(IndexedDocument.source_file).limit(limit).offset(offset)

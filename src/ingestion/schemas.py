@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from src.ingestion.source_path import validate_source_file
+from src.ingestion.sites import Generator
+from src.security.inputs import validate_source_file
 
 DocumentType = Literal["markdown", "rst", "html", "text", "pdf"]
-Site = Literal["docusaurus", "mdbook", "sphinx", "d2lbook", "plain"]
+Site = Generator  # the site generator whose heading anchors and page URLs a document follows
+JobState = Literal["queued", "running", "completed", "failed"]
 
 
 def _no_nul(value: str | None) -> str | None:
@@ -80,7 +83,18 @@ class DeleteResponse(BaseModel):
     deleted_chunks: int
 
 
+def _iso(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+IsoTime = Annotated[str, BeforeValidator(_iso)]  # a stored timestamp, shown as ISO 8601
+
+
 class DocumentInfo(BaseModel):
+    """A registry row as clients see it (`DocumentInfo.model_validate(row)`)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     source_file: str
     content_id: str
     title: str | None
@@ -88,7 +102,7 @@ class DocumentInfo(BaseModel):
     chunk_count: int
     content_hash: str
     status: str
-    indexed_at: str
+    indexed_at: IsoTime
 
 
 class DocumentList(BaseModel):
@@ -110,12 +124,16 @@ class JobAccepted(BaseModel):
 
 
 class JobStatus(BaseModel):
-    job_id: str
-    status: Literal["queued", "running", "completed", "failed"]
+    """A bulk job's row as clients see it (`JobStatus.model_validate(row)`)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    job_id: str = Field(validation_alias=AliasChoices("job_id", "id"))
+    status: JobState
     total: int
     done: int
     failed: int
     results: list[dict[str, Any]]
     error: str | None
-    created_at: str
-    updated_at: str
+    created_at: IsoTime
+    updated_at: IsoTime

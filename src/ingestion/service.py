@@ -28,8 +28,10 @@ from src.ingestion.parsers import parse
 from src.ingestion.pdf import UnreadablePdf
 from src.ingestion.repository import DocumentRepository
 from src.ingestion.schemas import IndexMetadata
+from src.ingestion.sites import chapter_number_from_path
 from src.kit.cache import Cache
 from src.kit.db import transaction
+from src.kit.errors import NotFound
 from src.kit.logging import get_logger
 from src.kit.metrics import stage
 from src.kit.settings import Settings
@@ -39,7 +41,6 @@ from src.retrieval.store.base import StoredChunk, VectorStore
 
 log = get_logger(__name__)
 CHUNK_NAMESPACE = uuid.UUID("6f1c63c8-3f0e-5b9e-9a57-3c1f0d2b7a11")
-_CHAPTER_IN_PATH = re.compile(r"(?:^|/)(?:ch(?:apter)?[_-]?)?(\d{1,3})(?=[-_.])", re.I)
 
 
 def content_id_for(source_file: str) -> str:
@@ -48,11 +49,6 @@ def content_id_for(source_file: str) -> str:
 
 def chunk_id_for(source_file: str, position: int, content_hash: str) -> str:
     return str(uuid.uuid5(CHUNK_NAMESPACE, f"{source_file}\x00{position}\x00{content_hash}"))
-
-
-def chapter_number_from_path(source_file: str) -> int | None:
-    match = _CHAPTER_IN_PATH.search(source_file)
-    return int(match.group(1)) if match else None
 
 
 def decode_pdf_upload(content: str) -> bytes:
@@ -71,6 +67,10 @@ def join_url(url: str | None, anchor: str | None) -> str | None:
         return None
     base = url.split("#", 1)[0]
     return f"{base}#{anchor}" if anchor else base
+
+
+class DocumentNotFound(NotFound):
+    """Nothing is indexed under that source_file."""
 
 
 @dataclass(frozen=True)
@@ -208,14 +208,15 @@ class IndexingService:
         return outcome
 
     async def delete(self, source_file: str) -> int:
-        """Remove a source's chunks and its registry row. Returns how many chunks were removed."""
+        """Remove a source's chunks and its registry row. Returns how many chunks were removed; raises
+        DocumentNotFound when neither the store nor the registry knows the file."""
         async with self._locks[source_file]:
             existing = await to_thread.run_sync(self.store.ids_for_source, source_file)
             await to_thread.run_sync(self.store.delete, sorted(existing))
             async with transaction(self.db) as session:
                 registered = await DocumentRepository(session).delete(source_file)
         if not existing and not registered:
-            return -1
+            raise DocumentNotFound(f"Nothing is indexed under source_file {source_file!r}.")
         await self.cache.bump_index_version()
         log.info("DOCUMENT_DELETED", source_file=source_file, chunks=len(existing))
         return len(existing)

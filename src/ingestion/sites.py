@@ -14,6 +14,8 @@ from src.ingestion.markdown import slugify
 
 Generator = Literal["docusaurus", "mdbook", "sphinx", "d2lbook", "plain"]
 _NUMBER_PREFIX = re.compile(r"^\d+[-_.]")
+# A chapter number in a path: `07-gazebo/`, `ch07-`, `chapter_7.md` (any folder level).
+_CHAPTER_IN_PATH = re.compile(r"(?:^|/)(?:ch(?:apter)?[_-]?)?(\d{1,3})(?=[-_.])", re.I)
 
 
 def detect_generator(root: Path) -> Generator:
@@ -65,13 +67,18 @@ def page_url(relative: str, base_url: str | None, generator: Generator, front_ma
     return base_url.rstrip("/") + ("/" + path if path else "")
 
 
+def chapter_number_from_path(relative: str) -> int | None:
+    match = _CHAPTER_IN_PATH.search(relative)
+    return int(match.group(1)) if match else None
+
+
 def chapter_number(relative: str, front_matter: dict[str, Any] | None, category_position: int | None) -> int | None:
     """Chapter order: the folder's `_category_.json` position, a number prefix in the path (`07-`,
     `ch07-`), or the page's `sidebar_position`, in that order."""
     if category_position is not None:
         return category_position
-    match = re.search(r"(?:^|/)(?:src/)?(?:ch(?:apter)?[_-]?)?(\d{1,3})(?=[-_.])", relative, re.I)
-    if match:
-        return int(match.group(1))
+    from_path = chapter_number_from_path(relative)
+    if from_path is not None:
+        return from_path
     position = (front_matter or {}).get("sidebar_position")
     return int(position) if isinstance(position, int | float) else None

@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
+import redis.asyncio as aioredis
+
 from src.kit.metrics import CACHE_EVENTS
 from src.kit.redis_link import RedisLink
 
@@ -58,7 +60,7 @@ class Cache:
 
     async def get(self, kind: str, key: str) -> bytes | None:
         full = f"{_PREFIX}{kind}:{key}"
-        value = await self.redis.run(lambda r: r.get(full)) if self.redis.available else None
+        value = _as_bytes(await self.redis.run(lambda r: r.get(full))) if self.redis.available else None
         if not self.redis.configured or self.redis.is_down:
             value = self.local.get(full)
         CACHE_EVENTS.labels(kind, "hit" if value is not None else "miss").inc()
@@ -78,7 +80,7 @@ class Cache:
             return f"r{remote}"
         return f"l{self._local_version}"
 
-    async def _shared_version(self, r) -> int:  # type: ignore[no-untyped-def]
+    async def _shared_version(self, r: aioredis.Redis) -> int:
         if self._bump_pending:  # a re-index happened while Redis was unreachable
             await self._bump_shared(r)
             self._bump_pending = False
@@ -86,13 +88,13 @@ class Cache:
         if value is None:
             await r.set(_VERSION_KEY, _fresh_version(), nx=True)
             value = await r.get(_VERSION_KEY)
-        return int(value)
+        return int(_as_bytes(value) or 0)
 
     @staticmethod
-    async def _bump_shared(r) -> int:  # type: ignore[no-untyped-def]
+    async def _bump_shared(r: aioredis.Redis) -> int:
         """A new shared version: past the current one, or (key missing) one from the clock, never reused."""
         if await r.set(_VERSION_KEY, _fresh_version(), nx=True):
-            return int(await r.get(_VERSION_KEY))
+            return int(_as_bytes(await r.get(_VERSION_KEY)) or 0)
         return int(await r.incr(_VERSION_KEY))
 
     async def bump_index_version(self) -> None:
@@ -106,3 +108,8 @@ class Cache:
 def _fresh_version() -> int:
     """Milliseconds since the epoch: larger than any version counted up from an earlier seed."""
     return time.time_ns() // 1_000_000
+
+
+def _as_bytes(value: bytes | str | None) -> bytes | None:
+    """A Redis reply as bytes (the client is not opened with decode_responses, so it already is)."""
+    return value.encode() if isinstance(value, str) else value

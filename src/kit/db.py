@@ -17,8 +17,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import event, text
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy import Result, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from src.kit.settings import Settings
@@ -31,7 +31,7 @@ class DatabaseUnavailable(OperationalError):
     """The database could not be reached or stopped answering in time."""
 
     def __init__(self, orig: BaseException) -> None:
-        super().__init__(None, None, orig, connection_invalidated=True)  # type: ignore[arg-type]
+        super().__init__(None, None, orig, connection_invalidated=True)
 
     def __str__(self) -> str:
         return f"database unavailable: {type(self.orig).__name__}: {self.orig}"
@@ -117,12 +117,6 @@ def transaction(factory: async_sessionmaker[AsyncSession]) -> Transaction:
     return Transaction(factory)
 
 
-async def current_revision(engine: AsyncEngine) -> str | None:
-    async with engine.connect() as conn:
-        try:
-            row = (await conn.execute(text("SELECT version_num FROM alembic_version"))).first()
-        except (OperationalError, ProgrammingError) as exc:
-            if "alembic_version" in str(exc):  # the table is missing: not migrated yet
-                return None
-            raise
-    return str(row[0]) if row else None
+def affected_rows(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE touched (a cursor result's rowcount; 0 when the driver cannot tell)."""
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,27 +1,34 @@
-"""Typed dependencies: the app's resources and one transaction per request."""
+"""Typed dependencies every domain may use: the settings, and one transaction per request (commit on
+success, roll back on error). Each domain declares its own services' aliases in its `deps.py`."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from src.kit.db import transaction
-from src.kit.resources import Resources
+from src.kit.settings import Settings
 
 
-def get_resources(request: Request) -> Resources:
-    return request.app.state.resources  # type: ignore[no-any-return]
+def from_state(name: str) -> Any:
+    """A dependency that hands a route `request.app.state.<name>`, which the container published.
+    Use it in a typed alias: `AnswerServiceDep = Annotated[AnswerService, from_state("answers")]`."""
+
+    def read(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    read.__name__ = f"state_{name}"
+    return Depends(read)
 
 
-ResourcesDep = Annotated[Resources, Depends(get_resources)]
-
-
-async def get_db(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
-    async with transaction(resources.db) as session:  # `async with`: a failing route rolls back (and 503s) at once
+async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
+    factory: async_sessionmaker[AsyncSession] = request.app.state.db
+    async with transaction(factory) as session:  # `async with`: a failing route rolls back (and 503s) at once
         yield session
 
 
+SettingsDep = Annotated[Settings, from_state("settings")]
 DbSession = Annotated[AsyncSession, Depends(get_db)]

@@ -1,23 +1,50 @@
-"""One error base class and one handler: every error body is `{error, details, request_id}`."""
+"""One error base class carrying its status, and the one body every error has:
+`{"error", "details", "request_id"}`. The handlers that render them live in `error_handlers.py`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from pydantic import BaseModel, Field
 
-from src.kit.logging import get_logger
-from src.kit.request_context import client_address, request_id_of
 
-log = get_logger(__name__)
+class ErrorBody(BaseModel):
+    """The body of every error response, whatever raised it."""
+
+    error: str = Field(description="A stable, machine-readable name: not_found, validation_error, rate_limited, ...")
+    details: Any = Field(description="What went wrong: a message, or a list of field errors for validation_error")
+    request_id: str = Field(description="The X-Request-ID of the request, to find it in the logs")
+
+
+# Each status the service answers with: its stable error name, and how OpenAPI describes it.
+STATUSES: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "Malformed request body"),
+    401: ("unauthorized", "Missing or invalid API key"),
+    403: ("forbidden", "Client blocked"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    413: ("payload_too_large", "Request body too large"),
+    415: ("unsupported_media_type", "Unsupported media type"),
+    422: ("validation_error", "Invalid input"),
+    429: ("rate_limited", "Rate limited"),
+    503: ("service_unavailable", "A store is unavailable; retry after Retry-After seconds"),
+}
+STATUS_NAMES = {status: name for status, (name, _) in STATUSES.items()}
 
 
 class AppError(Exception):
-    status_code = 500
-    error = "internal_error"
+    """An expected failure: a subclass names its status (`class NotFound(AppError, status=404)`), and
+    its error name comes from STATUSES. One handler renders every AppError as an ErrorBody."""
+
+    status_code: ClassVar[int] = 500
+    error: ClassVar[str] = "internal_error"
+    log_event: ClassVar[str | None] = None  # logged as a warning when set (e.g. VECTOR_STORE_UNAVAILABLE)
+    public_details: ClassVar[str | None] = None  # shown instead of the message (which may hold internal detail)
+
+    def __init_subclass__(cls, status: int | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status_code, cls.error = status, STATUS_NAMES[status]
 
     def __init__(self, message: str, details: Any = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -25,111 +52,45 @@ class AppError(Exception):
         self.details = details
         self.headers = headers or {}
 
-
-class NotFound(AppError):
-    status_code = 404
-    error = "not_found"
-
-
-class Unauthorized(AppError):
-    status_code = 401
-    error = "unauthorized"
+    @property
+    def shown_details(self) -> Any:
+        if self.details is not None:
+            return self.details
+        return self.public_details if self.public_details is not None else self.message
 
 
-class PayloadTooLarge(AppError):
-    status_code = 413
-    error = "payload_too_large"
+class Unauthorized(AppError, status=401):
+    """Sent with `WWW-Authenticate: Bearer`, as RFC 6750 asks."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
 
 
-class InvalidInput(AppError):
-    status_code = 422
-    error = "validation_error"
+class Forbidden(AppError, status=403): ...
 
 
-class RateLimited(AppError):
-    status_code = 429
-    error = "rate_limited"
+class NotFound(AppError, status=404): ...
 
 
-class ServiceUnavailable(AppError):
-    status_code = 503
-    error = "service_unavailable"
+class PayloadTooLarge(AppError, status=413): ...
 
+
+class InvalidInput(AppError, status=422): ...
+
+
+class RateLimited(AppError, status=429): ...
+
+
+class ServiceUnavailable(AppError, status=503):
     def __init__(self, message: str, details: Any = None, retry_after: int = 5) -> None:
         super().__init__(message, details, {"Retry-After": str(retry_after)})
-
-
-_STATUS_NAMES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_error",
-    429: "rate_limited",
-    503: "service_unavailable",
-}
 
 
 def error_body(request_id: str, error: str, details: Any) -> dict[str, Any]:
     return {"error": error, "details": details, "request_id": request_id}
 
 
-def error_response(request: Request, status: int, error: str, details: Any, headers: dict[str, str] | None = None) -> JSONResponse:
-    rid = request_id_of(request)
-    return JSONResponse(
-        error_body(rid, error, details),
-        status_code=status,
-        headers={**(headers or {}), "X-Request-ID": rid, "Cache-Control": "no-store"},
-    )
-
-
-def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
-    details = []
-    for err in exc.errors():
-        # Never echo the offending input back: it may be huge, binary or hostile.
-        details.append({"loc": [str(p) for p in err.get("loc", ())], "msg": err.get("msg", ""), "type": err.get("type", "")})
-    return details
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(AppError)
-    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
-        if exc.status_code in (413, 422):
-            # Every rejected input is logged here, whichever layer raised it (router, parser, service).
-            log.warning(
-                "INPUT_VALIDATION_FAILURE",
-                reason=exc.error,
-                message=exc.message[:200],
-                path=request.url.path,
-                client=client_address(request),
-                request_id=request_id_of(request),
-            )
-        return error_response(request, exc.status_code, exc.error, exc.details if exc.details is not None else exc.message, exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = _validation_details(exc)
-        log.warning(
-            "INPUT_VALIDATION_FAILURE",
-            path=request.url.path,
-            client=client_address(request),
-            request_id=request_id_of(request),
-            fields=[".".join(d["loc"]) for d in details][:10],
-        )
-        return error_response(request, 422, "validation_error", details)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        error = _STATUS_NAMES.get(exc.status_code, "http_error")
-        headers = dict(exc.headers or {})
-        if exc.status_code == 400:  # a body the framework could not decode (binary, not UTF-8): a rejected input too
-            log.warning("INPUT_VALIDATION_FAILURE", reason=error, path=request.url.path, client=client_address(request), request_id=request_id_of(request))
-        return error_response(request, exc.status_code, error, exc.detail, headers)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("UNHANDLED_EXCEPTION", path=request.url.path, request_id=request_id_of(request), exc_info=exc)
-        return error_response(request, 500, "internal_error", "An unexpected error occurred; the request id identifies it in the logs.")
+def error_responses(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route: each status documented with the ErrorBody model. A description can
+    be given per status as `s404="No such job"`."""
+    return {s: {"model": ErrorBody, "description": descriptions.get(f"s{s}", STATUSES[s][1])} for s in statuses}

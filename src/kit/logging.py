@@ -11,6 +11,7 @@ import logging
 import logging.handlers
 import re
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ def _redact_value(value: Any) -> Any:
     return value
 
 
-def redact(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event_dict):
         if key.lower() in SECRET_KEYS:
             event_dict[key] = "[redacted]"
@@ -37,6 +38,7 @@ def redact(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
 
 
 _configured = False
+_installed: list[logging.Handler] = []  # the handlers this module added to the root logger
 
 
 def configure_logging(level: str = "INFO", log_dir: Path | None = Path("logs"), json_lines: bool = True) -> None:
@@ -61,12 +63,13 @@ def configure_logging(level: str = "INFO", log_dir: Path | None = Path("logs"), 
         handlers.append(logging.handlers.RotatingFileHandler(log_dir / "app.log", maxBytes=20 * 1024 * 1024, backupCount=5, encoding="utf-8"))
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if getattr(handler, "_rag_backend", False):
+        if handler in _installed:
             root.removeHandler(handler)
             handler.close()
+    _installed.clear()
     for handler in handlers:
         handler.setFormatter(formatter)
-        handler._rag_backend = True  # type: ignore[attr-defined]
+        _installed.append(handler)
         root.addHandler(handler)
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "gunicorn.error"):
@@ -87,4 +90,5 @@ def configure_logging(level: str = "INFO", log_dir: Path | None = Path("logs"), 
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name)  # type: ignore[no-any-return]
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
+    return logger

@@ -101,8 +101,10 @@ class SigtermDrain:
             await asyncio.sleep(_DRAIN_POLL_SECONDS)
         remaining = max(0.1, self.grace_seconds - (time.monotonic() - self.signalled_at))
         current = server.config.timeout_graceful_shutdown
-        server.config.timeout_graceful_shutdown = remaining if current is None else min(current, remaining)
-        log.info("SHUTDOWN_STOP_ACCEPTING", in_flight=self.in_flight.count, drain_seconds_left=round(server.config.timeout_graceful_shutdown, 1))
+        drain = remaining if current is None else min(current, remaining)
+        # uvicorn annotates this setting as int but waits on it with asyncio.wait_for, which takes a float.
+        server.config.timeout_graceful_shutdown = drain  # type: ignore[assignment]
+        log.info("SHUTDOWN_STOP_ACCEPTING", in_flight=self.in_flight.count, drain_seconds_left=round(drain, 1))
         server.should_exit = True
 
 

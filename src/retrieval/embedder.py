@@ -12,12 +12,14 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2 (onnx int8)"
 DIMENSIONS = 384
 MAX_TOKENS = 256  # the model's position limit: anything longer is cut
+Vectors = npt.NDArray[np.float32]
 
 
 class EmbedderUnavailable(RuntimeError):
@@ -94,7 +96,7 @@ class Embedder:
         finally:
             tok.enable_truncation(MAX_TOKENS)
 
-    def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+    def embed(self, texts: list[str], batch_size: int = 32) -> Vectors:
         """Embed `texts` (normalised rows). Batches group texts of similar length to cut padding."""
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
@@ -105,10 +107,11 @@ class Embedder:
             out[idx] = self._embed_batch([texts[i] for i in idx])
         return out
 
-    def embed_one(self, text: str) -> np.ndarray:
-        return self._embed_batch([text], self._query_session)[0]
+    def embed_one(self, text: str) -> Vectors:
+        vector: Vectors = self._embed_batch([text], self._query_session)[0]
+        return vector
 
-    def _embed_batch(self, texts: list[str], session: ort.InferenceSession | None = None) -> np.ndarray:
+    def _embed_batch(self, texts: list[str], session: ort.InferenceSession | None = None) -> Vectors:
         encodings = self.tokenizer.encode_batch(texts)
         length = max(len(e.ids) for e in encodings)
         ids = np.zeros((len(texts), length), dtype=np.int64)
@@ -121,4 +124,5 @@ class Embedder:
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        normalised: Vectors = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        return normalised

@@ -6,9 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from src.ingestion.source_path import validate_source_file
+from src.retrieval.fusion import Fused
 from src.retrieval.store.base import SearchFilter
-from src.security.text import validate_question
+from src.security.inputs import validate_question, validate_source_file
 
 
 class Filters(BaseModel):
@@ -53,6 +53,12 @@ class RetrievedContext(BaseModel):
     content: str
     score: float
     metadata: dict[str, Any]
+
+
+def to_context(hit: Fused) -> RetrievedContext:
+    """A ranked chunk as clients see it: its text, score and metadata (without the internal hash)."""
+    metadata = {k: v for k, v in hit.payload.items() if k not in {"content", "chunk_hash"}}
+    return RetrievedContext(chunk_id=hit.id, content=str(hit.payload.get("content", "")), score=hit.score, metadata=metadata)
 
 
 class QueryResponse(BaseModel):

@@ -51,11 +51,11 @@ class RetrievalService:
         key = hashlib.sha256(normalise_question(question).encode()).hexdigest()
         cached = await self.cache.get("emb", key)
         if cached is not None and len(cached) == self.embedder.dimensions * 4:
-            return np.frombuffer(cached, dtype=np.float32).tolist()
+            return [float(x) for x in np.frombuffer(cached, dtype=np.float32)]
         with stage("embedding"):
             vector = await to_thread.run_sync(self.embedder.embed_one, question)
         await self.cache.set("emb", key, vector.astype(np.float32).tobytes(), self.settings.cache_embedding_ttl_seconds)
-        return vector.tolist()
+        return [float(x) for x in vector]
 
     async def search(self, question: str, k: int, flt: SearchFilter | None = None, per_source: int | None = None) -> SearchResult:
         """The best `k` chunks for `question`; `per_source` overrides the ranker's cap on chunks of one file."""

@@ -16,7 +16,6 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 
-from src.kit.deps import ResourcesDep
 from src.kit.errors import Unauthorized
 from src.kit.logging import get_logger
 from src.kit.request_context import client_address, request_id_of
@@ -37,10 +36,7 @@ def verify_indexing_key(request: Request, expected: str, supplied: str) -> None:
         method=request.method,
         request_id=request_id_of(request),
     )
-    raise Unauthorized(
-        "A valid API key is required: send 'Authorization: Bearer <INDEXING_API_KEY>'.",
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+    raise Unauthorized("A valid API key is required: send 'Authorization: Bearer <INDEXING_API_KEY>'.")
 
 
 def _bearer_token(request: Request) -> str:
@@ -48,13 +44,14 @@ def _bearer_token(request: Request) -> str:
     return credentials if scheme.lower() == "bearer" else ""
 
 
-async def require_indexing_key(
-    request: Request,
-    resources: ResourcesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
+def expected_key(request: Request) -> str:
+    key: str = request.app.state.api_key
+    return key
+
+
+async def require_indexing_key(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
     supplied = credentials.credentials if credentials and credentials.scheme.lower() == "bearer" else ""
-    verify_indexing_key(request, resources.api_key, supplied)
+    verify_indexing_key(request, expected_key(request), supplied)
 
 
 class IndexingKeyRoute(APIRoute):
@@ -64,7 +61,7 @@ class IndexingKeyRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
-            verify_indexing_key(request, request.app.state.resources.api_key, _bearer_token(request))
+            verify_indexing_key(request, expected_key(request), _bearer_token(request))
             return await handler(request)
 
         return guarded

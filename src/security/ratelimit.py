@@ -13,8 +13,10 @@ import json
 import math
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import redis.asyncio as aioredis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from src.kit.errors import error_body
@@ -92,11 +94,11 @@ class RateLimiter:
             await self._incr(f"rl:tok:{client}:{window}", window, tokens)
 
     async def _incr(self, key: str, window: int, amount: int) -> int:
-        async def op(r):  # type: ignore[no-untyped-def]
+        async def op(r: aioredis.Redis) -> int:
             pipe = r.pipeline(transaction=True)
             pipe.incrby("rag:" + key, amount)
             pipe.expire("rag:" + key, _WINDOW + 5)
-            return (await pipe.execute())[0]
+            return int((await pipe.execute())[0])
 
         value = await self.redis.run(op)
         if value is not None:
@@ -115,11 +117,11 @@ class RateLimiter:
     async def _take_slot(self, client: str) -> int:
         key = f"rag:rl:conc:{client}"
 
-        async def op(r):  # type: ignore[no-untyped-def]
+        async def op(r: aioredis.Redis) -> int:
             pipe = r.pipeline(transaction=True)
             pipe.incr(key)
             pipe.expire(key, _CONCURRENCY_TTL)
-            return (await pipe.execute())[0]
+            return int((await pipe.execute())[0])
 
         value = await self.redis.run(op)
         if value is not None:
@@ -166,7 +168,7 @@ async def _drain_body(receive: Receive) -> None:
 
 
 class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, limiter_getter) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, app: ASGIApp, limiter_getter: Callable[[], RateLimiter | None]) -> None:
         self.app = app
         self._limiter_getter = limiter_getter
 

@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.db.models import Feedback, Message, UserSession, utcnow
+from src.kit.db import affected_rows
 
 
 class SessionRepository:
@@ -49,7 +50,7 @@ class SessionRepository:
             return True
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         result = await self.session.execute(insert(Message).values(**values).on_conflict_do_nothing(index_elements=[Message.id]))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return affected_rows(result) > 0
 
     async def get(self, session_id: str) -> UserSession | None:
         return await self.session.get(UserSession, session_id)
@@ -60,11 +61,11 @@ class SessionRepository:
 
     async def delete_session(self, session_id: str) -> bool:
         result = await self.session.execute(delete(UserSession).where(UserSession.id == session_id))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return affected_rows(result) > 0
 
     async def delete_inactive_since(self, cutoff: datetime) -> int:
         result = await self.session.execute(delete(UserSession).where(UserSession.last_active_at < cutoff))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return affected_rows(result)
 
     async def get_message(self, message_id: str) -> Message | None:
         return await self.session.get(Message, message_id)

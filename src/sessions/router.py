@@ -10,17 +10,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from src.answering.schemas import SESSION_ID_PATTERN
 from src.kit.deps import DbSession
-from src.kit.errors import NotFound
+from src.kit.errors import NotFound, error_responses
 from src.sessions.repository import SessionRepository
-from src.sessions.schemas import FeedbackRecorded, FeedbackRequest, SessionDeleted, SessionHistory, Turn
+from src.sessions.schemas import SESSION_ID_PATTERN, FeedbackRecorded, FeedbackRequest, SessionDeleted, SessionHistory, Turn
 
 router = APIRouter(tags=["sessions"])
 SessionId = Annotated[str, Path(pattern=SESSION_ID_PATTERN)]
 HISTORY_LIMIT = 200
-_ERRORS = {404: {"description": "No such session or answer"}, 422: {"description": "Invalid input"}, 429: {"description": "Rate limited"}}
-_BODY_ERRORS = {**_ERRORS, 400: {"description": "Malformed request body"}, 413: {"description": "Request body too large"}}
+_ERRORS = error_responses(404, 422, 429, 503, s404="No such session or answer")
+_BODY_ERRORS = error_responses(400, 404, 413, 422, 429, 503, s404="No such session or answer")
 
 
 @router.get("/api/v1/sessions/{session_id}", response_model=SessionHistory, responses=_ERRORS, summary="A session's questions and answers, oldest first")

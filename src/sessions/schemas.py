@@ -6,8 +6,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from src.answering.schemas import SESSION_ID_PATTERN
-from src.security.text import validate_question
+from src.security.inputs import validate_question
+
+# A session id is a client-held capability: the service makes uuid4 hex ids, a client may bring its own.
+SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
+# An answer id is a recorded message's id (`messages.id`, 36 characters at most); the service makes uuid4 hex.
+ANSWER_ID_PATTERN = r"^[A-Za-z0-9_-]{8,36}$"
 
 
 class Turn(BaseModel):
@@ -35,7 +39,7 @@ class SessionDeleted(BaseModel):
 class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    answer_id: str = Field(pattern=SESSION_ID_PATTERN, description="The answer_id of an answer")
+    answer_id: str = Field(pattern=ANSWER_ID_PATTERN, description="The answer_id of an answer")
     rating: Literal["up", "down"]
     comment: str | None = Field(default=None, max_length=2000)
 

@@ -13,8 +13,8 @@ import pytest
 
 from src.answering.prompt import CANARY
 from tests.answering.conftest import MODEL_ALIAS
+from tests.answering.test_answer_stream import events
 from tests.conftest import auth, free_port, make_settings, running_app, shared_path, unavailable
-from tests.test_answer_stream import events
 
 pytestmark = pytest.mark.slow
 CHAPTER = "docs/02-humanoid-robotics/index.md"

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from src.answering.extractive import terms
 from src.answering.prompt import CANARY, SYSTEM_PROMPT
+from src.kit.text import terms
 from tests.answering.conftest import MODEL_ALIAS
 from tests.conftest import auth, make_settings, running_app, shared_path
 
@@ -125,7 +125,7 @@ async def test_bipia_instructions_planted_in_a_chapter_are_not_carried_out(clien
 async def test_the_model_path_holds_without_the_manipulation_route(llama_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Defence in depth: with the router's manipulation check switched off, every attack reaches the
     model, and the grounding checker still keeps the canary and anything unsupported out."""
-    monkeypatch.setattr("src.answering.service.is_manipulation", lambda message: False)
+    monkeypatch.setattr("src.answering.classify.is_manipulation", lambda message: False)
     settings = make_settings(tmp_path, llm_provider="openai", llm_base_url=llama_server, llm_model=MODEL_ALIAS, llm_api_key="local")
     async with running_app(settings) as (_, client):
         await index_planted(client, bipia_instructions())

@@ -8,21 +8,21 @@ from pathlib import Path
 
 import pytest
 
+from src.container import Container, close_container, open_container
 from src.ingestion.schemas import IndexMetadata
 from src.kit.middleware import InFlight
-from src.kit.resources import Resources, close_resources, open_resources
 from tests.conftest import make_settings, shared_path
 
 CHAPTER = "docs/03-ros2-fundamentals/index.md"
 
 
 @pytest.fixture
-async def resources(tmp_path: Path) -> AsyncIterator[Resources]:
-    res = await open_resources(make_settings(tmp_path), InFlight())
+async def resources(tmp_path: Path) -> AsyncIterator[Container]:
+    res = await open_container(make_settings(tmp_path), InFlight())
     try:
         yield res
     finally:
-        await close_resources(res)
+        await close_container(res)
 
 
 def chapter() -> str:
@@ -33,7 +33,7 @@ def meta() -> IndexMetadata:
     return IndexMetadata(source_file=CHAPTER, url="https://book.example/docs/ros2-fundamentals")
 
 
-async def test_unchanged_reindex_embeds_nothing(resources: Resources) -> None:
+async def test_unchanged_reindex_embeds_nothing(resources: Container) -> None:
     first = await resources.indexing.index(chapter(), meta())
     again = await resources.indexing.index(chapter(), meta())
     assert first.chunks_embedded == first.indexed_chunks
@@ -41,7 +41,7 @@ async def test_unchanged_reindex_embeds_nothing(resources: Resources) -> None:
     assert resources.store.count() == first.indexed_chunks
 
 
-async def test_inserted_section_embeds_only_the_new_text(resources: Resources) -> None:
+async def test_inserted_section_embeds_only_the_new_text(resources: Container) -> None:
     first = await resources.indexing.index(chapter(), meta())
     text = chapter()
     cut = text.index("\n## ")
@@ -53,7 +53,7 @@ async def test_inserted_section_embeds_only_the_new_text(resources: Resources) -
     assert len(resources.store.ids_for_source(CHAPTER)) == second.indexed_chunks
 
 
-async def test_interrupted_run_is_completed_by_the_next(resources: Resources) -> None:
+async def test_interrupted_run_is_completed_by_the_next(resources: Container) -> None:
     """Simulate a crash after the new chunks were written but before the old ones were deleted."""
     text = chapter()
     old = await resources.indexing.index(text, meta())

@@ -24,7 +24,7 @@ import asyncpg
 import httpx
 import pytest
 
-from src.kit.resources import run_migrations
+from src.db.migrations import run_migrations
 from src.kit.settings import Settings
 from src.retrieval.store.embedded import EmbeddedStore
 from tests.conftest import auth, fresh_database, make_settings, running_app, shared_path

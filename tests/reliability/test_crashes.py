@@ -45,8 +45,8 @@ import pytest
 from src.kit.settings import Settings
 from src.retrieval.store.embedded import EmbeddedStore
 from tests.conftest import REPO, LiveServer, auth, env_for, make_settings, shared_path
+from tests.kit.test_shutdown import _kill_group
 from tests.reliability.conftest import FULL, Recorder, size
-from tests.test_shutdown import _kill_group
 
 SEED = int(os.environ.get("RELIABILITY_SEED", "4242"))
 PREFIX = "physical-ai"

@@ -21,9 +21,9 @@ import httpx
 import pytest
 
 from tests.conftest import PG_ADMIN_URL, auth, make_settings, shared_path
+from tests.kit.test_shutdown import EXIT_BOUND_SECONDS, GRACE_SECONDS, first_not_ready, gunicorn_cmd, serve  # noqa: F401 - `serve` is a fixture
 from tests.reliability.conftest import size
 from tests.reliability.test_load import pg_migrated  # noqa: F401 - a fixture
-from tests.test_shutdown import EXIT_BOUND_SECONDS, GRACE_SECONDS, first_not_ready, gunicorn_cmd, serve  # noqa: F401 - `serve` is a fixture
 
 pytestmark = pytest.mark.slow
 IN_FLIGHT = 50

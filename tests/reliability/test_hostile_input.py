@@ -32,10 +32,10 @@ import jinja2
 import pytest
 import yaml
 
-from src.answering.extractive import terms
 from src.answering.guardrails import is_creative_request, is_manipulation
 from src.answering.prompt import CANARY, SYSTEM_PROMPT
-from src.kit.resources import run_migrations
+from src.db.migrations import run_migrations
+from src.kit.text import terms
 from tests.answering.conftest import MODEL_ALIAS, llama_server  # noqa: F401 - the module-scoped llama.cpp server fixture
 from tests.answering.test_security_suites import (
     _BASE64_RUN,
@@ -48,9 +48,9 @@ from tests.answering.test_security_suites import (
     index_planted,
 )
 from tests.conftest import API_KEY, auth, make_settings, running_app, shared_path
+from tests.kit.test_errors import assert_error, chunked, raw_asgi
 from tests.reliability.conftest import FULL, size
-from tests.test_auth_and_logs import log_events
-from tests.test_errors import assert_error, chunked, raw_asgi
+from tests.security.test_auth_and_logs import log_events
 
 OFF_TOPIC_REQUEST = "Write a poem about pirates"
 QUESTION_LIMIT = 10_000  # AnswerRequest.question max_length: longer prompts are refused with 422 by design
@@ -340,7 +340,7 @@ def cases(app: Any, client: httpx.AsyncClient) -> list[Case]:
 
 
 def backend_of(app: Any) -> str:
-    return "sqlite" if app.state.resources.settings.is_sqlite else "postgresql"
+    return "sqlite" if app.state.container.settings.is_sqlite else "postgresql"
 
 
 async def snapshot(client: httpx.AsyncClient) -> tuple[Any, list[str]]:

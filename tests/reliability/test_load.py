@@ -24,14 +24,14 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from src.db.migrations import run_migrations
 from src.db.models import Message
 from src.kit.db import create_engine, session_factory, transaction
-from src.kit.resources import run_migrations
 from tests.conftest import auth, free_port, make_settings, running_app, shared_path
 from tests.helpers_proxy import PrivateRedis, TcpProxy
+from tests.kit.test_shutdown import gunicorn_cmd, serve  # noqa: F401 - `serve` is a fixture
 from tests.reliability.conftest import FULL, size
 from tests.reliability.loadgen import Stats, drive, questions, sample_memory
-from tests.test_shutdown import gunicorn_cmd, serve  # noqa: F401 - `serve` is a fixture
 
 pytestmark = pytest.mark.slow
 CONCURRENCY = 8

@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from tests.conftest import make_settings
+from tests.kit.test_shutdown import gunicorn_cmd, serve  # noqa: F401 - `serve` is a fixture
 from tests.reliability.conftest import size
 from tests.reliability.test_deploys import silent_model  # noqa: F401 - a fixture
-from tests.test_shutdown import gunicorn_cmd, serve  # noqa: F401 - `serve` is a fixture
 
 pytestmark = pytest.mark.slow
 WORKERS = 4

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from src.kit.resources import run_migrations
+from src.db.migrations import run_migrations
 from tests.conftest import API_KEY, auth, make_settings, running_app, shared_path
 from tests.reliability.conftest import size
 

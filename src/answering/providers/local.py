@@ -7,12 +7,15 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from src.answering.providers.base import ProviderError
 from src.kit.settings import Settings
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_types import ChatCompletionRequestMessage, CreateChatCompletionStreamResponse
 
 _DONE = object()
 
@@ -47,10 +50,15 @@ class LocalLlama:
         def run() -> None:
             try:
                 with self.lock:
-                    for part in self.llm.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=0.0, stream=True):
+                    chat = cast("list[ChatCompletionRequestMessage]", messages)  # role/content dicts, as llama.cpp takes them
+                    parts = cast(
+                        "Iterator[CreateChatCompletionStreamResponse]",
+                        self.llm.create_chat_completion(chat, max_tokens=max_tokens, temperature=0.0, stream=True),
+                    )
+                    for part in parts:
                         if cancelled.is_set():
                             break
-                        text = part["choices"][0]["delta"].get("content")  # type: ignore[index]
+                        text = part["choices"][0]["delta"].get("content")
                         if text:
                             loop.call_soon_threadsafe(queue.put_nowait, text)
             except Exception as exc:  # noqa: BLE001 - any failure of the model becomes a ProviderError

@@ -4,12 +4,16 @@ streamed through the `openai` client. The caller owns the deadline; the client n
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, cast
 
 import openai
 from openai import AsyncOpenAI
 
 from src.answering.providers.base import ProviderError
 from src.kit.settings import Settings
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
 
 
 class OpenAICompatible:
@@ -25,7 +29,7 @@ class OpenAICompatible:
         try:
             stream = await self.client.chat.completions.create(
                 model=self.model,
-                messages=messages,  # type: ignore[arg-type]
+                messages=cast("list[ChatCompletionMessageParam]", messages),  # role/content dicts, as the API takes them
                 max_tokens=max_tokens,
                 temperature=0.0,
                 stream=True,

@@ -8,16 +8,30 @@ the engine), and the chunk's payload. Calls are synchronous; the service runs th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+from src.kit.errors import ServiceUnavailable
 
 DENSE = "dense"
 SPARSE = "bm25"
-INDEXED_FIELDS_KEYWORD = ("source_file", "chapter", "document_type")
-INDEXED_FIELDS_INTEGER = ("chapter_number",)
+# Payload fields the filters use, with the kind of index each gets.
+INDEXED_FIELDS: dict[str, Literal["keyword", "integer"]] = {
+    "source_file": "keyword",
+    "chapter": "keyword",
+    "document_type": "keyword",
+    "chapter_number": "integer",
+}
 
 
-class VectorStoreUnavailable(RuntimeError):
-    """The store cannot be reached or opened; callers answer 503 with Retry-After."""
+class VectorStoreUnavailable(ServiceUnavailable):
+    """The store cannot be reached or opened: 503 with Retry-After. The message (which may name the
+    backend's own error) goes to the log, never to the client."""
+
+    log_event = "VECTOR_STORE_UNAVAILABLE"
+    public_details = "The search index is unavailable; retry shortly."
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -56,17 +70,6 @@ class SearchFilter:
 
     def cache_key(self) -> str:
         return f"{sorted(self.source_files)}|{self.chapter}|{self.up_to_chapter}|{sorted(self.document_types)}"
-
-
-def dense_by_id(records: list[Any]) -> dict[str, list[float]]:
-    """Stored records (either engine's) into {id: dense vector}, skipping records without one."""
-    out: dict[str, list[float]] = {}
-    for r in records:
-        vector = r.vector
-        dense = vector.get(DENSE) if isinstance(vector, dict) else vector
-        if dense is not None:
-            out[str(r.id)] = list(dense)
-    return out
 
 
 class VectorStore(Protocol):

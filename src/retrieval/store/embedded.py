@@ -12,18 +12,8 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from src.retrieval.store.base import (
-    DENSE,
-    INDEXED_FIELDS_INTEGER,
-    INDEXED_FIELDS_KEYWORD,
-    SPARSE,
-    Hit,
-    SearchFilter,
-    SparseVec,
-    StoredChunk,
-    VectorStoreUnavailable,
-    dense_by_id,
-)
+from src.retrieval.store.base import DENSE, INDEXED_FIELDS, SPARSE, Hit, SearchFilter, SparseVec, StoredChunk, VectorStoreUnavailable
+from src.retrieval.store.records import SourceLookups, chunk_hashes, dense_by_id
 
 SINGLE_PROCESS_MESSAGE = (
     "The embedded vector store at {path} is already open in another process. It serves one process "
@@ -53,7 +43,7 @@ def _hit(point: Any) -> Hit:
     return Hit(id=str(point.id), score=float(point.score), payload=dict(point.payload or {}))
 
 
-class EmbeddedStore:
+class EmbeddedStore(SourceLookups):
     kind = "embedded"
 
     def __init__(self, path: Path, dimensions: int) -> None:
@@ -86,12 +76,10 @@ class EmbeddedStore:
     def ensure_collection(self) -> None:
         with self._write_lock:
             schema = self._shard.info().payload_schema
-            for key in INDEXED_FIELDS_KEYWORD:
+            kinds = {"keyword": qe.PayloadSchemaType.Keyword, "integer": qe.PayloadSchemaType.Integer}
+            for key, kind in INDEXED_FIELDS.items():
                 if key not in schema:
-                    self._shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
-            for key in INDEXED_FIELDS_INTEGER:
-                if key not in schema:
-                    self._shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Integer))
+                    self._shard.update(qe.UpdateOperation.create_field_index(key, kinds[kind]))
 
     def upsert(self, chunks: list[StoredChunk]) -> None:
         if not chunks:
@@ -116,12 +104,9 @@ class EmbeddedStore:
             records, offset = self._shard.scroll(
                 qe.ScrollRequest(offset=offset, limit=_SCROLL_PAGE, filter=flt, with_payload=["chunk_hash"], with_vector=False)
             )
-            found.update((str(r.id), str((r.payload or {}).get("chunk_hash", ""))) for r in records)
+            found.update(chunk_hashes(records))
             if offset is None or not records:
                 return found
-
-    def ids_for_source(self, source_file: str) -> set[str]:
-        return set(self.chunks_of_source(source_file))
 
     def dense_vectors(self, ids: list[str]) -> dict[str, list[float]]:
         return dense_by_id(self._shard.retrieve(list(ids), with_payload=False, with_vector=[DENSE])) if ids else {}

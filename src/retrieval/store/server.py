@@ -11,18 +11,8 @@ from typing import Any
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from src.retrieval.store.base import (
-    DENSE,
-    INDEXED_FIELDS_INTEGER,
-    INDEXED_FIELDS_KEYWORD,
-    SPARSE,
-    Hit,
-    SearchFilter,
-    SparseVec,
-    StoredChunk,
-    VectorStoreUnavailable,
-    dense_by_id,
-)
+from src.retrieval.store.base import DENSE, INDEXED_FIELDS, SPARSE, Hit, SearchFilter, SparseVec, StoredChunk, VectorStoreUnavailable
+from src.retrieval.store.records import SourceLookups, chunk_hashes, dense_by_id
 
 _SCROLL_PAGE = 1000
 _UPSERT_BATCH = 256
@@ -48,7 +38,7 @@ def _hit(point: Any) -> Hit:
     return Hit(id=str(point.id), score=float(point.score), payload=dict(point.payload or {}))
 
 
-class ServerStore:
+class ServerStore(SourceLookups):
     kind = "qdrant"
 
     def __init__(self, client: QdrantClient, collection: str, dimensions: int) -> None:
@@ -76,10 +66,9 @@ class ServerStore:
                 vectors_config={DENSE: models.VectorParams(size=self.dimensions, distance=models.Distance.COSINE)},
                 sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
             )
-        for key in INDEXED_FIELDS_KEYWORD:
-            self._call(self.client.create_payload_index, self.collection, key, models.PayloadSchemaType.KEYWORD)
-        for key in INDEXED_FIELDS_INTEGER:
-            self._call(self.client.create_payload_index, self.collection, key, models.PayloadSchemaType.INTEGER)
+        kinds = {"keyword": models.PayloadSchemaType.KEYWORD, "integer": models.PayloadSchemaType.INTEGER}
+        for key, kind in INDEXED_FIELDS.items():
+            self._call(self.client.create_payload_index, self.collection, key, kinds[kind])
 
     def upsert(self, chunks: list[StoredChunk]) -> None:
         for start in range(0, len(chunks), _UPSERT_BATCH):
@@ -105,12 +94,9 @@ class ServerStore:
             records, offset = self._call(
                 self.client.scroll, self.collection, scroll_filter=flt, limit=_SCROLL_PAGE, offset=offset, with_payload=["chunk_hash"], with_vectors=False
             )
-            found.update((str(r.id), str((r.payload or {}).get("chunk_hash", ""))) for r in records)
+            found.update(chunk_hashes(records))
             if offset is None or not records:
                 return found
-
-    def ids_for_source(self, source_file: str) -> set[str]:
-        return set(self.chunks_of_source(source_file))
 
     def dense_vectors(self, ids: list[str]) -> dict[str, list[float]]:
         return dense_by_id(self._call(self.client.retrieve, self.collection, ids=list(ids), with_payload=False, with_vectors=[DENSE])) if ids else {}

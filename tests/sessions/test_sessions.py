@@ -82,11 +82,11 @@ async def test_a_full_backlog_of_unrecorded_turns_refuses_new_answers_until_it_d
     """Answers are acknowledged only while their turn can still be recorded: with ACCEPT_LIMIT turns
     waiting (a database that was away under load), /answer says 503 with Retry-After; once the backlog
     is written, answers flow again and every waiting turn is in the database."""
-    from src.sessions.logging_agent import ACCEPT_LIMIT, Turn
+    from src.sessions.recorder import ACCEPT_LIMIT, Turn
     from tests.conftest import make_settings, running_app
 
     async with running_app(make_settings(tmp_path)) as (app, client):
-        agent = app.state.resources.logging_agent
+        agent = app.state.container.recorder
         backlog = [
             Turn(
                 answer_id=f"backlog-{n:05d}",

@@ -18,9 +18,9 @@ import redis
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from src.db.migrations import run_migrations
 from src.db.models import Message, UserSession
 from src.kit.db import create_engine, session_factory, transaction
-from src.kit.resources import run_migrations
 from src.kit.settings import Settings
 from tests.conftest import auth, free_port, make_settings, running_app, shared_path
 from tests.helpers_proxy import PrivateRedis, TcpProxy
@@ -107,7 +107,7 @@ def redis_get(server: PrivateRedis, key: str) -> bytes | None:
 async def test_redis_killed_and_restarted(private_redis: PrivateRedis, tmp_path: Path) -> None:
     settings = make_settings(tmp_path, redis_url=private_redis.url)
     async with running_app(settings) as (app, client):
-        resources = app.state.resources
+        resources = app.state.container
         indexed = await call(client, "POST", "/api/v1/index", json=chapter_body(), headers=auth())
         assert indexed.status_code == 200, indexed.text
         version = redis_get(private_redis, "rag:index_version")
@@ -230,7 +230,7 @@ async def test_redis_that_stops_answering(private_redis: PrivateRedis, tmp_path:
                 return (await call(client, "GET", "/api/v1/health")).json()["services"]["cache"]["status"] == "up"
 
             assert await wait_until(healthy, timeout=5.0, interval=0.25)
-            assert not app.state.resources.redis.is_down
+            assert not app.state.container.redis.is_down
             assert logged(settings, "REDIS_RECOVERED") == 1
             assert (await call(client, "POST", "/api/v1/answer", json={"question": QUESTIONS[8]})).status_code == 200
             assert any(k.startswith("rag:answer:") for k in redis_keys(private_redis))
@@ -256,7 +256,7 @@ async def test_rate_limits_fall_back_to_in_process_while_redis_is_down(private_r
         assert int(time.time() // 60) == window, "the minute rolled over mid-test (it waited to avoid that)"
         # Redis's count is unreachable: the in-process limiter counts from zero and refuses past the limit.
         assert codes == [200] * limit + [429, 429], codes
-        assert app.state.resources.redis.is_down
+        assert app.state.container.redis.is_down
         assert logged(settings, "RATE_LIMIT_EXCEEDED") >= 2
         refused = await call(client, "POST", "/api/v1/query", json={"question": "balance"})
         assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
@@ -311,7 +311,7 @@ async def check_database_outage(pg_url: str, tmp_path: Path, proxy: TcpProxy, fa
     settings = make_settings(tmp_path, database_url=via(proxy, pg_url), auto_migrate=False, db_timeout_seconds=1.0)
     session_id = f"fault-{fault}-" + uuid.uuid4().hex[:12]
     async with running_app(settings) as (app, client):
-        agent = app.state.resources.logging_agent
+        agent = app.state.container.recorder
         assert (await call(client, "POST", "/api/v1/index", json=chapter_body(), headers=auth())).status_code == 200
         assert await ready_status(client) == 200
         before = await call(client, "POST", "/api/v1/answer", json={"question": QUESTIONS[0], "session_id": session_id})
@@ -390,7 +390,7 @@ async def test_shutdown_while_database_is_down_does_not_hang(pg_url: str, tmp_pa
             await (proxy.cut() if fault == "cut" else proxy.stall())
             answer = await call(client, "POST", "/api/v1/answer", json={"question": QUESTIONS[0]})
             assert answer.status_code == 200
-            return len(app.state.resources.logging_agent.pending)
+            return len(app.state.container.recorder.pending)
 
     started = time.monotonic()
     assert await asyncio.wait_for(scenario(), 60) == 1

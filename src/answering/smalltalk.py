@@ -1,12 +1,9 @@
-"""Which kind of turn a message is: a question for the book, or small talk (a greeting, thanks,
-or a question about the assistant itself), which gets a short reply instead of a search."""
+"""Small talk: a greeting, thanks, or a question about the assistant itself, which gets a short reply
+instead of a search."""
 
 from __future__ import annotations
 
 import re
-from typing import Literal
-
-Route = Literal["book", "selection", "smalltalk", "out_of_scope"]
 
 _GREETING = re.compile(r"^\s*(hi|hello|hey|hiya|good (morning|afternoon|evening)|greetings|yo)\b[\s!.,?]*(there)?[\s!.,?]*$", re.I)
 _THANKS = re.compile(r"^(?!.*\b(what|why|how|when|where|which|who|explain|define|is|are|does)\b)\s*(thanks|thank you|thx|cheers)\b[\s\w!.,]{0,20}$", re.I)

@@ -308,7 +308,7 @@ def test_gunicorn_starts_several_workers_with_qdrant_url(tmp_path: Path) -> None
 def test_uvicorn_workers_on_the_embedded_store_say_to_set_qdrant_url(tmp_path: Path) -> None:
     """`uvicorn --workers 2` without QDRANT_URL: the second worker cannot open the store, the log says why
     and what to do, and uvicorn stops."""
-    from src.kit.resources import run_migrations
+    from src.db.migrations import run_migrations
     from src.retrieval.store.embedded import EmbeddedStore
 
     settings = make_settings(tmp_path)

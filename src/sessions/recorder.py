@@ -1,4 +1,4 @@
-"""The LoggingAgent: records every answered turn and removes sessions past their retention.
+"""The turn recorder: writes every answered turn (question, answer, citations, latency) under its session.
 
 Recording never fails or stalls an answer. When the database is unreachable the turn waits in a
 bounded buffer (`pending`) and is written once the database is back: by `flush_pending`, which the
@@ -7,28 +7,25 @@ a short back-off (the scheduled flush keeps probing), so an outage costs each an
 every attempt is bounded by DB_TIMEOUT_SECONDS. Writes are idempotent (a message id is inserted at
 most once), so a turn whose commit succeeded but whose acknowledgement was lost is not duplicated.
 
-`cleanup_old_sessions(days)` is synchronous for operators (the runbook calls it from
-`python -c` and reads the number it prints, so its logging goes to stderr, never stdout); the
-app's scheduler uses `cleanup_old_sessions_async`.
+Each write is its own unit of work and opens its own transaction: it runs after the answer is sent,
+outside any request.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-import structlog
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from src.db.models import utcnow
-from src.kit.db import create_engine, session_factory, transaction
-from src.kit.logging import configure_logging, get_logger
+from src.kit.db import transaction
+from src.kit.logging import get_logger
 from src.kit.settings import Settings, get_settings
 from src.sessions.repository import SessionRepository
 
@@ -89,7 +86,7 @@ class Turn:
         }
 
 
-class LoggingAgent:
+class TurnRecorder:
     def __init__(self, factory: async_sessionmaker[AsyncSession] | None = None, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
         self._factory = factory
@@ -113,7 +110,7 @@ class LoggingAgent:
         """Write the turn now, or keep it for later. True if it is written. Never raises for a database fault,
         and waits at most DB_TIMEOUT_SECONDS."""
         if self._factory is None:
-            raise RuntimeError("LoggingAgent.record needs the app's session factory")
+            raise RuntimeError("TurnRecorder.record needs the app's session factory")
         if len(self.pending) >= MAX_PENDING:
             self.pending.popleft()
             self.dropped += 1
@@ -199,42 +196,4 @@ class LoggingAgent:
                 await repo.add_message(turn.row())
 
     async def _write(self, turn: Turn) -> None:
-        assert self._factory is not None
-        async with transaction(self._factory) as db:
-            repo = SessionRepository(db)
-            await repo.touch(turn.session_id, turn.created_at)
-            await repo.add_message(turn.row())
-
-    async def cleanup_old_sessions_async(self, days: int | None = None) -> int:
-        """Remove sessions whose last activity is more than `days` ago (with their messages and feedback)."""
-        if days is None:
-            days = self.settings.session_retention_days
-        if days < 0:
-            raise ValueError("days must not be negative")
-        cutoff = utcnow() - timedelta(days=days)
-        if self._factory is not None:
-            return await self._cleanup(self._factory, cutoff, days)
-        engine = create_engine(self.settings)
-        try:
-            return await self._cleanup(session_factory(engine), cutoff, days)
-        finally:
-            await engine.dispose()
-
-    async def _cleanup(self, factory: async_sessionmaker[AsyncSession], cutoff: datetime, days: int) -> int:
-        async with transaction(factory) as db:
-            removed = await SessionRepository(db).delete_inactive_since(cutoff)
-        log.info("SESSION_CLEANUP", removed=removed, retention_days=days)
-        return removed
-
-    def cleanup_old_sessions(self, days: int | None = None) -> int:
-        """Synchronous, for operators and cron: remove sessions idle for more than `days`; return how many."""
-        if not structlog.is_configured():
-            # structlog's default logger prints to stdout, where the caller reads the number from.
-            configure_logging(self.settings.log_level, self.settings.log_dir, self.settings.log_json)
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(LoggingAgent(settings=self.settings).cleanup_old_sessions_async(days))
-        # Called from inside an event loop: run on a fresh loop in a worker thread.
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(asyncio.run, LoggingAgent(settings=self.settings).cleanup_old_sessions_async(days)).result()
+        await self._write_many([turn])

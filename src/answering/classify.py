@@ -1,0 +1,52 @@
+"""What kind of turn a message is, decided in one place before anything is searched:
+
+- `smalltalk`: a greeting, thanks, "who are you?": a short fixed reply;
+- `manipulation`: an attempt to extract the instructions or switch the rules off: a redirect;
+- `creative`: "write me a poem": a polite redirect to the book;
+- `selection`: a question about a highlighted passage;
+- `book`: a question for the book; a follow-up ("why does it matter?") is made standalone from the
+  session's earlier questions first.
+
+The three kinds with a fixed reply are answered without a search."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from src.answering.followup import standalone
+from src.answering.guardrails import OFF_TOPIC, REDIRECT, is_creative_request, is_manipulation
+from src.answering.smalltalk import smalltalk_reply
+
+RouteKind = Literal["smalltalk", "manipulation", "creative", "selection", "book"]
+HistoryLoader = Callable[[], Awaitable[list[str]]]
+
+
+@dataclass(frozen=True)
+class Route:
+    kind: RouteKind
+    question: str  # what to search: the standalone question for a follow-up, else the student's words
+    reply: str | None = None  # the fixed reply of a turn that is answered without a search
+
+    @property
+    def refused(self) -> bool:
+        return self.kind in ("manipulation", "creative")
+
+
+async def classify(question: str, selection: str | None, history: HistoryLoader | None) -> Route:
+    """The route of a turn. `history` loads the session's earlier questions; it is called only for a
+    book question in a session that has one (so small talk never waits on the database)."""
+    if not selection:
+        reply = smalltalk_reply(question)
+        if reply is not None:
+            return Route("smalltalk", question, reply)
+    if is_manipulation(question):
+        return Route("manipulation", question, REDIRECT)
+    if selection:
+        return Route("selection", question)
+    if is_creative_request(question):
+        return Route("creative", question, OFF_TOPIC)
+    if history is not None:
+        question = standalone(question, await history())
+    return Route("book", question)
