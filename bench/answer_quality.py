@@ -19,7 +19,7 @@ import time
 
 from bench.corpus import QA, pooled_store, require_shared
 from bench.report import machine, write_section
-from src.answering.service import AnswerService
+from src.answering.service import AnswerService, Asked
 from src.kit.cache import Cache
 from src.kit.redis_link import RedisLink
 from src.kit.settings import Settings
@@ -52,7 +52,7 @@ async def run() -> dict[str, float]:
 
     async def ask(question: str) -> tuple[str, bool]:
         started = time.perf_counter()
-        result = await answers.answer(question, 5, None, None)
+        result = await answers.answer(Asked(question))
         latencies.append((time.perf_counter() - started) * 1000)
         return result.answer, result.refused
 

@@ -123,7 +123,7 @@ def collection(size: str, embedder: Embedder) -> Path:
     return data_dir
 
 
-def serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def serve(data_dir: Path, port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEON_", "DATABASE_URL", "QDRANT_", "REDIS_"))}
     env |= {
         "DATA_DIR": str(data_dir),
@@ -137,7 +137,7 @@ def serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
         "CACHE_QUERY_TTL_SECONDS": "0",
         "CACHE_EMBEDDING_TTL_SECONDS": "0",
         "CACHE_ANSWER_TTL_SECONDS": "0",
-    }
+    } | (extra_env or {})
     cmd = [sys.executable, "-m", "uvicorn", "src.api.main:app", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120

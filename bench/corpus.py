@@ -105,13 +105,21 @@ def build(store_dir: Path, docs: list[Doc], embedder: Embedder, settings: Settin
 
 def pooled_store(embedder: Embedder, settings: Settings) -> tuple[EmbeddedStore, dict[str, float]]:
     """The pooled collection, rebuilt only when the corpus or the ingestion code changed."""
-    docs = pooled_docs()
+    return cached_store("pooled", pooled_docs(), embedder, settings)
+
+
+def books_store(embedder: Embedder, settings: Settings) -> tuple[EmbeddedStore, dict[str, float]]:
+    """The four textbooks alone, as a real deployment would index them (no SQuAD or Wikipedia text)."""
+    return cached_store("books", list(book_docs()), embedder, settings)
+
+
+def cached_store(name: str, docs: list[Doc], embedder: Embedder, settings: Settings) -> tuple[EmbeddedStore, dict[str, float]]:
     key = fingerprint(docs, settings, embedder.model_id)
-    store_dir = CACHE / f"pooled-{key}"
-    stats_file = store_dir.parent / f"pooled-{key}.json"
+    store_dir = CACHE / f"{name}-{key}"
+    stats_file = store_dir.parent / f"{name}-{key}.json"
     if stats_file.exists():
         return EmbeddedStore(store_dir, embedder.dimensions), json.loads(stats_file.read_text())
-    print(f"Building the pooled collection ({len(docs)} documents)...", file=sys.stderr)
+    print(f"Building the {name} collection ({len(docs)} documents)...", file=sys.stderr)
     store, stats = build(store_dir, docs, embedder, settings)
     stats_file.write_text(json.dumps(stats))
     return store, stats

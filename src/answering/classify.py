@@ -2,7 +2,8 @@
 
 - `smalltalk`: a greeting, thanks, "who are you?": a short fixed reply;
 - `manipulation`: an attempt to extract the instructions or switch the rules off: a redirect;
-- `creative`: "write me a poem": a polite redirect to the book;
+- `creative`: "write me a poem", "book me a flight", "what's your favourite robot?": a request outside
+  a study assistant's job, with a polite redirect to the book;
 - `selection`: a question about a highlighted passage;
 - `book`: a question for the book; a follow-up ("why does it matter?") is made standalone from the
   session's earlier questions first.
@@ -15,12 +16,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from src.answering.followup import standalone
-from src.answering.guardrails import OFF_TOPIC, REDIRECT, is_creative_request, is_manipulation
+from src.answering.followup import PastTurn, resolve
+from src.answering.guardrails import OFF_TOPIC, REDIRECT, is_manipulation, is_off_task
 from src.answering.smalltalk import smalltalk_reply
 
 RouteKind = Literal["smalltalk", "manipulation", "creative", "selection", "book"]
-HistoryLoader = Callable[[], Awaitable[list[str]]]
+HistoryLoader = Callable[[], Awaitable[list[PastTurn]]]
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class Route:
     kind: RouteKind
     question: str  # what to search: the standalone question for a follow-up, else the student's words
     reply: str | None = None  # the fixed reply of a turn that is answered without a search
+    follow_up: bool = False  # `question` was rewritten against the conversation
+    conversation_sources: tuple[str, ...] = ()  # files the conversation's answers cited, latest first
+    conversation_sections: tuple[tuple[str, str], ...] = ()  # sections the latest answer cited (for a follow-up)
 
     @property
     def refused(self) -> bool:
@@ -45,8 +49,11 @@ async def classify(question: str, selection: str | None, history: HistoryLoader 
         return Route("manipulation", question, REDIRECT)
     if selection:
         return Route("selection", question)
-    if is_creative_request(question):
+    if is_off_task(question):
         return Route("creative", question, OFF_TOPIC)
-    if history is not None:
-        question = standalone(question, await history())
-    return Route("book", question)
+    if history is None:
+        return Route("book", question)
+    past = await history()
+    resolved = resolve(question, past)
+    sources = resolved.prefer or tuple(dict.fromkeys(s for turn in reversed(past) for s in turn.sources))
+    return Route("book", resolved.question, follow_up=resolved.follow_up, conversation_sources=sources, conversation_sections=resolved.sections)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from src.answering.definitions import defines, definition_subject
 from src.answering.guardrails import is_planted_instruction, strip_foreign_links
 from src.kit.text import sentences_of, terms
 from src.retrieval.fusion import Fused
@@ -24,18 +26,14 @@ _SIGNPOST = re.compile(
     r"|\b(this|the next|the previous|in this) (chapter|section|appendix)\b|\b(previous|next) chapter\b|https?://|\bdocumentation\b",
     re.I,
 )
-_DEFINITION_QUESTION = re.compile(r"^\s*(what|who)\s+(is|are|was|were)\s+(an?\s+|the\s+)?(?P<subject>[^?]+?)\s*\??\s*$", re.I)
-_DEFINES = re.compile(r"\b(is|are|was|were|refers to|means|describes|known as|also called|called)\b|:|\(", re.I)
-
-
-def defines(sentence: str, subject: list[str]) -> bool:
-    """Whether `sentence` opens by defining the subject: "A digital twin is...", "ZMP: the point..."."""
-    head = " ".join(sentence.split()[: len(subject) + 10])
-    return any(set(subject) <= set(terms(head[: match.end()])) for match in _DEFINES.finditer(head))
-
-
+# Sections that point at a topic without explaining it.
+NOT_AN_ANSWER_SECTION = re.compile(
+    r"^(learning objectives?|objectives|exercises?\b.*|references|further reading|prerequisites|resources|quiz|next steps)$", re.I
+)
 MIN_RELATIVE_SCORE = 0.6  # a sentence joins the answer when it scores at least this share of the best one
-FOLLOWING_SENTENCES = 2  # sentences after the best one that come with it
+FOLLOWING_SENTENCES = 4  # sentences after the best one that come with it
+HEADING_WEIGHT = 0.5
+FOCUS_BONUS = 0.1  # for the sentences of the passage that speaks to the question best
 
 
 @dataclass(frozen=True)
@@ -69,49 +67,109 @@ def citation_for(n: int, hit: Fused, quotes: list[str]) -> dict[str, Any]:
     }
 
 
-def compose(question: str, hits: list[Fused], max_sentences: int = 4, max_passages: int = 5) -> Composed | None:
+def book_of(hit: Fused) -> str:
+    """Which book a passage is from, when several share one index (`rust-book/src/...`): its top folder."""
+    source = str(hit.payload.get("source_file") or "")
+    return source.split("/", 1)[0] if "/" in source else ""
+
+
+def compose(
+    question: str,
+    hits: list[Fused],
+    max_sentences: int = 5,
+    max_passages: int = 5,
+    weights: dict[str, float] | None = None,
+    min_coverage: float = 0.0,
+    accept: Callable[[str], bool] | None = None,
+) -> Composed | None:
     """The best-supported sentences for `question`, each cited; None when no passage addresses it.
-    A definition of what a "What is X?" question asks about comes first."""
+
+    A sentence is scored by the share of the question's weight it holds (`weights`: each term's rarity
+    in the book; without them, its rarity among these passages), the words of its section's heading
+    counting half. Every sentence must bear on the question (`min_coverage` of its weight); the answer
+    keeps to the book the search ranked first and leans on the passage that speaks to the question
+    best; `accept` narrows the sentences further (examples only, say). The book's defining sentence of
+    what a "What is X?" question asks about comes first, with what follows it."""
     q_terms = set(terms(question))
-    definition = _DEFINITION_QUESTION.match(question)
-    subject = terms(definition["subject"]) if definition else []
+    subject_text = definition_subject(question)
+    subject = terms(subject_text) if subject_text else []
     if not q_terms or not hits:
         return None
     candidates: list[tuple[int, int, str, list[str]]] = []
+    signposts = {rank for rank, hit in enumerate(hits[:max_passages]) if NOT_AN_ANSWER_SECTION.match(str(hit.payload.get("section") or ""))}
+    headed = {rank for rank, hit in enumerate(hits[:max_passages]) if subject and names_subject(str(hit.payload.get("section") or ""), subject)}
     for rank, hit in enumerate(hits[:max_passages]):
         for order, sentence in enumerate(sentences_of(str(hit.payload.get("content", "")))):
             # Text addressed to the assistant is never quoted, and a question answers nothing.
-            if not is_planted_instruction(sentence) and not sentence.rstrip().endswith("?"):
+            if not is_planted_instruction(sentence) and not sentence.rstrip().endswith("?") and (accept is None or accept(sentence)):
                 candidates.append((rank, order, sentence, terms(sentence)))
     if not candidates:
         return None
-    doc_freq = Counter(t for *_, ts in candidates for t in set(ts))
-    total = len(candidates)
-    idf = {t: math.log(1 + total / (1 + doc_freq[t])) for t in q_terms}
+    first_of: dict[int, int] = {}
+    for rank, order, *_ in candidates:
+        first_of.setdefault(rank, order)
+    if weights is None:
+        doc_freq = Counter(t for *_, ts in candidates for t in set(ts))
+        weights = {t: math.log(1 + len(candidates) / (1 + doc_freq[t])) for t in q_terms}
+    idf = {t: weights.get(t, 1.0) for t in q_terms}
+    total_weight = sum(idf.values()) or 1.0
+    heading_share = {
+        rank: sum(idf.get(t, 0.0) for t in q_terms & set(terms(str(hit.payload.get("section") or "")))) / (sum(idf.values()) or 1.0)
+        for rank, hit in enumerate(hits[:max_passages])
+    }
     picked: list[Picked] = []
+    definition_at: tuple[int, int] | None = None
+    # A sentence under a heading is about what the heading names: "Developer: Google DeepMind (2023)"
+    # under "RT-2 (Robotics Transformer 2)" answers "what's RT-2?". Words found only in the heading count half.
+    heading_terms = {rank: q_terms & set(terms(str(hit.payload.get("section") or ""))) for rank, hit in enumerate(hits[:max_passages])}
     for rank, order, sentence, ts in candidates:
         matched = q_terms.intersection(ts)
-        if not matched:
+        from_heading = heading_terms[rank] - matched
+        if not matched and not from_heading:
             continue
-        coverage = sum(idf[t] for t in matched) / sum(idf.values())
+        coverage = (sum(idf[t] for t in matched) + HEADING_WEIGHT * sum(idf[t] for t in from_heading)) / total_weight
+        # A definition: a sentence that says what the subject is, or the first one under a heading that names it.
+        is_definition = bool(subject) and (defines(sentence, subject) or (rank in headed and order == first_of[rank]))
+        if coverage < min_coverage and not is_definition:
+            continue
         length_penalty = 1.0 if 6 <= len(ts) <= 60 else 0.8
-        kind_penalty = 0.3 if _EXERCISE.match(sentence) or _SIGNPOST.search(sentence) else 1.0
-        bonus = 0.25 if subject and defines(sentence, subject) else 0.0
+        kind_penalty = 0.3 if _EXERCISE.match(sentence) or _SIGNPOST.search(sentence) or rank in signposts else 1.0
+        # A passage under a heading that names the question's subject ("PID Control") is about it.
+        bonus = (0.35 if is_definition else 0.0) + 0.1 * heading_share[rank]
         score = coverage * length_penalty * kind_penalty + bonus + 0.15 / (1 + rank) - 0.01 * order
         picked.append(Picked(rank, order, sentence, score, coverage))
     if not picked:
         return None
+    # Objectives, exercises and reference lists only when nothing else speaks to the question.
+    if any(p.hit_rank not in signposts for p in picked):
+        picked = [p for p in picked if p.hit_rank not in signposts]
     picked.sort(key=lambda p: -p.score)
+    # The answer is read mostly from one passage, the one that speaks to the question best (its two best
+    # sentences, its heading): a coherent excerpt, not lines gathered from everywhere.
+    # The answer keeps to one book: the one the search ranked first, if it has anything to say.
+    first_book = book_of(hits[0])
+    if any(book_of(hits[p.hit_rank]) == first_book for p in picked):
+        picked = [p for p in picked if book_of(hits[p.hit_rank]) == first_book]
+    focus = _focus(picked, heading_share)
+    picked = sorted(picked, key=lambda p: -(p.score + (FOCUS_BONUS if p.hit_rank == focus else 0.0)))
+    # The book's definition of the subject opens the answer whatever else scores well; a sentence that
+    # says what X is beats the first line under a heading that names X.
+    defining = [p for p in picked if subject and defines(p.text, subject)]
+    defining += [p for p in picked if subject and p.hit_rank in headed and p.order == first_of[p.hit_rank] and p not in defining]
+    if defining:
+        picked = [defining[0], *(p for p in picked if p is not defining[0])]
     best = picked[0].score
     chosen: list[Picked] = []
     for p in picked:
-        if len(chosen) >= max_sentences or p.score < best * MIN_RELATIVE_SCORE:
+        if len(chosen) >= max_sentences or p.score <= 0:
             break
-        if any(_overlap(p.text, c.text) > 0.7 for c in chosen):
+        if p.score < best * MIN_RELATIVE_SCORE or any(overlap(p.text, c.text) > 0.7 for c in chosen):
             continue
         chosen.append(p)
     if not chosen:  # every score is negative (faint matches deep in long passages): nothing answers it
         return None
+    if subject and (defines(chosen[0].text, subject) or (chosen[0].hit_rank in headed and chosen[0].order == first_of[chosen[0].hit_rank])):
+        definition_at = (chosen[0].hit_rank, chosen[0].order)
     # The best sentence is read with what follows it in the book (a definition and its explanation,
     # a lead-in and its list), as long as that is prose about the topic, not an exercise or a signpost.
     top = chosen[0]
@@ -120,9 +178,10 @@ def compose(question: str, hits: list[Fused], max_sentences: int = 4, max_passag
         if len(chosen) >= max_sentences + FOLLOWING_SENTENCES:
             break
         taken = any((c.hit_rank == rank and c.order == order) or c.text == sentence for c in chosen)
-        if not taken and not _EXERCISE.match(sentence) and not _SIGNPOST.search(sentence):
+        if not taken and not _EXERCISE.match(sentence) and not _SIGNPOST.search(sentence) and rank not in signposts:
             chosen.append(Picked(rank, order, sentence, 0.0, 0.0))
-    chosen.sort(key=lambda p: (p.hit_rank, p.order))
+    # The definition opens the answer; the rest follows in the book's order.
+    chosen.sort(key=lambda p: ((p.hit_rank, p.order) != definition_at, p.hit_rank, p.order))
     numbers: dict[int, int] = {}
     quotes: dict[int, list[str]] = {}
     parts = []
@@ -135,7 +194,7 @@ def compose(question: str, hits: list[Fused], max_sentences: int = 4, max_passag
             continue
         n = numbers.setdefault(p.hit_rank, len(numbers) + 1)
         quotes.setdefault(p.hit_rank, []).append(p.text)
-        sentence = sentence if sentence[-1] in ".!?" else sentence + "."
+        sentence = sentence + ":" if p.text.rstrip().endswith(":") else (sentence if sentence[-1] in ".!?" else sentence + ".")
         parts.append(f"{sentence} [{n}]")
     if not parts:
         return None
@@ -143,7 +202,27 @@ def compose(question: str, hits: list[Fused], max_sentences: int = 4, max_passag
     return Composed(" ".join(parts), citations, sorted(numbers), max(p.coverage for p in chosen))
 
 
-def _overlap(a: str, b: str) -> float:
+def names_subject(heading: str, subject: list[str]) -> bool:
+    """Whether a heading is about the subject itself ("What is a Digital Twin?", "Strategy 1: Domain
+    Randomization", "RT-2 (Robotics Transformer 2)"), not merely mentions it ("Digital Twin vs Simulation")."""
+    words = terms(re.sub(r"\([^)]*\)", " ", heading))
+    if not words or not set(subject) <= set(words):
+        return False
+    return len(set(words) - set(subject)) <= 1 or words[: len(subject)] == subject
+
+
+def _focus(picked: list[Picked], heading_share: dict[int, float]) -> int:
+    """The passage (by rank) an answer should be read from: its best sentence, half its second best,
+    and how much of the question its heading names."""
+    by_passage: dict[int, list[float]] = {}
+    for p in picked:
+        by_passage.setdefault(p.hit_rank, []).append(p.score)
+    scored = {rank: sorted(scores, reverse=True) for rank, scores in by_passage.items()}
+    return max(scored, key=lambda r: (scored[r][0] + 0.5 * (scored[r][1] if len(scored[r]) > 1 else 0.0) + 0.3 * heading_share.get(r, 0.0), -r))
+
+
+def overlap(a: str, b: str) -> float:
+    """The share of the shorter text's terms the other one holds."""
     ta, tb = set(terms(a)), set(terms(b))
     return len(ta & tb) / max(1, min(len(ta), len(tb)))
 

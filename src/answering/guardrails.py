@@ -42,6 +42,18 @@ _CREATIVE = re.compile(
     r"|tell me (an?\s+)?(joke|story|poem|riddle)|sing\b)",
     re.I,
 )
+# Requests outside a study assistant's job, whatever book words they carry: errands, the assistant's
+# own opinions, live facts, role play and predictions.
+_OFF_TASK = re.compile(
+    r"\b(book|order|buy|reserve) me\b|\b(email|text|message|call|phone) (my|the|our) \w+|\bsend (an? )?(email|text message)\b|\bsend (a )?message to (my|the) (professor|teacher|mom|dad|friend|boss)\b"
+    r"|\bremind me\b|\bset (a|an|me a) (timer|alarm|reminder)\b|\bschedule (a|an|my)\b|\btranslate\b.+\binto\b"
+    r"|\bwrite (me )?(my|a) (cover letter|resume|cv|homework|essay|assignment)\b"
+    r"|\b(what'?s|what is|which is) your (favou?rite|opinion|view)\b|\bdo you (think|believe|feel|like|prefer)\b|\byour (personal )?opinion\b"
+    r"|\b(right now|at the moment|today'?s|currently open|open now)\b|\b(current|latest|live) (price|weather|score|news)\b|\b(bitcoin|stock) price\b"
+    r"|\bweather (in|today|tomorrow)\b|\bpretend (you'?re|you are|to be)\b|\bact as an?\b|\banswer like an?\b|\brole-?play\b"
+    r"|\b(who'?s|who is|who will) (going to )?win\b|\bwill win the\b",
+    re.I,
+)
 _URL = re.compile(r"(?:https?://|www\.)[^\s)\]>\"']+", re.I)
 
 REDIRECT = (
@@ -65,6 +77,11 @@ def is_task_request(message: str) -> bool:
 
 def is_creative_request(message: str) -> bool:
     return bool(_CREATIVE.match(message))
+
+
+def is_off_task(message: str) -> bool:
+    """A creative-writing request or another request outside a study assistant's job."""
+    return bool(_CREATIVE.match(message) or _OFF_TASK.search(message))
 
 
 def foreign_links(text: str, allowed: set[str]) -> list[str]:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from src.answering.deps import AnswerServiceDep
 from src.answering.events import sse
 from src.answering.schemas import AnswerRequest, AnswerResponse
-from src.answering.service import approx_tokens
+from src.answering.service import Asked, approx_tokens
 from src.kit.deps import SettingsDep
 from src.kit.error_handlers import describe
 from src.kit.errors import AppError, error_body, error_responses
@@ -26,10 +26,14 @@ log = get_logger(__name__)
 STREAM_FAILED = "The answer could not be completed; retry shortly."
 
 
+def asked(body: AnswerRequest) -> Asked:
+    flt = body.filters.to_search_filter() if body.filters else None
+    return Asked(body.question, body.k, body.session_id, flt, body.selected_text, body.mode, body.page)
+
+
 @router.post("", response_model=AnswerResponse, responses=error_responses(400, 413, 422, 429, 503))
 async def answer(body: AnswerRequest, answers: AnswerServiceDep, limiter: RateLimiterDep, request: Request) -> AnswerResponse:
-    flt = body.filters.to_search_filter() if body.filters else None
-    result = await answers.answer(body.question, body.k, body.session_id, flt, body.selected_text, body.mode)
+    result = await answers.answer(asked(body))
     await charge_tokens(request, limiter, approx_tokens(body.question, result.answer))
     return result
 
@@ -48,12 +52,11 @@ async def answer_stream(body: AnswerRequest, answers: AnswerServiceDep, limiter:
     them), a `citation` event when a sentence first cites a source,
     and `done` with the full response, exactly as /api/v1/answer returns it. A failure mid-way
     ends the stream with `error` ({error, details, request_id})."""
-    flt = body.filters.to_search_filter() if body.filters else None
     request_id = request_id_of(request)
 
     async def events() -> AsyncIterator[bytes]:
         try:
-            async for kind, data in answers.stream(body.question, body.k, body.session_id, flt, body.selected_text, body.mode):
+            async for kind, data in answers.stream(asked(body)):
                 if kind == "retrieval":
                     yield sse("retrieval", {"retrieved_contexts": [c.model_dump() for c in data]})
                 elif kind == "delta":

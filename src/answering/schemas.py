@@ -27,6 +27,11 @@ class AnswerRequest(BaseModel):
     mode: Literal["book", "selection_only"] = Field(
         default="book", description="book: the selection first, the book for the rest; selection_only: answer from the selection alone"
     )
+    page: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="The page the reader is on (its URL or source_file): preferred by the search, and recorded with the turn",
+    )
 
     @field_validator("question")
     @classmethod
@@ -37,6 +42,15 @@ class AnswerRequest(BaseModel):
     @classmethod
     def _selection(cls, value: str | None) -> str | None:
         return None if value is None or not value.strip() else validate_question(value)
+
+    @field_validator("page")
+    @classmethod
+    def _page(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if any(c in value for c in '\x00\r\n<>"') or any(ord(c) < 32 for c in value):
+            raise ValueError("page must be a URL or a source_file path, without control characters")
+        return value.strip()
 
     @model_validator(mode="after")
     def _selection_needed(self) -> AnswerRequest:
@@ -69,3 +83,6 @@ class AnswerResponse(BaseModel):
     route: Literal["book", "selection", "smalltalk", "out_of_scope"] = Field(default="book", description="How the turn was answered")
     degraded: bool = Field(default=False, description="The model was too slow or failed: this is the extractive answer instead")
     removed_sentences: int = Field(default=0, description="Sentences of the model's answer the grounding checker removed as unsupported")
+    standalone_question: str | None = Field(
+        default=None, description="A follow-up rewritten to stand alone from the conversation (what was searched); null when the question stood alone"
+    )

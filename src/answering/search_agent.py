@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from src.answering.definitions import defines, definition_subject
+from src.answering.extractive import NOT_AN_ANSWER_SECTION
 from src.answering.planning import reformulate, split_compound
-from src.retrieval.fusion import Fused
+from src.kit.text import sentences_of, terms
+from src.retrieval.fusion import Fused, Preference
 from src.retrieval.service import RetrievalService
 from src.retrieval.store.base import SearchFilter
 
@@ -33,6 +36,26 @@ class Found:
 
 # An answer draws on neighbouring sections of one chapter more than a list of results does.
 ANSWER_PER_SOURCE = 5
+DEFINITION_CANDIDATES = 15
+ANSWER_EXTRA = 5  # passages fetched beyond k, for `for_answer` to choose from
+HEADING_LIFT = 0.15
+SIGNPOST_DROP = 0.3
+
+
+def for_answer(question: str, hits: list[Fused]) -> list[Fused]:
+    """The passages in the order an answer wants them: a section whose heading names what the question
+    asks about comes up ("Kalman Filter" for "what is a Kalman filter used for?"), and objectives,
+    exercises and reference lists, which name a topic without explaining it, go down."""
+    wanted = set(terms(question))
+    if not wanted:
+        return hits
+
+    def score(hit: Fused) -> float:
+        section = str(hit.payload.get("section") or "")
+        named = len(wanted & set(terms(section))) / len(wanted)
+        return hit.score + HEADING_LIFT * named - (SIGNPOST_DROP if NOT_AN_ANSWER_SECTION.match(section) else 0.0)
+
+    return sorted(hits, key=lambda h: -score(h))
 
 
 class SearchAgent:
@@ -40,11 +63,14 @@ class SearchAgent:
         self.retrieval = retrieval
         self.threshold = evidence_threshold
 
-    async def find(self, question: str, k: int, flt: SearchFilter) -> Found:
+    async def find(self, question: str, k: int, flt: SearchFilter, preference: Preference | None = None) -> Found:
         parts = split_compound(question)
-        results = [await self._search(part, k, flt) for part in parts]
+        results = [await self._search(part, k, flt, preference) for part in parts]
         if len(parts) == 1:
             hits, evidence, used = results[0]
+            subject = definition_subject(question)
+            if subject:
+                hits = await self._definition_first(subject, hits, k, flt, preference)
             return Found(hits, evidence, [Part(question, hits, evidence, used)], used if used != question else None)
         merged: list[Fused] = []
         seen: set[str] = set()
@@ -57,14 +83,31 @@ class SearchAgent:
         evidence = max(e for _, e, _ in results)
         return Found(merged[: k * len(parts)], evidence, [Part(p, r[0], r[1], r[2]) for p, r in zip(parts, results, strict=True)])
 
-    async def _search(self, question: str, k: int, flt: SearchFilter) -> tuple[list[Fused], float, str]:
-        first = await self.retrieval.search(question, k, flt, ANSWER_PER_SOURCE)
+    async def _definition_first(self, subject: str, hits: list[Fused], k: int, flt: SearchFilter, preference: Preference | None) -> list[Fused]:
+        """The passage where the book defines the subject, first: searched for by the subject alone when
+        the question's own results do not hold it (a chapter that mentions X often can outrank the
+        one sentence that says what X is)."""
+        wanted = terms(subject)
+        # No cap per file: the defining passage is often one more chunk of the chapter that mentions X most.
+        by_subject = await self.retrieval.search(subject, DEFINITION_CANDIDATES, flt, DEFINITION_CANDIDATES, preference)
+        pool = [*hits, *by_subject.hits]
+        # A section the subject names ("### Strategy 1: Domain Randomization") first, then a sentence that defines it.
+        for hit in pool:
+            if set(wanted) <= set(terms(str(hit.payload.get("section") or ""))):
+                return [hit, *(h for h in hits if h.id != hit.id)][:k]
+        for hit in pool:
+            if any(defines(sentence, wanted) for sentence in sentences_of(str(hit.payload.get("content", "")))):
+                return [hit, *(h for h in hits if h.id != hit.id)][:k]
+        return hits
+
+    async def _search(self, question: str, k: int, flt: SearchFilter, preference: Preference | None = None) -> tuple[list[Fused], float, str]:
+        first = await self.retrieval.search(question, k + ANSWER_EXTRA, flt, ANSWER_PER_SOURCE, preference)
         if first.evidence >= self.threshold:
-            return first.hits, first.evidence, question
+            return for_answer(question, first.hits)[:k], first.evidence, question
         alternative = reformulate(question)
         if alternative is None:
             return first.hits, first.evidence, question
-        second = await self.retrieval.search(alternative, k, flt, ANSWER_PER_SOURCE)
+        second = await self.retrieval.search(alternative, k + ANSWER_EXTRA, flt, ANSWER_PER_SOURCE, preference)
         if second.evidence > first.evidence:
-            return second.hits, second.evidence, alternative
-        return first.hits, first.evidence, question
+            return for_answer(alternative, second.hits)[:k], second.evidence, alternative
+        return for_answer(question, first.hits)[:k], first.evidence, question

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from src.answering.extractive import Composed, citation_for
 from src.answering.search_agent import Found, Part
 from src.retrieval.fusion import Fused
 
@@ -24,3 +25,9 @@ def selection_first(found: Found, selection: str, evidence_floor: float) -> Foun
     hit = selection_hit(selection)
     evidence = max(found.evidence, evidence_floor)
     return Found([hit, *found.hits], evidence, [Part(p.question, [hit, *p.hits], evidence, p.query) for p in found.parts])
+
+
+def from_selection(selection: str, quotes: list[str]) -> Composed:
+    """An answer of the selection's own sentences, in order, each cited to the selection."""
+    answer = " ".join(f"{q if q.endswith(('.', '!', '?')) else q + '.'} [1]" for q in quotes)
+    return Composed(answer, [citation_for(1, selection_hit(selection), quotes)], [0], 1.0)

@@ -7,34 +7,75 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from src.answering.classify import HistoryLoader, Route, classify
+from src.answering.coverage import specific_terms, unmentioned
 from src.answering.events import Event, whole
+from src.answering.followup import PastTurn
+from src.answering.highlight import intent_of
 from src.answering.providers import Provider
 from src.answering.schemas import AnswerResponse
 from src.answering.search_agent import Found, SearchAgent
 from src.answering.selection import selection_first, selection_only
-from src.answering.writer import EXTRACTIVE, AnswerWriter, respond
+from src.answering.writer import EXTRACTIVE, AnswerWriter, Brief, respond
 from src.kit.cache import Cache
 from src.kit.db import transaction
 from src.kit.errors import ServiceUnavailable
 from src.kit.settings import Settings
+from src.kit.text import terms
+from src.retrieval.fusion import Preference
 from src.retrieval.schemas import to_context
 from src.retrieval.service import RetrievalService, normalise_question
 from src.retrieval.store.base import SearchFilter
+from src.retrieval.vocabulary import COUNT_CAP
 from src.sessions.recorder import Turn, TurnRecorder
 from src.sessions.repository import SessionRepository
+
+FOLLOW_UP_BONUS = 0.08
+SESSION_BONUS = 0.03
+SECTION_BONUS = 0.12
+PAGE_BONUS = 0.08
+THIS_PAGE_BONUS = 0.5  # "this chapter": the page the reader is on, unless it has nothing on the question
+_THIS_PAGE = re.compile(
+    r"\b(this|the current|current|that) (chapter|page|section|lesson|article|part of the book)\b", re.I
+)  # on top, for the sections a follow-up's previous answer cited
+SELECTION_QUERY_CHARS = 600
+EXAMPLE_PASSAGES = 10  # an example the selection lacks is looked for in more of the book
+RARE_SHARE = 0.7  # a word weighing this share of the rarest possible is one few passages hold
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What a student asked: the question, and how to answer it."""
+
+    question: str
+    k: int = 5
+    session_id: str | None = None
+    filters: SearchFilter | None = None
+    selection: str | None = None  # the highlighted passage
+    mode: str = "book"  # book | selection_only
+    page: str | None = None  # the page the reader is on
 
 
 def approx_tokens(*texts: str) -> int:
     return sum(max(1, len(t) // 4) for t in texts)
+
+
+def cited_sources(citations: list[dict[str, Any]]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(str(c["source_file"]) for c in citations if c.get("source_file")))
+
+
+def cited_sections(citations: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
+    return tuple(dict.fromkeys((str(c["source_file"]), str(c.get("section") or "")) for c in citations if c.get("source_file")))
 
 
 class AnswerService:
@@ -60,28 +101,25 @@ class AnswerService:
     def provider_name(self) -> str:
         return self.provider.name if self.provider else EXTRACTIVE
 
-    async def answer(
-        self, question: str, k: int, session_id: str | None, flt: SearchFilter | None, selection: str | None = None, mode: str = "book"
-    ) -> AnswerResponse:
+    async def answer(self, asked: Asked) -> AnswerResponse:
         result: AnswerResponse | None = None
-        async for kind, data in self.stream(question, k, session_id, flt, selection, mode):
+        async for kind, data in self.stream(asked):
             if kind == "done":
                 result = data
         if result is None:  # pragma: no cover - stream() always ends with "done"
             raise RuntimeError("the answer stream ended without an answer")
         return result
 
-    async def stream(
-        self, question: str, k: int, session_id: str | None, flt: SearchFilter | None, selection: str | None = None, mode: str = "book"
-    ) -> AsyncIterator[Event]:
+    async def stream(self, asked: Asked) -> AsyncIterator[Event]:
         """("retrieval", contexts) as soon as the passages are known, before any answering; then
         ("delta", text) and ("citation", Citation) as the answer is written, and ("done", the full
         response), recorded with the session."""
+        question, k, session_id, selection, mode, page = asked.question, asked.k, asked.session_id, asked.selection, asked.mode, asked.page
         started = time.perf_counter()
         if self.recorder.saturated:
             # The database has been away long enough that the buffer of unrecorded turns is full.
             raise ServiceUnavailable("The service is catching up with its database; retry shortly.", retry_after=5)
-        flt = flt or SearchFilter()
+        flt = asked.filters or SearchFilter()
         history = self._history(session_id) if session_id is not None else None
         session_id = session_id or uuid.uuid4().hex
         route = await classify(question, selection, history)
@@ -91,17 +129,19 @@ class AnswerService:
             yield "retrieval", []
             result = self._fixed_reply(session_id, route)
         else:
-            key = await self._cache_key(route.question, k, flt, mode, selection)
+            preference = self._preference(route, page)
+            key = await self._cache_key(route.question, k, flt, mode, selection, preference)
             cached = await self.cache.get("answer", key)
             if cached is not None:
                 body: dict[str, Any] = json.loads(cached)
                 result = AnswerResponse(**{**body, "answer_id": uuid.uuid4().hex, "session_id": session_id})
                 yield "retrieval", result.retrieved_contexts
             else:
-                found = await self._find(route.question, k, flt, selection, mode)
+                brief = replace(await self._brief(route.question, selection, mode), follow_up=route.follow_up)
+                found = await self._find(brief, k, flt, preference)
                 contexts = [to_context(h) for h in found.hits]
                 yield "retrieval", contexts
-                async for kind, data in self.writer.write(route.question, session_id, found, contexts, bool(selection) and mode == "selection_only"):
+                async for kind, data in self.writer.write(session_id, found, contexts, brief):
                     if kind == "done":
                         result = data
                     else:
@@ -111,11 +151,12 @@ class AnswerService:
                     await self.cache.set("answer", key, json.dumps(result.model_dump()).encode(), self.settings.cache_answer_ttl_seconds)
                 replay = False
         assert result is not None
+        result.standalone_question = route.question if route.follow_up else None
         if replay:
             for event in whole(result.answer, result.citations):
                 yield event
         result.latency_ms = round((time.perf_counter() - started) * 1000, 3)
-        await self._record(question, session_id, result)
+        await self._record(question, session_id, result, page)
         yield "done", result
 
     def _fixed_reply(self, session_id: str, route: Route) -> AnswerResponse:
@@ -124,20 +165,62 @@ class AnswerService:
             return respond(session_id, route.reply, confidence_score=1.0, route="smalltalk")
         return respond(session_id, route.reply, refused=True, route="out_of_scope")
 
-    async def _cache_key(self, question: str, k: int, flt: SearchFilter, mode: str, selection: str | None) -> str:
+    async def _cache_key(self, question: str, k: int, flt: SearchFilter, mode: str, selection: str | None, preference: Preference) -> str:
         version = await self.cache.index_version()
         selected = hashlib.sha256(selection.encode()).hexdigest() if selection else ""
-        key_text = f"{version}|{self.provider_name}|{normalise_question(question)}|{k}|{flt.cache_key()}|{mode}|{selected}"
+        key_text = f"{version}|{self.provider_name}|{normalise_question(question)}|{k}|{flt.cache_key()}|{mode}|{selected}|{preference.cache_key()}"
         return hashlib.sha256(key_text.encode()).hexdigest()
 
-    async def _find(self, question: str, k: int, flt: SearchFilter, selection: str | None, mode: str) -> Found:
-        if selection and mode == "selection_only":
-            return selection_only(question, selection)
-        found = await self.search_agent.find(question, k, flt)
+    @staticmethod
+    def _preference(route: Route, page: str | None) -> Preference:
+        """The conversation's files (strongly for a follow-up, lightly for a new question in the session, so
+        a change of topic is not held back) and the reader's page: softly, or all but as a filter when the
+        question means it ("what does this chapter say about X?")."""
+        bonus = FOLLOW_UP_BONUS if route.follow_up else SESSION_BONUS
+        page_bonus = THIS_PAGE_BONUS if page and _THIS_PAGE.search(route.question) else PAGE_BONUS
+        return Preference(
+            sources=route.conversation_sources,
+            page=page,
+            bonus=bonus,
+            page_bonus=page_bonus,
+            book_bonus=bonus,
+            sections=route.conversation_sections,
+            section_bonus=SECTION_BONUS,
+        )
+
+    async def _brief(self, question: str, selection: str | None, mode: str) -> Brief:
+        """What the writer needs to know of the question: what it asks of a selection, and what the book's
+        own words say about it (how rare each of its words is, which of its names the book never uses)."""
+        intent = intent_of(question) if selection else None
+        selection_only_mode = bool(selection) and mode == "selection_only"
+        if intent is not None:
+            return Brief(question, selection, selection_only_mode, intent)
+        words = [w for w in re.findall(r"[A-Za-z0-9][A-Za-z0-9+#'_-]*", question) if terms(w)]
+        specifics = [] if selection_only_mode else specific_terms(question)
+        names = [w for sp in specifics for w in sp.words]
+        phrases = [sp.text for sp in specifics if len(sp.words) > 1]
+        facts = await self.retrieval.word_facts(list(dict.fromkeys(words + names)), phrases, names)
+        weights = {terms(w)[0]: facts.weights[w] for w in words}
+
+        # A name spelt one letter off from a name the book holds is the student's typo, not a new name.
+        def held(word: str) -> int:
+            return COUNT_CAP if facts.variants.get(word) else facts.counts.get(word, COUNT_CAP)
+
+        missing = unmentioned(specifics, held, lambda p: facts.phrases.get(p, True))
+        return Brief(question, selection, selection_only_mode, None, weights, tuple(missing), RARE_SHARE * facts.max_weight)
+
+    async def _find(self, brief: Brief, k: int, flt: SearchFilter, preference: Preference) -> Found:
+        selection = brief.selection
+        if selection and brief.selection_only:
+            return selection_only(brief.question, selection)
+        # "Explain this" about a selection is searched by the selection's content, not by "explain this".
+        query = selection[:SELECTION_QUERY_CHARS] if selection and brief.intent else brief.question
+        wanted = max(k, EXAMPLE_PASSAGES) if brief.intent and brief.intent.kind == "example" else k
+        found = await self.search_agent.find(query, wanted, flt, preference)
         # The highlighted passage comes first; the book fills in the rest.
         return selection_first(found, selection, self.settings.evidence_threshold) if selection else found
 
-    async def _record(self, asked: str, session_id: str, result: AnswerResponse) -> None:
+    async def _record(self, asked: str, session_id: str, result: AnswerResponse, page: str | None) -> None:
         await self.recorder.record(
             Turn(
                 answer_id=result.answer_id,
@@ -151,22 +234,26 @@ class AnswerService:
                 completion_tokens=approx_tokens(result.answer),
                 refused=result.refused,
                 confidence=result.confidence_score,
+                standalone_question=result.standalone_question,
+                page=page,
             )
         )
 
     def _history(self, session_id: str) -> HistoryLoader:
-        async def load() -> list[str]:
+        async def load() -> list[PastTurn]:
             return await self._previous_questions(session_id)
 
         return load
 
-    async def _previous_questions(self, session_id: str, turns: int = 2) -> list[str]:
-        """The session's latest questions; none if the database cannot be read right now. Its own short
-        transaction: a streamed answer outlives the request's."""
+    async def _previous_questions(self, session_id: str, turns: int = 3) -> list[PastTurn]:
+        """The session's latest turns (as they were resolved, with the files their answers cited); none if
+        the database cannot be read right now. Its own short transaction: a streamed answer outlives the
+        request's."""
         if self.db is None:
             return []
         try:
             async with asyncio.timeout(self.settings.db_timeout_seconds), transaction(self.db) as session:
-                return [m.question for m in await SessionRepository(session).history(session_id, turns)]
+                messages = await SessionRepository(session).history(session_id, turns)
         except (DBAPIError, OSError, TimeoutError):
             return []
+        return [PastTurn(m.standalone_question or m.question, cited_sources(m.citations), cited_sections(m.citations)) for m in messages if m.question]

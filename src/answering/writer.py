@@ -6,27 +6,39 @@ answer says the book does not cover the question and names the closest sections.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from src.answering.events import Event, whole
-from src.answering.extractive import Composed, citation_for, compose, merge
+from src.answering.extractive import Composed, citation_for, compose, merge, overlap
 from src.answering.generative import Outcome, generate
 from src.answering.guardrails import OFF_TOPIC, foreign_links, is_task_request
+from src.answering.highlight import Intent, answering_sentences, examples_in, split_sentences
 from src.answering.providers import Provider
 from src.answering.schemas import AnswerResponse, Citation
 from src.answering.search_agent import Found
+from src.answering.selection import SELECTION_ID, from_selection
 from src.kit.metrics import stage
 from src.kit.settings import Settings
+from src.kit.text import terms
 from src.retrieval.fusion import Fused
 from src.retrieval.schemas import RetrievedContext
 
 EXTRACTIVE = "extractive"
 NOT_COVERED = "The textbook does not seem to cover this question, so I can't answer it from the book."
 NOT_IN_SELECTION = "The selected text does not answer this question. Ask without restricting to the selection to search the whole book."
+NO_EXAMPLE_BUT_BOOK = "The selected text gives no example; the book gives these:"
+NO_EXAMPLE_IN_SELECTION = "The selected text gives no example. Ask without restricting to the selection, and I'll look for one in the whole book."
+MIN_TOPICAL = 0.2  # a sentence must hold this share of the question's weight to be quoted at all...
+TOPICAL_TERMS = 1.6  # ...or, for a long question, the weight of this many of its terms on average
+SELECTION_COVERAGE = 0.2  # a question about a selection (selection only) must find this share of its weight in it
 BORDERLINE_EVIDENCE = 0.10
 STRONG_COVERAGE = 0.75
+FOLLOW_UP_COVERAGE = 0.5
+SELECTION_IN_QUESTION = 400
 
 
 def respond(session_id: str, answer: str, **fields: Any) -> AnswerResponse:
@@ -55,6 +67,26 @@ def not_covered(hits: list[Fused], lead: str = NOT_COVERED) -> str:
     return lead + " The closest sections are: " + "; ".join(closest) + "."
 
 
+_ID_LIKE = re.compile(r"(?=[\w-]*\d)(?=[\w-]*[a-z])[\w-]{8,}", re.I)  # "alice-1a2b3c4d5e", a hash, a token
+
+
+def topical(question: str) -> float:
+    """The share of a question's weight a sentence must hold to bear on it: a fifth, or less for a long
+    question (a quiz's whole scenario), whose sentences each answer a part."""
+    return min(MIN_TOPICAL, TOPICAL_TERMS / max(1, len(set(terms(question)))))
+
+
+def not_mentioned(names: list[str]) -> str:
+    """The refusal for a question about something the book never names ("the Unitree G1"). A name is
+    echoed only when short, free of links, and not an identifier or code (a student's words are not
+    repeated into an answer that may be cached and shown to others)."""
+    shown = [n for n in names if len(n) <= 60 and not foreign_links(n, set()) and not _ID_LIKE.search(n)]
+    if not shown:
+        return NOT_COVERED
+    listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
+    return f"The textbook doesn't mention {listed}, so I can't answer this from the book."
+
+
 def not_covered_parts(parts: list[str]) -> str:
     """The note on the parts of a compound question the book does not cover. The student's words are
     echoed only when short and free of links: a long or hostile message is not repeated back."""
@@ -64,23 +96,71 @@ def not_covered_parts(parts: list[str]) -> str:
     return "The book does not seem to cover this part of the question: " + "; ".join(shown)
 
 
+@dataclass(frozen=True)
+class Brief:
+    """What the writer knows of the turn besides the passages found."""
+
+    question: str
+    selection: str | None = None
+    selection_only: bool = False
+    intent: Intent | None = None  # what a question about a selection asks when it names no topic ("explain this")
+    weights: dict[str, float] | None = None  # the question's terms by rarity in the book
+    missing: tuple[str, ...] = ()  # names in the question the book never mentions
+    rare_weight: float = float("inf")  # a term weighing this much is rare in the book
+    follow_up: bool = False  # the question was resolved against a conversation the book has been answering
+
+
+def model_question(brief: Brief) -> str:
+    """What the model is asked (and what its sentences must bear on): the student's question, and for
+    "explain this" about a selection, the passage it points at."""
+    if brief.selection and brief.intent:
+        return f'{brief.question} (the selected passage: "{brief.selection[:SELECTION_IN_QUESTION]}")'
+    return brief.question
+
+
+def book_example(selection: str, book: list[Fused]) -> Composed | None:
+    """An example from the book for a passage that gives none: from the passage that shares most words
+    with the selection among those that give examples."""
+    wanted = set(terms(selection))
+    best: tuple[float, int, list[str]] | None = None
+    for rank, hit in enumerate(book):
+        examples = examples_in(str(hit.payload.get("content", "")))
+        if examples:
+            shared = len(wanted & set(terms(" ".join(examples) + " " + str(hit.payload.get("section") or "")))) - 0.01 * rank
+            if best is None or shared > best[0]:
+                best = (shared, rank, examples)
+    if best is None or best[0] <= 0:
+        return None
+    _, rank, examples = best
+    answer = NO_EXAMPLE_BUT_BOOK + " " + " ".join(f"{e if e.endswith(('.', '!', '?')) else e + '.'} [1]" for e in examples)
+    return Composed(answer, [citation_for(1, book[rank], examples)], [rank], 1.0)
+
+
 class AnswerWriter:
     def __init__(self, settings: Settings, provider: Provider | None) -> None:
         self.settings = settings
         self.provider = provider
 
-    def extractive(self, found: Found, selection_only: bool) -> tuple[Composed | None, list[str]]:
+    def extractive(self, found: Found, brief: Brief) -> tuple[Composed | None, list[str]]:
         """The extractive answer over every part the book covers, and the parts it does not cover."""
+        if brief.selection and brief.intent:
+            return self._about_selection(found, brief), []
+        if brief.selection_only and brief.selection:
+            return self._from_selection_alone(found, brief), []
+        if brief.missing:
+            return None, [brief.question]
         threshold = self.settings.evidence_threshold
         answers: list[Composed] = []
         uncovered: list[str] = []
         for part in found.parts:
             composed = None
-            if selection_only or part.evidence >= threshold - BORDERLINE_EVIDENCE:
+            if part.evidence >= threshold - BORDERLINE_EVIDENCE:
                 with stage("answer"):
-                    composed = compose(part.query, part.hits)
-                # Just under the threshold, answer only when one sentence covers most of the question's terms.
-                if composed is not None and not selection_only and part.evidence < threshold and composed.coverage < STRONG_COVERAGE:
+                    composed = compose(part.query, part.hits, weights=brief.weights if len(found.parts) == 1 else None, min_coverage=topical(part.query))
+                # Just under the threshold, answer only when one sentence covers most of the question's terms
+                # (half of them, in a conversation the book has been answering).
+                strong = FOLLOW_UP_COVERAGE if brief.follow_up else STRONG_COVERAGE
+                if composed is not None and part.evidence < threshold and composed.coverage < strong:
                     composed = None
             if composed is None:
                 uncovered.append(part.question)
@@ -90,24 +170,58 @@ class AnswerWriter:
             return None, uncovered
         return (answers[0] if len(answers) == 1 else merge(answers)), uncovered
 
-    async def write(self, question: str, session_id: str, found: Found, contexts: list[RetrievedContext], selection_only: bool) -> AsyncIterator[Event]:
+    def _from_selection_alone(self, found: Found, brief: Brief) -> Composed | None:
+        """A question of its own about a selection, answered from it alone: when the selection holds enough
+        of the question's weight and none of its rare words is missing from it (a question naming
+        something rare that the passage does not mention is about something else)."""
+        assert brief.selection is not None
+        held = set(terms(brief.selection))
+        if any(w >= brief.rare_weight and t not in held for t, w in (brief.weights or {}).items()):
+            return None
+        with stage("answer"):
+            composed = compose(brief.question, found.hits, weights=brief.weights)
+        return composed if composed is not None and composed.coverage >= SELECTION_COVERAGE else None
+
+    def _about_selection(self, found: Found, brief: Brief) -> Composed | None:
+        """ "Explain this", "summarize", "what does TERM mean here", "give me an example": the passage's
+        own sentences that do it, cited to the selection; in book mode, then the book's explanation of
+        the passage's terms (or, for an example the passage lacks, an example from the book)."""
+        assert brief.selection is not None and brief.intent is not None
+        sentences = split_sentences(brief.selection)
+        chosen = answering_sentences(brief.intent, sentences)
+        book = [h for h in found.hits if h.id != SELECTION_ID]
+        if not chosen:
+            if brief.selection_only or brief.intent.kind != "example" or not book:
+                return None
+            return book_example(brief.selection, book)
+        own = from_selection(brief.selection, [sentences[i] for i in chosen])
+        if brief.selection_only or not book:
+            return own
+        with stage("answer"):
+            explained = compose(brief.selection, book, max_sentences=2, accept=lambda s: overlap(s, brief.selection or "") < 0.6)
+        return merge([own, explained]) if explained is not None else own
+
+    async def write(self, session_id: str, found: Found, contexts: list[RetrievedContext], brief: Brief) -> AsyncIterator[Event]:
         """("delta", text) and ("citation", Citation) as the answer is written, then ("done", response)."""
+        question, selection_only = brief.question, brief.selection_only
         route = "selection" if selection_only else "book"
-        composed, uncovered = self.extractive(found, selection_only)
+        composed, uncovered = self.extractive(found, brief)
         confidence = round(min(1.0, max(0.0, found.evidence)), 4)
         if composed is None:
             if selection_only:
-                answer = NOT_IN_SELECTION
+                answer = NO_EXAMPLE_IN_SELECTION if brief.intent and brief.intent.kind == "example" else NOT_IN_SELECTION
             elif is_task_request(question):
                 answer, route = OFF_TOPIC, "out_of_scope"
+            elif brief.missing:
+                answer = not_covered([h for h in found.hits if h.id != SELECTION_ID], not_mentioned(list(brief.missing)))
             else:
-                answer = not_covered(found.hits)
+                answer = not_covered([h for h in found.hits if h.id != SELECTION_ID])
             yield "done", respond(session_id, answer, retrieved_contexts=contexts, confidence_score=confidence, refused=True, route=route)
             return
         degraded, removed = False, 0
         if self.provider is not None:
             outcome = Outcome()
-            async for event in self._from_model(question, session_id, found, contexts, confidence, route, outcome, selection_only):
+            async for event in self._from_model(model_question(brief), session_id, found, contexts, confidence, route, outcome, selection_only):
                 yield event
                 if event[0] == "done":
                     return

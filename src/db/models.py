@@ -53,6 +53,8 @@ class Message(Base):
     refused: Mapped[bool] = mapped_column(Boolean, default=False)
     confidence: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    standalone_question: Mapped[str | None] = mapped_column(Text, nullable=True)  # a follow-up as it was resolved and searched
+    page: Mapped[str | None] = mapped_column(String(2048), nullable=True)  # the page the reader was on
     session: Mapped[UserSession] = relationship(back_populates="messages")
 
     __table_args__ = (Index("ix_messages_session_created", "session_id", "created_at"),)

@@ -10,6 +10,7 @@ _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[*`])")
 _MARKUP = re.compile(r"(\*\*|__|`|^#+\s*|^\s*[-*+]\s+|^\s*\d+[.)]\s+|^>\s*)", re.M)
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _LIST_ITEM = re.compile(r"^\s*([-*+]|\d+[.)])\s+")
+_CODE_COMMENT = re.compile(r"^(?:#|//)\s*(?P<text>[A-Z][^=(){};]*[a-z][^=;{}]*)$")
 
 # Function words, and the verbs of asking ("explain", "describe", "mean") that say nothing about a topic.
 STOPWORDS = frozenset(
@@ -21,21 +22,36 @@ STOPWORDS = frozenset(
     other more most own same both all few between through during before after above below up down out
     off over under again further then once use used using one two get gets got make makes made like vs
     versus explain describe tell mean means
+    what's whats how's hows why's where's who's it's that's there's isn't aren't doesn't don't didn't can't cannot
+    won't wouldn't shouldn't couldn't i've i'm i'd you're they're we're let's tho though dont doesnt isnt arent cant wont
+    didnt im ive youre theyre lets
     """.split()
 )
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "ers", "er", "es", "ed", "ly", "s")
+_HYPHENATED = re.compile(r"^[a-z]{2,}(?:-[a-z]{2,})+$")  # "rgb-trained", "gpu-accelerated"; not "50-1000hz"
 
 
 def stem(word: str) -> str:
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)] + ("y" if suffix in {"ies", "ied"} else "")
-    return word
+            word = word[: -len(suffix)] + ("y" if suffix in {"ies", "ied"} else "")
+            break
+    # "generalize" and "generalizes" (and "generalized") meet at "generaliz".
+    return word[:-1] if word.endswith("e") and len(word) > 4 else word
 
 
 def terms(text: str) -> list[str]:
-    """The content words of `text`, lower-cased and stemmed, in order (repeats kept)."""
-    return [stem(w.strip("'-")) for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1]
+    """The content words of `text`, lower-cased and stemmed, in order (repeats kept). A hyphenated word
+    counts as its parts as well ("rgb-trained": "rgb-train", "rgb", "train")."""
+    out: list[str] = []
+    for raw in _WORD.findall(text.lower()):
+        word = raw.strip("'-")
+        if word in STOPWORDS or len(word) < 2:
+            continue
+        out.append(stem(word))
+        if _HYPHENATED.match(word):
+            out.extend(stem(part) for part in word.split("-") if part not in STOPWORDS)
+    return out
 
 
 def clean_sentence(text: str) -> str:
@@ -45,28 +61,67 @@ def clean_sentence(text: str) -> str:
     return " ".join(text.split())
 
 
+def table_row(header: list[str], cells: list[str]) -> str | None:
+    """A table row as a sentence, with its column names: "Time: Traditional AI: Discrete steps;
+    Physical AI: Continuous, real-time." (the row's first cell names it). None for an empty row."""
+    if not any(cells[1:]) or not cells[0]:
+        return None
+    pairs = [f"{h}: {c}" if h else c for h, c in zip(header[1:], cells[1:], strict=False) if c]
+    text = f"{cells[0]}: " + "; ".join(pairs)
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 def sentences_of(content: str) -> list[str]:
-    """Prose sentences of a passage; code blocks, tables and formulas are not sentences."""
+    """Prose sentences of a passage, and table rows written out as sentences; code blocks and formulas
+    are not sentences."""
     out: list[str] = []
     in_fence = False
     paragraph: list[str] = []
 
+    lead_in: list[str] = []
+
     def flush() -> None:
+        lead_in.clear()
         if paragraph:
             for s in _SENTENCE_SPLIT.split(" ".join(paragraph)):
                 s = clean_sentence(s)
-                # A lead-in to a list or code ("...as follows:") says nothing by itself.
-                if len(s) >= 20 and re.search(r"[A-Za-z]{3}", s) and not s.endswith(":"):
+                # A lead-in to a list ("A digital twin is a ... representation that:") is kept, the list follows it;
+                # one to code ("The ubiquitous proportional-integral-derivative controller:") names what the code is.
+                if len(s) >= 20 and re.search(r"[A-Za-z]{3}", s):
+                    if s.endswith(":"):
+                        lead_in[:] = [s[:-1].rstrip() + "."]
+                    else:
+                        lead_in.clear()
                     out.append(s)
             paragraph.clear()
 
+    header: list[str] | None = None
     for line in content.split("\n"):
         stripped = line.strip()
         if stripped.startswith(("```", "~~~")):
             in_fence = not in_fence
             flush()
             continue
-        if in_fence or stripped.startswith(("|", "$$", "<")) or not stripped:
+        if in_fence:
+            comment = _CODE_COMMENT.match(stripped)
+            # A comment that explains the code in words is the book's text too ("# Integral term (accumulate error over time)").
+            if comment and len(comment["text"].split()) >= 3 and re.search(r"[A-Za-z]{3}", comment["text"]):
+                out.append(clean_sentence(comment["text"]).rstrip(".") + ".")
+            continue
+        if stripped.startswith("|"):
+            flush()
+            cells = [clean_sentence(c) for c in stripped.strip("|").split("|")]
+            if all(re.fullmatch(r":?-{2,}:?", c.replace(" ", "")) for c in cells if c):
+                continue  # the separator under a header
+            if header is None:
+                header = cells
+                continue
+            row = table_row(header, cells)
+            if row:
+                out.append(row)
+            continue
+        header = None
+        if in_fence or stripped.startswith(("$$", "<")) or not stripped:
             flush()
             continue
         if _LIST_ITEM.match(line):

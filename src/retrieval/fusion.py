@@ -51,6 +51,57 @@ def fuse(dense: list[Hit], sparse: list[Hit], method: FusionMethod = "weighted",
     return [Fused(cid, round(scores[cid], 6), raw_dense.get(cid), raw_sparse.get(cid), payloads[cid]) for cid in ranked]
 
 
+@dataclass(frozen=True)
+class Preference:
+    """Chunks to lift, softly: those of the files a conversation is in, or of the page the reader is on.
+    A bonus on the fused score (not a filter), so a strong hit elsewhere still wins."""
+
+    sources: tuple[str, ...] = ()  # source files
+    page: str | None = None  # a page URL (no fragment) or a source file
+    bonus: float = 0.06
+    page_bonus: float = 0.08
+    book_bonus: float = 0.0  # for the books (top folders) of `sources`, when several books share the index
+    sections: tuple[tuple[str, str], ...] = ()  # (source file, section) pairs the conversation's answers cited
+    section_bonus: float = 0.0
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.sources and not self.page
+
+    @property
+    def books(self) -> set[str]:
+        return {s.split("/", 1)[0] for s in self.sources if "/" in s}
+
+    def cache_key(self) -> str:
+        return f"{sorted(self.sources)}|{self.page}|{self.bonus}|{self.page_bonus}|{self.book_bonus}|{sorted(self.sections)}|{self.section_bonus}"
+
+    def lift(self, hit: Fused) -> float:
+        source = str(hit.payload.get("source_file") or "")
+        url = str(hit.payload.get("url") or "").split("#", 1)[0]
+        on_page = bool(self.page) and (self.page in (source, url) or (url and _same_page(url, self.page or "")))
+        in_book = "/" in source and source.split("/", 1)[0] in self.books
+        in_section = (source, str(hit.payload.get("section") or "")) in self.sections
+        lifts = (self.bonus, source in self.sources), (self.page_bonus, on_page), (self.book_bonus, in_book), (self.section_bonus, in_section)
+        return sum(bonus for bonus, applies in lifts if applies)
+
+
+def _bare(url: str) -> str:
+    return url.split("#", 1)[0].split("?", 1)[0].rstrip("/")
+
+
+def _same_page(url: str, page: str) -> bool:
+    """The chunk's page is the reader's: the same URL, or a site-relative path it ends with."""
+    return _bare(url) == _bare(page) or _bare(url).endswith("/" + _bare(page).lstrip("/"))
+
+
+def prefer(ranked: list[Fused], preference: Preference | None) -> list[Fused]:
+    """`ranked` with the preferred chunks lifted, reordered by the new scores."""
+    if preference is None or preference.is_empty:
+        return ranked
+    lifted = [Fused(h.id, round(h.score + preference.lift(h), 6), h.dense_score, h.sparse_score, h.payload) for h in ranked]
+    return sorted(lifted, key=lambda h: (-h.score, h.id))
+
+
 def diversify(ranked: list[Fused], k: int, per_source: int) -> list[Fused]:
     """The best `k`, with at most `per_source` chunks of one source file while others are left;
     then the rest in score order, so a search narrowed to one file still gets `k` chunks."""

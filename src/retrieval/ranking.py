@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from src.retrieval.fusion import Fused, FusionMethod, diversify, fuse
+from src.retrieval.fusion import Fused, FusionMethod, Preference, diversify, fuse, prefer
 from src.retrieval.store.base import Hit
 
 
@@ -29,8 +29,8 @@ class Ranker:
     reranker: Reranker | None = None
     rerank_candidates: int = 20
 
-    def rank(self, question: str, dense: list[Hit], sparse: list[Hit], k: int) -> list[Fused]:
-        fused = fuse(dense, sparse, self.method, self.bm25_weight)
+    def rank(self, question: str, dense: list[Hit], sparse: list[Hit], k: int, preference: Preference | None = None) -> list[Fused]:
+        fused = prefer(fuse(dense, sparse, self.method, self.bm25_weight), preference)
         if self.reranker is not None:
             fused = self.reranker.rerank(question, fused[: max(k, self.rerank_candidates)])
         return diversify(fused, k, self.per_source)

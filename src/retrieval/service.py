@@ -10,7 +10,7 @@ import hashlib
 import json
 import time
 import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from anyio import to_thread
@@ -19,16 +19,26 @@ from src.kit.cache import Cache
 from src.kit.metrics import stage
 from src.kit.settings import Settings
 from src.retrieval.embedder import Embedder
-from src.retrieval.fusion import Fused
+from src.retrieval.fusion import Fused, Preference
 from src.retrieval.ranking import Ranker
 from src.retrieval.sparse import SparseEncoder
 from src.retrieval.store.base import SearchFilter, VectorStore
+from src.retrieval.vocabulary import Vocabulary
 
 CANDIDATES_PER_LIST = 60
 
 
 def normalise_question(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).lower().split())
+
+
+@dataclass(frozen=True)
+class WordFacts:
+    weights: dict[str, float]  # word -> rarity in the book (inverse document frequency)
+    counts: dict[str, int]  # word -> chunks holding it (capped)
+    phrases: dict[str, bool]  # phrase -> whether some chunk holds it
+    max_weight: float  # the weight of a word no chunk holds
+    variants: dict[str, bool] = field(default_factory=dict)  # word no chunk holds -> whether a near spelling is held
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,23 @@ class RetrievalService:
         self.store = store
         self.cache = cache
         self.ranker = Ranker()
+        self.vocabulary = Vocabulary(store, sparse)
+
+    async def word_facts(self, words: list[str], phrases: list[str], variant_words: list[str] | None = None) -> WordFacts:
+        """For the book as indexed now, in one trip to a worker thread: each word's weight (rarity) and
+        chunk count, and whether each phrase occurs."""
+        version = await self.cache.index_version()
+        vocab = self.vocabulary
+
+        def look_up() -> WordFacts:
+            counts = {w: vocab.chunk_count(w, version) for w in words}
+            weights = {w: vocab.weight(w, version) for w in words}
+            # A word no chunk holds may be a typo or another form of one that some chunk holds.
+            variants = {w: vocab.has_variant(w, version) for w in variant_words or [] if counts.get(w, 1) == 0}
+            return WordFacts(weights, counts, {p: vocab.mentions(p, version) for p in phrases}, vocab.max_weight(version), variants)
+
+        with stage("vocabulary"):
+            return await to_thread.run_sync(look_up)
 
     async def embed_query(self, question: str) -> list[float]:
         key = hashlib.sha256(normalise_question(question).encode()).hexdigest()
@@ -57,13 +84,17 @@ class RetrievalService:
         await self.cache.set("emb", key, vector.astype(np.float32).tobytes(), self.settings.cache_embedding_ttl_seconds)
         return [float(x) for x in vector]
 
-    async def search(self, question: str, k: int, flt: SearchFilter | None = None, per_source: int | None = None) -> SearchResult:
-        """The best `k` chunks for `question`; `per_source` overrides the ranker's cap on chunks of one file."""
+    async def search(
+        self, question: str, k: int, flt: SearchFilter | None = None, per_source: int | None = None, preference: Preference | None = None
+    ) -> SearchResult:
+        """The best `k` chunks for `question`; `per_source` overrides the ranker's cap on chunks of one file,
+        `preference` lifts the chunks of a conversation's files or of the reader's page."""
         started = time.perf_counter()
         flt = flt or SearchFilter()
         ranker = self.ranker if per_source is None else replace(self.ranker, per_source=per_source)
         version = await self.cache.index_version()
-        key = hashlib.sha256(f"{version}|{normalise_question(question)}|{k}|{flt.cache_key()}|{ranker}".encode()).hexdigest()
+        wanted = "" if preference is None else preference.cache_key()
+        key = hashlib.sha256(f"{version}|{normalise_question(question)}|{k}|{flt.cache_key()}|{ranker}|{wanted}".encode()).hexdigest()
         cached = await self.cache.get("query", key)
         if cached is not None:
             data = json.loads(cached)
@@ -73,11 +104,11 @@ class RetrievalService:
         sparse_vec = self.sparse.query(question)
         limit = max(CANDIDATES_PER_LIST, k)
         # Candidates carry only what ranking needs; the full payloads are read for the final k alone.
-        fields = None if self.ranker.reranker is not None else ["source_file"]
+        fields = None if self.ranker.reranker is not None else candidate_fields(preference)
 
         def search_and_rank() -> tuple[list[Fused], float]:  # one trip to the worker thread
             dense, sparse = self.store.search(dense_vec, sparse_vec, limit, flt, fields)
-            ranked = ranker.rank(question, dense, sparse, k)
+            ranked = ranker.rank(question, dense, sparse, k, preference)
             if fields is not None and ranked:
                 full = {h.id: h.payload for h in self.store.retrieve([h.id for h in ranked])}
                 ranked = [replace(h, payload=full[h.id]) for h in ranked if h.id in full]
@@ -89,6 +120,17 @@ class RetrievalService:
         payload = {"hits": [h.__dict__ for h in fused], "evidence": result.evidence}
         await self.cache.set("query", key, json.dumps(payload).encode(), self.settings.cache_query_ttl_seconds)
         return SearchResult(fused, result.evidence, round((time.perf_counter() - started) * 1000, 3))
+
+
+def candidate_fields(preference: Preference | None) -> list[str]:
+    """The payload fields ranking needs of every candidate: the file (for the per-file cap), and what a
+    preference looks at."""
+    fields = ["source_file"]
+    if preference is not None and preference.page:
+        fields.append("url")
+    if preference is not None and preference.sections:
+        fields.append("section")
+    return fields
 
 
 def assemble_context(hits: list[Fused]) -> str:

@@ -66,6 +66,8 @@ class Turn:
     completion_tokens: int = 0
     refused: bool = False
     confidence: float = 0.0
+    standalone_question: str | None = None
+    page: str | None = None
     created_at: datetime = field(default_factory=utcnow)
     rejected_attempts: int = field(default=0, compare=False)
 
@@ -82,6 +84,8 @@ class Turn:
             "completion_tokens": self.completion_tokens,
             "refused": self.refused,
             "confidence": self.confidence,
+            "standalone_question": self.standalone_question,
+            "page": self.page,
             "created_at": self.created_at,
         }
 

@@ -34,7 +34,15 @@ async def get_session(session_id: SessionId, db: DbSession) -> SessionHistory:
         created_at=row.created_at.isoformat(),
         last_active_at=row.last_active_at.isoformat(),
         messages=[
-            Turn(answer_id=m.id, question=m.question, answer=m.answer, citations=m.citations, refused=m.refused, created_at=m.created_at.isoformat())
+            Turn(
+                answer_id=m.id,
+                question=m.question,
+                standalone_question=m.standalone_question,
+                answer=m.answer,
+                citations=m.citations,
+                refused=m.refused,
+                created_at=m.created_at.isoformat(),
+            )
             for m in messages
         ],
     )

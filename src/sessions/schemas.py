@@ -17,6 +17,7 @@ ANSWER_ID_PATTERN = r"^[A-Za-z0-9_-]{8,36}$"
 class Turn(BaseModel):
     answer_id: str
     question: str
+    standalone_question: str | None = Field(default=None, description="The question as it was resolved against the conversation, when it was a follow-up")
     answer: str
     citations: list[dict[str, Any]]
     refused: bool

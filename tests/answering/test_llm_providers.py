@@ -139,3 +139,25 @@ async def test_the_local_provider_answers_in_process(tmp_path: Path) -> None:
         assert answer["refused"] is False and answer["provider"] in {"local", "extractive"}
         assert_cited_from_the_book(answer)
         assert (await client.get("/api/v1/answer/health")).json()["provider"] == "local"
+
+
+async def test_follow_up_and_selection_flows_run_with_the_model(llama_server: str, tmp_path: Path) -> None:
+    """The same steps with a model: the follow-up is made standalone (and returned), selections are
+    answered from the passage, and whatever the model says is grounded and cited, or the quoted answer
+    stands in for it."""
+    async with running_app(model_settings(tmp_path, llama_server, timeout=60)) as (_, client):
+        text = await index_chapter(client)
+        first = (await client.post("/api/v1/answer", json=QUESTION)).json()
+        follow = (await client.post("/api/v1/answer", json={"question": "Why does it matter for walking?", "session_id": first["session_id"]})).json()
+        # The model answered, or it wrote nothing the book supports and the quoted answer stands in (degraded).
+        assert (follow["provider"] == "openai" or follow["degraded"]) and follow["refused"] is False
+        assert follow["standalone_question"] and "Zero Moment Point" in follow["standalone_question"]
+        assert_cited_from_the_book(follow)
+        passage = next(line for line in text.splitlines() if "support polygon" in line and len(line) > 80).lstrip("-*0123456789. ")
+        body = {"question": "Explain this", "selected_text": passage, "mode": "selection_only"}
+        explained = (await client.post("/api/v1/answer", json=body)).json()
+        assert (explained["provider"] == "openai" or explained["degraded"]) and explained["refused"] is False and explained["route"] == "selection"
+        assert explained["citations"] and {c["chunk_id"] for c in explained["citations"]} == {"selection"}
+        for citation in explained["citations"]:
+            assert flat(citation["quote"])[:60] in flat(passage)
+        assert CANARY not in explained["answer"]

@@ -123,9 +123,12 @@ async def test_bipia_instructions_planted_in_a_chapter_are_not_carried_out(clien
 
 @pytest.mark.slow
 async def test_the_model_path_holds_without_the_manipulation_route(llama_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Defence in depth: with the router's manipulation check switched off, every attack reaches the
-    model, and the grounding checker still keeps the canary and anything unsupported out."""
+    """Defence in depth: with the router's checks switched off (manipulation, requests outside the job,
+    names the book never mentions), attacks reach the model, and the grounding checker still keeps the
+    canary and anything unsupported out."""
     monkeypatch.setattr("src.answering.classify.is_manipulation", lambda message: False)
+    monkeypatch.setattr("src.answering.classify.is_off_task", lambda message: False)
+    monkeypatch.setattr("src.answering.service.unmentioned", lambda *args: [])
     settings = make_settings(tmp_path, llm_provider="openai", llm_base_url=llama_server, llm_model=MODEL_ALIAS, llm_api_key="local")
     async with running_app(settings) as (_, client):
         await index_planted(client, bipia_instructions())

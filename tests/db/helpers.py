@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.db.migrations import run_migrations
@@ -44,8 +44,9 @@ async def seed(engine: AsyncEngine, session_id: str, last_active: datetime, mess
         for i in range(messages):
             mid = uuid.uuid4().hex
             ids.append(mid)
-            db.add(
-                Message(
+            # Only the columns every revision has: the seed also writes to databases at older revisions.
+            await db.execute(
+                insert(Message.__table__).values(
                     id=mid,
                     session_id=session_id,
                     question=f"q{i}",
@@ -53,6 +54,10 @@ async def seed(engine: AsyncEngine, session_id: str, last_active: datetime, mess
                     citations=[{"id": 1, "chunk_id": "c", "quote": "x"}],
                     provider="extractive",
                     latency_ms=1.5,
+                    prompt_tokens=0,
+                    completion_tokens=0,
+                    refused=False,
+                    confidence=0.0,
                     created_at=last_active,
                 )
             )

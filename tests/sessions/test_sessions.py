@@ -69,8 +69,7 @@ def test_standalone_rewrites_only_follow_ups() -> None:
     from src.answering.followup import standalone
 
     previous = ["What is the Zero Moment Point?"]
-    assert standalone("Why does it matter?", previous).startswith("Why does it matter? (")
-    assert "Zero" in standalone("Why does it matter?", previous)
+    assert standalone("Why does it matter?", previous) == "Why does Zero Moment Point matter?"
     assert (
         standalone("How do ROS 2 services differ from topics in latency guarantees?", previous)
         == "How do ROS 2 services differ from topics in latency guarantees?"

@@ -133,6 +133,13 @@ class EmbeddedStore(SourceLookups):
         sparse_hits = [_hit(p) for p in results[1]] if len(results) > 1 else []
         return dense_hits, sparse_hits
 
+    def sparse_search(self, sparse: SparseVec, limit: int, payload_fields: list[str] | None = None) -> list[Hit]:
+        if not sparse.indices:
+            return []
+        with_payload: bool | list[str] = (payload_fields or False) if payload_fields is not None else True
+        request = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(qe.SparseVector(sparse.indices, sparse.values), using=SPARSE), with_payload=with_payload)
+        return [_hit(p) for p in self._shard.query_batch(qe.QueryBatchRequest([request]))[0]]
+
     def retrieve(self, ids: list[str]) -> list[Hit]:
         if not ids:
             return []

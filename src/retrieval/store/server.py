@@ -122,6 +122,14 @@ class ServerStore(SourceLookups):
         sparse_hits = [_hit(p) for p in responses[1].points] if len(responses) > 1 else []
         return dense_hits, sparse_hits
 
+    def sparse_search(self, sparse: SparseVec, limit: int, payload_fields: list[str] | None = None) -> list[Hit]:
+        if not sparse.indices:
+            return []
+        with_payload: bool | list[str] = (payload_fields or False) if payload_fields is not None else True
+        query = models.SparseVector(indices=sparse.indices, values=sparse.values)
+        response = self._call(self.client.query_points, self.collection, query=query, using=SPARSE, limit=limit, with_payload=with_payload)
+        return [_hit(p) for p in response.points]
+
     def retrieve(self, ids: list[str]) -> list[Hit]:
         if not ids:
             return []

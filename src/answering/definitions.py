@@ -1,0 +1,55 @@
+"""Definition questions ("what is X?", "define X", "what does X mean?") and the sentences that define
+X in the book: "X is ...", "X refers to ...", "X is defined as ...", "Y, also known as X, ...",
+"**X**: ...", glossary lines. A definition question's answer opens with the book's defining sentence."""
+
+from __future__ import annotations
+
+import re
+
+from src.kit.text import terms
+
+_ASKS_DEFINITION = (
+    re.compile(
+        r"^\s*(?:so\s+|and\s+|ok\s+)?(?:what|who)\s*(?:is|are|was|were|'s|’s)\s+(?:an?\s+|the\s+)?(?P<subject>[^?]+?)(?:\s+exactly|\s+again)?\s*\??\s*$", re.I
+    ),
+    re.compile(r"^\s*(?:please\s+)?(?:define|definition of)\s+(?:an?\s+|the\s+)?(?P<subject>[^?]+?)\s*\??\s*$", re.I),
+    re.compile(r"^\s*what\s+(?:does|do)\s+(?:an?\s+|the\s+)?(?P<subject>[^?]+?)\s+(?:mean|stand for)\s*\??\s*$", re.I),
+    re.compile(r"^\s*what\s+is\s+meant\s+by\s+(?:an?\s+|the\s+)?(?P<subject>[^?]+?)\s*\??\s*$", re.I),
+)
+# A subject that is a whole clause ("what is the difference between..."), not a term.
+_NOT_A_TERM = re.compile(r"^(the\s+)?(difference|point|purpose|reason|role|best|way|use|goal|idea|problem|benefit|advantage)s?\b", re.I)
+_DEFINING_VERB = re.compile(r"\b(is|are|refers? to|means|is defined as|are defined as|is called|are called|describes?|denotes?|stands for)\b", re.I)
+_ALSO_KNOWN = re.compile(r"\b(also known as|also called|known as|or simply|abbreviated|short for)\b", re.I)
+_CONTEXT = re.compile(r"\s+in\s+(?:rust|ros ?2|robotics|robots|humanoid robots|physical ai|deep learning)$", re.I)
+_PURPOSE = re.compile(r"\s+(?:used for|good for|used|for|about|all about)$", re.I)
+MAX_SUBJECT_TERMS = 6
+
+
+def definition_subject(question: str) -> str | None:
+    """The term a definition question asks about, or None when it is not one."""
+    for pattern in _ASKS_DEFINITION:
+        match = pattern.match(question)
+        if match:
+            subject = _PURPOSE.sub("", _CONTEXT.sub("", match["subject"].strip(" .,'\"`")))
+            if not subject or _NOT_A_TERM.match(subject) or not 1 <= len(terms(subject)) <= MAX_SUBJECT_TERMS:
+                return None
+            return subject
+    return None
+
+
+def defines(sentence: str, subject_terms: list[str]) -> bool:
+    """Whether `sentence` defines the subject: the subject's words, then a defining verb or an
+    apposition, near the start ("A digital twin is...", "ZMP: the point where...", "Physical AI,
+    also known as embodied AI, refers to...")."""
+    if not subject_terms:
+        return False
+    wanted = set(subject_terms)
+    head = " ".join(sentence.split()[: len(subject_terms) + 12])
+    if _ALSO_KNOWN.search(head) and wanted <= set(terms(head)):
+        return True
+    for match in _DEFINING_VERB.finditer(head):
+        before = head[: match.start()]
+        if wanted <= set(terms(before)) and len(before.split()) <= len(subject_terms) + 4:
+            return True
+    # "ZMP: the point where...", "Zero Moment Point (ZMP) is...": the subject and nothing else before the mark.
+    return any(set(terms(head[: m.start()])) == wanted for m in re.finditer(r":|\(|—| - ", head))

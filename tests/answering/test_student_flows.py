@@ -1,0 +1,227 @@
+"""The three things students do besides asking a self-contained question: follow up, highlight and
+ask, ask beyond the book; plus definitions and the reader's page. Over real HTTP (a uvicorn process)
+with the real model and the embedded store, on chapters of the shared Physical AI book and Rust Book
+indexed through the API. Passages, conversations and off-book questions come from
+`../shared/data/qa/student-flows/`."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import API_KEY, REPO, env_for, free_port, make_settings, shared_path, wait_healthy
+
+CHAPTERS = [
+    "physical-ai/docs/01-introduction/index.md",
+    "physical-ai/docs/02-humanoid-robotics/index.md",
+    "physical-ai/docs/03-ros2-fundamentals/index.md",
+    "physical-ai/docs/04-digital-twin/index.md",
+    "physical-ai/docs/11-robotics-control-systems/index.md",
+    "rust-book/src/ch04-01-what-is-ownership.md",
+    "rust-book/src/ch04-04-slices.md",
+]
+HUMANOID = "physical-ai/docs/02-humanoid-robotics/index.md"
+TWIN = "physical-ai/docs/04-digital-twin/index.md"
+
+
+def flows(name: str) -> dict[str, dict[str, Any]]:
+    rows = [json.loads(line) for line in shared_path("data", "qa", "student-flows", name).read_text().splitlines() if line.strip()]
+    return {row["id"]: row for row in rows}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A uvicorn serving the real app, with the chapters indexed through POST /api/v1/index."""
+    books = shared_path("data", "textbooks")
+    tmp = tmp_path_factory.mktemp("flows")
+    settings = make_settings(tmp, cache_answer_ttl_seconds=0, cache_query_ttl_seconds=0)
+    port = free_port()
+    log = tmp / "server.log"
+    command = [sys.executable, "-m", "uvicorn", "src.api.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, cwd=REPO, env=env_for(settings), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc, timeout=120)
+        with httpx.Client(base_url=url, timeout=300, headers={"Authorization": f"Bearer {API_KEY}"}) as client:
+            for chapter in CHAPTERS:
+                meta = {"source_file": chapter, "url": f"https://book.example/{chapter.rsplit('.', 1)[0]}"}
+                response = client.post("/api/v1/index", json={"content": (books / chapter).read_text(), "metadata": meta})
+                assert response.status_code == 200, response.text
+        yield url, settings.data_dir
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture
+def http(server: tuple[str, Path]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server[0], timeout=120) as client:
+        yield client
+
+
+def ask(http: httpx.Client, question: str, **extra: Any) -> dict[str, Any]:
+    response = http.post("/api/v1/answer", json={"question": question, **extra})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def cited_files(body: dict[str, Any]) -> set[str]:
+    return {c["source_file"] for c in body["citations"] if c["source_file"]}
+
+
+# --- highlight and ask ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("question", ["Explain this", "What does this mean?", "Summarize this passage", "can you explain this in simpler words?"])
+def test_generic_requests_are_answered_from_the_selection_alone(http: httpx.Client, question: str) -> None:
+    passage = flows("selections.jsonl")["sel-pai-02"]["selected_text"]
+    body = ask(http, question, selected_text=passage, mode="selection_only")
+    assert body["refused"] is False and body["route"] == "selection"
+    assert [c["chunk_id"] for c in body["citations"]] == ["selection"]
+    assert "support polygon" in body["answer"] and "[1]" in body["answer"]
+    assert body["citations"][0]["quote"] in passage.replace("\n", " ")
+
+
+def test_book_mode_adds_the_books_own_explanation_of_the_passage(http: httpx.Client) -> None:
+    passage = flows("selections.jsonl")["sel-pai-02"]["selected_text"]
+    body = ask(http, "Explain this", selected_text=passage)
+    assert body["refused"] is False
+    assert body["citations"][0]["chunk_id"] == "selection"
+    book = [c for c in body["citations"] if c["chunk_id"] != "selection"]
+    assert book, body["answer"]
+    assert HUMANOID in cited_files(body)  # where the book explains support polygons and balance
+    assert all(c["quote"] not in passage for c in book)  # the book part adds to the passage, it does not repeat it
+
+
+def test_what_does_term_mean_here_gives_the_sentences_about_the_term(http: httpx.Client) -> None:
+    row = flows("selections.jsonl")["sel-pai-06"]
+    body = ask(http, row["question"], selected_text=row["selected_text"], mode="selection_only")
+    assert body["refused"] is False
+    assert all(k.lower() in body["answer"].lower() for k in row["expected_keywords"])
+
+
+def test_an_example_request_quotes_the_passages_example_or_says_there_is_none(http: httpx.Client) -> None:
+    rows = flows("selections.jsonl")
+    with_example = ask(http, "Give me an example of this", selected_text=rows["sel-pai-17"]["selected_text"], mode="selection_only")
+    assert with_example["refused"] is False and "motor overheating" in with_example["answer"]
+    without = rows["sel-pai-18"]
+    alone = ask(http, without["question"], selected_text=without["selected_text"], mode="selection_only")
+    assert alone["refused"] is True and "gives no example" in alone["answer"] and alone["citations"] == []
+    from_book = ask(http, without["question"], selected_text=without["selected_text"])
+    assert from_book["refused"] is False
+    assert from_book["citations"] and all(c["chunk_id"] != "selection" for c in from_book["citations"])
+
+
+def test_a_question_the_passage_does_not_answer_is_refused_in_selection_only_mode(http: httpx.Client) -> None:
+    rows = flows("selections.jsonl")
+    for key in ("sel-pai-21", "sel-pai-23", "sel-rb-20"):
+        row = rows[key]
+        body = ask(http, row["question"], selected_text=row["selected_text"], mode="selection_only")
+        assert body["refused"] is True, (row["question"], body["answer"])
+        assert "Ask without restricting to the selection" in body["answer"]
+
+
+def test_a_why_question_about_the_passage_is_answered_from_it(http: httpx.Client) -> None:
+    row = flows("selections.jsonl")["sel-pai-13"]
+    body = ask(http, row["question"], selected_text=row["selected_text"], mode="selection_only")
+    assert body["refused"] is False
+    assert any(k.lower() in body["answer"].lower() for k in row["expected_keywords"])
+
+
+# --- follow-ups -------------------------------------------------------------------------------------------------------
+
+
+def test_a_three_turn_conversation_stays_on_its_topic(http: httpx.Client, server: tuple[str, Path]) -> None:
+    conv = next(c for c in flows("conversations.jsonl").values() if c["id"] == "conv-pai-02")
+    first = ask(http, conv["turns"][0]["question"])
+    session = first["session_id"]
+    assert first["standalone_question"] is None  # it stood alone
+    second = ask(http, conv["turns"][1]["question"], session_id=session)
+    assert second["standalone_question"] and "Zero Moment Point" in second["standalone_question"]
+    assert cited_files(second) == {HUMANOID}, second["answer"]  # no Rust strings, no other chapter
+    third = ask(http, "How is it different from the center of pressure?", session_id=session)
+    assert third["standalone_question"] and "Zero Moment Point" in third["standalone_question"]
+    assert cited_files(third) == {HUMANOID} and "Center of Pressure" in third["answer"]
+    history = http.get(f"/api/v1/sessions/{session}").json()["messages"]
+    assert [m["standalone_question"] for m in history] == [None, second["standalone_question"], third["standalone_question"]]
+    with sqlite3.connect(server[1] / "app.db") as db:
+        recorded = db.execute("SELECT standalone_question FROM messages WHERE id = ?", (third["answer_id"],)).fetchone()
+    assert recorded == (third["standalone_question"],)
+
+
+def test_an_ellipsis_follow_up_takes_the_earlier_question_s_frame(http: httpx.Client) -> None:
+    first = ask(http, "What does ownership mean in Rust?")
+    second = ask(http, "and for slices?", session_id=first["session_id"])
+    assert second["standalone_question"] and "slices" in second["standalone_question"] and "Rust" in second["standalone_question"]
+    assert cited_files(second) <= {"rust-book/src/ch04-04-slices.md", "rust-book/src/ch04-01-what-is-ownership.md"}
+
+
+def test_a_new_topic_in_the_same_session_is_not_held_to_the_old_one(http: httpx.Client) -> None:
+    first = ask(http, "What is the Zero Moment Point?")
+    other = ask(http, "What is a string slice in Rust?", session_id=first["session_id"])
+    assert other["standalone_question"] is None
+    assert cited_files(other) == {"rust-book/src/ch04-04-slices.md"}
+
+
+# --- definitions --------------------------------------------------------------------------------------------------------
+
+
+def test_what_is_x_opens_with_the_books_definition(http: httpx.Client) -> None:
+    body = ask(http, "What is embodied AI?")
+    assert body["answer"].startswith("Physical AI, also known as embodied AI, refers to"), body["answer"]
+    twin = ask(http, "what's a digital twin?")
+    assert twin["answer"].lower().startswith("a digital twin is"), twin["answer"]
+
+
+# --- beyond the book ------------------------------------------------------------------------------------------------------
+
+
+def test_a_question_naming_something_the_book_never_mentions_is_refused_with_the_closest_sections(http: httpx.Client) -> None:
+    body = ask(http, flows("offbook.jsonl")["off-01"]["question"])  # the Unitree G1
+    assert body["refused"] is True and body["citations"] == []
+    assert "doesn't mention Unitree G1" in body["answer"] and "closest sections" in body["answer"]
+
+
+def test_general_knowledge_and_errands_are_refused(http: httpx.Client) -> None:
+    rows = flows("offbook.jsonl")
+    for key in ("off-21", "off-25", "off-30"):  # Eiffel Tower, The Four Seasons, Budapest
+        body = ask(http, rows[key]["question"])
+        assert body["refused"] is True, (rows[key]["question"], body["answer"])
+    for key in ("off-39", "off-44", "off-48"):  # book a flight, email a professor, an opinion
+        body = ask(http, rows[key]["question"])
+        assert body["route"] == "out_of_scope" and body["refused"] is True
+
+
+def test_in_book_questions_are_still_answered(http: httpx.Client) -> None:
+    for question in ("How does a PID controller work?", "Why does the ZMP have to stay in the support polygon?", "What is ownership in Rust?"):
+        body = ask(http, question)
+        assert body["refused"] is False and body["citations"], (question, body["answer"])
+
+
+# --- the reader's page ------------------------------------------------------------------------------------------------------
+
+
+def test_the_readers_page_is_preferred_and_recorded(http: httpx.Client, server: tuple[str, Path]) -> None:
+    question = "What are the key takeaways of this chapter?"
+    on_twin = ask(http, question, page=f"https://book.example/{TWIN.rsplit('.', 1)[0]}")
+    on_humanoid = ask(http, question, page=HUMANOID)
+    assert on_twin["retrieved_contexts"][0]["metadata"]["source_file"] == TWIN
+    assert on_humanoid["retrieved_contexts"][0]["metadata"]["source_file"] == HUMANOID
+    with sqlite3.connect(server[1] / "app.db") as db:
+        page = db.execute("SELECT page FROM messages WHERE id = ?", (on_humanoid["answer_id"],)).fetchone()
+    assert page == (HUMANOID,)
+
+
+def test_a_page_with_control_characters_is_refused(http: httpx.Client) -> None:
+    response = http.post("/api/v1/answer", json={"question": "What is ZMP?", "page": "docs/x\r\nSet-Cookie: a=b"})
+    assert response.status_code == 422 and set(response.json()) == {"error", "details", "request_id"}
