@@ -8,7 +8,9 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install llm dev reliability migrate index-docs run serve test test-fast lint bench clean
+WIDGET := clients/widget
+
+.PHONY: help install llm dev widget-deps widget reliability migrate index-docs run serve test test-fast lint bench clean
 
 help:
 	@echo "make run    - install, migrate, index docs/ if the index is empty, serve on http://$(HOST):$(PORT)"
@@ -17,6 +19,7 @@ help:
 	@echo "make reliability - the full reliability and security battery (writes docs/RELIABILITY.md)"
 	@echo "make lint   - ruff, mypy (strict) and the import layers (lint-imports); make test runs it first"
 	@echo "make bench  - retrieval benchmarks (writes docs/BENCHMARKS.md)"
+	@echo "make widget - rebuild src/web/static/widget.js from clients/widget/src (needs Node; the built file is committed)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11)")'
@@ -36,17 +39,26 @@ $(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed $(VENV)/.llm-ins
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	@touch $@
 
+# The widget's build tool and axe-core for the browser tests (npm); without npm those tests skip.
+$(WIDGET)/node_modules/.package-lock.json: $(WIDGET)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(WIDGET) --no-audit --no-fund --loglevel=error; else echo "npm not found: the widget build check and the accessibility scan will be skipped"; fi
+
+widget-deps: $(WIDGET)/node_modules/.package-lock.json
+
+widget: widget-deps
+	npm --prefix $(WIDGET) run build
+
 install: $(VENV)/.installed
 
 llm: $(VENV)/.llm-installed
 
-dev: $(VENV)/.dev-installed
+dev: $(VENV)/.dev-installed widget-deps
 
 migrate: install
 	$(BIN)/python -m alembic upgrade head
 
 index-docs: migrate
-	$(BIN)/python -m src.cli index docs --if-empty
+	$(BIN)/python -m src.cli index docs --if-empty --base-url /read
 
 run: index-docs
 	@$(BIN)/python -m src.cli show-key
@@ -68,8 +80,8 @@ reliability: dev
 	RELIABILITY=full $(BIN)/python -m pytest tests/reliability --timeout 1800
 
 lint: dev
-	$(BIN)/ruff check src tests bench migrations
-	$(BIN)/ruff format --check src tests bench migrations
+	$(BIN)/ruff check src tests bench scripts migrations
+	$(BIN)/ruff format --check src tests bench scripts migrations
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -22,6 +22,7 @@ from src.retrieval.router import router as query_router
 from src.scheduler import start_jobs
 from src.security.ratelimit import RateLimiter, RateLimitMiddleware
 from src.sessions.router import router as sessions_router
+from src.web.router import router as web_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -50,16 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.in_flight = in_flight
     install_error_handlers(app)
-    for router in (health_router, index_router, query_router, answer_router, sessions_router):
+    for router in (health_router, index_router, query_router, answer_router, sessions_router, web_router):
         app.include_router(router)
-
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "PUT", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-        )
 
     def limiter() -> RateLimiter | None:
         found: RateLimiter | None = getattr(app.state, "limiter", None)
@@ -67,4 +60,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(RateLimitMiddleware, limiter_getter=limiter)
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, trust_forwarded_for=settings.trust_forwarded_for, in_flight=in_flight)
+    if settings.cors_origins:
+        # Outermost, so every response a browser on an allowed site gets carries the CORS headers: a 429
+        # or a 413 too, which it could not read otherwise (and Retry-After is exposed to its script).
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["Retry-After", "X-Request-ID", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
+        )
     return app

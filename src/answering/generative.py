@@ -28,19 +28,25 @@ class Outcome:
     removed: list[Checked] = field(default_factory=list)
     said_not_in_book: bool = False
     failure: str | None = None  # "timeout" or the provider's error; None when the model finished
+    truncated: bool = False  # a stream reached ANSWER_STREAM_MAX_SECONDS after its first sentences
 
 
 async def generate(
-    provider: Provider, settings: Settings, question: str, hits: list[Fused], outcome: Outcome
+    provider: Provider, settings: Settings, question: str, hits: list[Fused], outcome: Outcome, streamed: bool = False
 ) -> AsyncIterator[tuple[Checked, dict[int, Fused]]]:
     """Each supported sentence as soon as it is finished, with the passages it may cite by number.
-    `outcome` is filled in as it goes."""
+    `outcome` is filled in as it goes.
+
+    ANSWER_TIMEOUT_SECONDS bounds the wait for the first supported sentence. A whole answer (/answer)
+    must be done by then too; a stream may go on, sentence by sentence, until ANSWER_STREAM_MAX_SECONDS."""
     messages, shown = build_messages(question, hits, settings.llm_context_tokens)
     passages = {n: hits[n - 1] for n in shown}
     allowed = {str(h.payload.get("url")) for h in hits if h.payload.get("url")}
     buffer = ""
     started = time.perf_counter()
-    deadline = asyncio.get_running_loop().time() + settings.answer_timeout_seconds
+    now = asyncio.get_running_loop().time()
+    first_by = now + settings.answer_timeout_seconds
+    end_by = now + (max(settings.answer_stream_max_seconds, settings.answer_timeout_seconds) if streamed else settings.answer_timeout_seconds)
     # The model is read by a task of its own: the deadline then never cancels the caller mid-yield.
     queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
 
@@ -57,7 +63,7 @@ async def generate(
     reader = asyncio.create_task(read(), name="answer-model")
     try:
         while True:
-            remaining = deadline - asyncio.get_running_loop().time()
+            remaining = (end_by if outcome.kept else first_by) - asyncio.get_running_loop().time()
             if remaining <= 0:
                 raise TimeoutError
             item = await asyncio.wait_for(queue.get(), remaining)
@@ -79,16 +85,20 @@ async def generate(
             if last:
                 break
     except TimeoutError:
-        outcome.failure = "timeout"
+        if outcome.kept:
+            outcome.truncated = True  # the stream's cap: what was said stands, the rest is cut
+        else:
+            outcome.failure = "timeout"
     except ProviderError as exc:
         outcome.failure = str(exc) or "provider error"
     finally:
         reader.cancel()
-    if outcome.failure or outcome.removed:
+    if outcome.failure or outcome.removed or outcome.truncated:
         log.info(
             "ANSWER_MODEL_OUTCOME",
             provider=provider.name,
             failure=outcome.failure,
+            truncated=outcome.truncated,
             kept=len(outcome.kept),
             removed=[c.reason for c in outcome.removed],
             elapsed_ms=round((time.perf_counter() - started) * 1000, 1),

@@ -4,6 +4,7 @@ as server-sent events by POST /api/v1/answer/stream."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
@@ -56,7 +57,7 @@ async def answer_stream(body: AnswerRequest, answers: AnswerServiceDep, limiter:
 
     async def events() -> AsyncIterator[bytes]:
         try:
-            async for kind, data in answers.stream(asked(body)):
+            async for kind, data in answers.stream(replace(asked(body), streamed=True)):
                 if kind == "retrieval":
                     yield sse("retrieval", {"retrieved_contexts": [c.model_dump() for c in data]})
                 elif kind == "delta":

@@ -64,6 +64,7 @@ class Asked:
     selection: str | None = None  # the highlighted passage
     mode: str = "book"  # book | selection_only
     page: str | None = None  # the page the reader is on
+    streamed: bool = False  # answered as a stream (a model may go on past its first sentence's deadline)
 
 
 def approx_tokens(*texts: str) -> int:
@@ -137,7 +138,7 @@ class AnswerService:
                 result = AnswerResponse(**{**body, "answer_id": uuid.uuid4().hex, "session_id": session_id})
                 yield "retrieval", result.retrieved_contexts
             else:
-                brief = replace(await self._brief(route.question, selection, mode), follow_up=route.follow_up)
+                brief = replace(await self._brief(route.question, selection, mode), follow_up=route.follow_up, streamed=asked.streamed)
                 found = await self._find(brief, k, flt, preference)
                 contexts = [to_context(h) for h in found.hits]
                 yield "retrieval", contexts

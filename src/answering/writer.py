@@ -108,6 +108,7 @@ class Brief:
     missing: tuple[str, ...] = ()  # names in the question the book never mentions
     rare_weight: float = float("inf")  # a term weighing this much is rare in the book
     follow_up: bool = False  # the question was resolved against a conversation the book has been answering
+    streamed: bool = False  # a stream may go on past the first sentence's deadline (ANSWER_STREAM_MAX_SECONDS)
 
 
 def model_question(brief: Brief) -> str:
@@ -221,7 +222,7 @@ class AnswerWriter:
         degraded, removed = False, 0
         if self.provider is not None:
             outcome = Outcome()
-            async for event in self._from_model(model_question(brief), session_id, found, contexts, confidence, route, outcome, selection_only):
+            async for event in self._from_model(model_question(brief), session_id, found, contexts, confidence, route, outcome, brief):
                 yield event
                 if event[0] == "done":
                     return
@@ -244,14 +245,14 @@ class AnswerWriter:
         confidence: float,
         route: str,
         outcome: Outcome,
-        selection_only: bool,
+        brief: Brief,
     ) -> AsyncIterator[Event]:
         """The model's checked sentences as they come. Ends with "done" unless the extractive answer
         must stand in (nothing was said: a failure, the deadline, or nothing the book supports)."""
         assert self.provider is not None
         citations: dict[int, Citation] = {}
         sentences: list[str] = []
-        async for checked, passages in generate(self.provider, self.settings, question, found.hits, outcome):
+        async for checked, passages in generate(self.provider, self.settings, question, found.hits, outcome, brief.streamed):
             yield "delta", (" " if sentences else "") + checked.text
             sentences.append(checked.text)
             for n, quote in checked.quotes.items():
@@ -265,6 +266,6 @@ class AnswerWriter:
             model_fields = {"provider": self.provider.name, "degraded": outcome.failure is not None, "removed_sentences": len(outcome.removed)}
             answer = " ".join(sentences)
             yield "done", respond(session_id, answer, citations=cited, retrieved_contexts=contexts, confidence_score=confidence, route=route, **model_fields)
-        elif outcome.said_not_in_book and not selection_only:
+        elif outcome.said_not_in_book and not brief.selection_only:
             answer = not_covered(found.hits)
             yield "done", respond(session_id, answer, retrieved_contexts=contexts, confidence_score=confidence, refused=True, provider=self.provider.name)

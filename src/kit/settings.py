@@ -70,13 +70,19 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(default=200, ge=16, le=4096)
     llm_context_tokens: int = Field(default=700, ge=100, le=100_000, description="Book text given to the model, in tokens (approximate)")
     llm_threads: int = Field(default=0, ge=0, description="Threads for LLM_PROVIDER=local; 0 = all cores")
-    answer_timeout_seconds: float = Field(default=1.8, gt=0, le=120, description="Deadline of each model call; past it the answer is extractive")
+    answer_timeout_seconds: float = Field(
+        default=1.8, gt=0, le=120, description="Deadline for the model's first grounded sentence (and for a whole /answer); past it the answer is extractive"
+    )
+    answer_stream_max_seconds: float = Field(default=20.0, gt=0, le=600, description="Cap on a whole streamed model answer (/answer/stream)")
 
     # Cache TTLs (runbook: answers 1-2 h, query results 15-30 min, embeddings 30-60 min).
     cache_answer_ttl_seconds: int = Field(default=3600, ge=0)
     cache_query_ttl_seconds: int = Field(default=1200, ge=0)
     cache_embedding_ttl_seconds: int = Field(default=2700, ge=0)
     cache_max_entries: int = Field(default=10_000, ge=0)
+
+    # The reading page (GET /): Markdown documents of this folder that are indexed are shown with the chat on them.
+    reader_dir: Path = Field(default=Path("docs"), description="Folder of the Markdown documents the reading page renders")
 
     # Sessions.
     session_retention_days: int = Field(default=30, ge=1)

@@ -1,0 +1,54 @@
+"""The HTML of the reading page: the list of what the index holds, and one document rendered, both
+with the widget on them. Every value is escaped; the document body comes from `reader.render`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+from urllib.parse import quote
+
+from src.db.models import IndexedDocument
+from src.web.assets import versioned
+
+# A strict policy: scripts and styles from this origin only, no inline script, no eval. The widget
+# applies its styles as a constructed stylesheet and positions through the CSSOM, both allowed.
+CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{escape(title)}</title>\n"
+        f'<link rel="stylesheet" href="{versioned("reader.css")}">\n'
+        f'<script src="{versioned("widget.js")}" defer></script>\n'
+        "</head>\n<body>\n"
+        '<header class="site"><a class="home" href="/">Textbook</a><span class="hint">Select any text to ask about it, or press Ctrl+/</span></header>\n'
+        f"{body}\n</body>\n</html>\n"
+    )
+
+
+def reader_href(source_file: str) -> str:
+    return "/read/" + quote(source_file)
+
+
+def index_page(documents: Sequence[IndexedDocument], readable: set[str], total: int) -> str:
+    items = []
+    for doc in documents:
+        title = escape(doc.title or doc.source_file)
+        link = f'<a href="{escape(reader_href(doc.source_file))}">{title}</a>' if doc.source_file in readable else title
+        items.append(f'<li>{link} <span class="file">{escape(doc.source_file)}</span> <span class="count">{doc.chunk_count} passages</span></li>')
+    listing = "\n".join(items) if items else "<li>Nothing is indexed yet: index a book with <code>python -m src.cli index path/to/book</code>.</li>"
+    more = f'<p class="more">Showing {len(documents)} of {total} documents.</p>' if total > len(documents) else ""
+    body = (
+        '<main class="doc">\n<h1>The textbook</h1>\n'
+        "<p>These are the documents the assistant answers from. Open one and ask about it: the chat in the corner answers "
+        "from the book and links each answer to the section it quotes.</p>\n"
+        f'<ul class="documents">\n{listing}\n</ul>\n{more}</main>'
+    )
+    return _page("The textbook", body)
+
+
+def document_page(title: str, source_file: str, html_body: str) -> str:
+    body = f'<main class="doc" data-source-file="{escape(source_file)}">\n{html_body}\n</main>'
+    return _page(title, body)
