@@ -123,6 +123,9 @@ def collection(size: str, embedder: Embedder) -> Path:
     return data_dir
 
 
+BENCH_KEY = "bench-key-0123456789abcdef0123456789abcdef"
+
+
 def serve(data_dir: Path, port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEON_", "DATABASE_URL", "QDRANT_", "REDIS_"))}
     env |= {
@@ -130,7 +133,7 @@ def serve(data_dir: Path, port: int, extra_env: dict[str, str] | None = None) ->
         "LOG_DIR": str(data_dir / "logs"),
         "LOG_LEVEL": "WARNING",
         "HF_HUB_OFFLINE": "1",
-        "INDEXING_API_KEY": "bench-key-0123456789abcdef0123456789abcdef",
+        "INDEXING_API_KEY": BENCH_KEY,
         "RATE_LIMIT_REQUESTS_PER_MINUTE": "0",
         "RATE_LIMIT_TOKENS_PER_MINUTE": "0",
         "RATE_LIMIT_CONCURRENT_REQUESTS": "0",

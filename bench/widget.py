@@ -140,6 +140,10 @@ def first_model_sentence(n: int, first_deadline: float) -> dict[str, float]:
     return {"n": n, "from_model": from_model, "first_p50": p50, "first_p95": p95, "done_p50": percentile(dones, 0.5)}
 
 
+def seconds(value: float) -> str:
+    return "–" if value != value else f"{value:.2f} s"  # NaN: the model wrote no answer in time
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--questions", type=int, default=50)
@@ -167,7 +171,7 @@ def main() -> None:
             m = first_model_sentence(20, first_deadline)
             rows.append(
                 f"| llama.cpp's server (SmolLM2-135M, 2 cores), ANSWER_TIMEOUT_SECONDS={first_deadline:g}: first model sentence p50 / p95 over the"
-                f" {m['from_model']:.0f} of {m['n']:.0f} answers the model wrote (the rest fell back to quotes) | {m['first_p50']:.2f} / {m['first_p95']:.2f} s"
+                f" {m['from_model']:.0f} of {m['n']:.0f} answers the model wrote (the rest fell back to quotes) | {seconds(m['first_p50'])} / {seconds(m['first_p95'])}"
                 f" (whole stream p50 {m['done_p50']:.2f} s) | report |"
             )
     text = "\n".join(rows)

@@ -15,9 +15,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import Page, sync_playwright
 
-from bench.common import serve
+from bench.common import BENCH_KEY, serve
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "docs" / "img"
@@ -35,6 +36,23 @@ def ask(page: Page, question: str) -> None:
     page.keyboard.press("Enter")
     page.wait_for_function("() => !document.querySelector('#textbook-chat').shadowRoot.querySelector('.typing')")
     page.wait_for_timeout(300)
+
+
+def seed_reports(url: str) -> None:
+    """A few readers' questions, some the docs do not answer, and a down-vote, for the dashboard's picture."""
+    asked = [
+        "How do I check that the service is ready?",
+        "What does readiness check?",
+        "How do I back up the database?",
+        "How do I rotate the indexing key?",
+        "How much does hosting cost on AWS?",
+        "What's the price of running this on AWS?",
+        "Does it support Kubernetes autoscaling with KEDA?",
+        "How do I set up KEDA autoscaling?",
+    ]
+    with httpx.Client(base_url=url, timeout=60) as client:
+        answers = [client.post("/api/v1/answer", json={"question": q, "page": "/read/runbook.md"}).json() for q in asked]
+        client.post("/api/v1/feedback", json={"answer_id": answers[2]["answer_id"], "rating": "down", "comment": "I wanted the restore steps too."})
 
 
 def main() -> None:
@@ -79,6 +97,15 @@ def main() -> None:
             page.wait_for_function("() => !document.querySelector('#textbook-chat').shadowRoot.querySelector('.typing')")
             page.wait_for_timeout(300)
             page.screenshot(path=str(OUT / "highlight-to-ask.png"))
+            context.close()
+            seed_reports(f"http://127.0.0.1:{PORT}")
+            context = browser.new_context(viewport={"width": 1280, "height": 1100})
+            page = context.new_page()
+            page.goto(f"http://127.0.0.1:{PORT}/admin")
+            page.locator("#key").fill(BENCH_KEY)
+            page.locator("#login button").click()
+            page.locator("#gaps table").wait_for()
+            page.screenshot(path=str(OUT / "admin.png"), full_page=True)
             context.close()
             browser.close()
     finally:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from src.analytics.router import router as analytics_router
 from src.answering.router import router as answer_router
 from src.container import close_container, open_container
 from src.health.router import router as health_router
@@ -51,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.in_flight = in_flight
     install_error_handlers(app)
-    for router in (health_router, index_router, query_router, answer_router, sessions_router, web_router):
+    for router in (health_router, index_router, query_router, answer_router, sessions_router, analytics_router, web_router):
         app.include_router(router)
 
     def limiter() -> RateLimiter | None:

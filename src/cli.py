@@ -14,7 +14,7 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -138,6 +138,51 @@ def cleanup(days: Annotated[int | None, typer.Option(help="Retention in days (de
     from src.sessions.retention import cleanup_old_sessions
 
     typer.echo(f"Cleaned up {cleanup_old_sessions(get_settings(), days=days)} old sessions")
+
+
+@app.command()
+def report(
+    since: Annotated[str, typer.Option(help="Start of the window: ISO 8601, or a span back from now (7d, 24h, 2w)")] = "7d",
+    until: Annotated[str | None, typer.Option(help="End of the window (default now)")] = None,
+    output: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+    only: Annotated[str, typer.Option(help="Comma-separated: summary, gaps, chapters, feedback")] = "summary,gaps,chapters,feedback",
+    url: Annotated[str, typer.Option(help="The running service", envvar="SERVICE_URL")] = "http://127.0.0.1:8000",
+) -> None:
+    """The author's reports, from the running service: what readers ask, what the book does not answer,
+    chapter by chapter, and the answers they disliked."""
+    import json
+
+    import httpx
+
+    from src.analytics.console import TABLES, print_tables
+    from src.security.keys import load_or_create_api_key
+
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in TABLES]
+    if unknown or output not in ("table", "csv", "json"):
+        console.print(f"[red]unknown report or format:[/red] {', '.join(unknown) or output}")
+        raise typer.Exit(2)
+    key, _ = load_or_create_api_key(get_settings())
+    params = {"since": since, **({"until": until} if until else {}), **({"format": "csv"} if output == "csv" else {})}
+    reports: dict[str, Any] = {}
+    try:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as client:
+            for name in names:
+                response = client.get(f"/api/v1/analytics/{name}", params=params)
+                if response.status_code != 200:
+                    console.print(f"[red]{name}: HTTP {response.status_code}[/red] {response.text[:200]}")
+                    raise typer.Exit(1)
+                reports[name] = response.text if output == "csv" else response.json()
+    except httpx.HTTPError as exc:
+        console.print(f"[red]The service at {url} cannot be reached ({type(exc).__name__}).[/red] Start it (make run), or pass --url.")
+        raise typer.Exit(1) from exc
+    if output == "json":
+        typer.echo(json.dumps(reports, indent=2, ensure_ascii=False))
+    elif output == "csv":
+        for name, text in reports.items():
+            typer.echo(f"# {name}\n{text}")
+    else:
+        print_tables(reports, Console(width=160))
 
 
 if __name__ == "__main__":

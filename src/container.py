@@ -12,6 +12,7 @@ from anyio import to_thread
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.datastructures import State
 
+from src.analytics.service import AnalyticsService
 from src.answering.providers import build_provider
 from src.answering.service import AnswerService
 from src.db.migrations import alembic_head, is_migrated, migrate_once
@@ -54,6 +55,7 @@ class Container:
     jobs: JobRunner
     retrieval: RetrievalService
     answers: AnswerService
+    analytics: AnalyticsService
     in_flight: InFlight
     migrations_head: str
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -72,7 +74,7 @@ class Container:
         """Put each part where its domain's dependencies read it (`request.app.state.<name>`)."""
         for name in ("settings", "api_key", "engine", "db", "redis", "cache", "limiter", "embedder", "store", "store_state"):
             setattr(state, name, getattr(self, name))
-        for name in ("recorder", "indexing", "jobs", "retrieval", "answers", "migrations_head"):
+        for name in ("recorder", "indexing", "jobs", "retrieval", "answers", "analytics", "migrations_head"):
             setattr(state, name, getattr(self, name))
         state.container = self
 
@@ -110,6 +112,7 @@ async def open_container(settings: Settings, in_flight: InFlight) -> Container:
         jobs=JobRunner(indexing, db, settings.max_index_content_chars),
         retrieval=retrieval,
         answers=AnswerService(settings, retrieval, cache, recorder, db, provider),
+        analytics=AnalyticsService(store, settings.evidence_threshold),
         in_flight=in_flight,
         migrations_head=await to_thread.run_sync(alembic_head),
     )

@@ -25,7 +25,7 @@ from src.answering.highlight import intent_of
 from src.answering.providers import Provider
 from src.answering.schemas import AnswerResponse
 from src.answering.search_agent import Found, SearchAgent
-from src.answering.selection import selection_first, selection_only
+from src.answering.selection import SELECTION_ID, selection_first, selection_only
 from src.answering.writer import EXTRACTIVE, AnswerWriter, Brief, respond
 from src.kit.cache import Cache
 from src.kit.db import transaction
@@ -39,6 +39,7 @@ from src.retrieval.store.base import SearchFilter
 from src.retrieval.vocabulary import COUNT_CAP
 from src.sessions.recorder import Turn, TurnRecorder
 from src.sessions.repository import SessionRepository
+from src.sessions.vectors import to_bytes
 
 FOLLOW_UP_BONUS = 0.08
 SESSION_BONUS = 0.03
@@ -69,6 +70,20 @@ class Asked:
 
 def approx_tokens(*texts: str) -> int:
     return sum(max(1, len(t) // 4) for t in texts)
+
+
+def landing(result: AnswerResponse) -> tuple[str | None, str | None, str | None, str | None]:
+    """Where in the book a turn landed: its top citation's file, chapter, section and URL; for a refusal,
+    the closest section the search found (where the missing text would go)."""
+    contexts = {c.chunk_id: c.metadata for c in result.retrieved_contexts}
+    book = [c for c in result.citations if c.chunk_id != SELECTION_ID]
+    if book:
+        meta = contexts.get(book[0].chunk_id, {})
+        return book[0].source_file, meta.get("chapter") or book[0].title, book[0].section, book[0].url
+    closest = next((c.metadata for c in result.retrieved_contexts if c.chunk_id != SELECTION_ID), None)
+    if closest is None:
+        return None, None, None, None
+    return closest.get("source_file"), closest.get("chapter") or closest.get("title"), closest.get("section"), closest.get("url")
 
 
 def cited_sources(citations: list[dict[str, Any]]) -> tuple[str, ...]:
@@ -157,7 +172,7 @@ class AnswerService:
             for event in whole(result.answer, result.citations):
                 yield event
         result.latency_ms = round((time.perf_counter() - started) * 1000, 3)
-        await self._record(question, session_id, result, page)
+        await self._record(asked, route, session_id, result)
         yield "done", result
 
     def _fixed_reply(self, session_id: str, route: Route) -> AnswerResponse:
@@ -221,22 +236,36 @@ class AnswerService:
         # The highlighted passage comes first; the book fills in the rest.
         return selection_first(found, selection, self.settings.evidence_threshold) if selection else found
 
-    async def _record(self, asked: str, session_id: str, result: AnswerResponse, page: str | None) -> None:
+    async def _record(self, asked: Asked, route: Route, session_id: str, result: AnswerResponse) -> None:
+        """The turn, with what the author's reports need: how it was answered, where in the book it
+        landed, and the searched question's embedding (already cached by the search), for grouping."""
+        source_file, chapter, section, url = landing(result)
+        searched = result.route in ("book", "selection") and not (asked.selection and intent_of(asked.question))
+        vector = to_bytes(await self.retrieval.embed_query(route.question)) if searched else None
+        question = asked.question
         await self.recorder.record(
             Turn(
                 answer_id=result.answer_id,
                 session_id=session_id,
-                question=asked,
+                question=question,
                 answer=result.answer,
                 citations=[c.model_dump() for c in result.citations],
                 provider=result.provider,
                 latency_ms=result.latency_ms,
-                prompt_tokens=approx_tokens(asked),
+                prompt_tokens=approx_tokens(question),
                 completion_tokens=approx_tokens(result.answer),
                 refused=result.refused,
                 confidence=result.confidence_score,
                 standalone_question=result.standalone_question,
-                page=page,
+                page=asked.page,
+                route=result.route,
+                selection_mode=asked.mode if asked.selection else None,
+                degraded=result.degraded,
+                top_source_file=source_file,
+                top_chapter=chapter,
+                top_section=section,
+                top_url=url,
+                question_vector=vector,
             )
         )
 

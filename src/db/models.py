@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
@@ -55,9 +55,27 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     standalone_question: Mapped[str | None] = mapped_column(Text, nullable=True)  # a follow-up as it was resolved and searched
     page: Mapped[str | None] = mapped_column(String(2048), nullable=True)  # the page the reader was on
+    # For the author's reports: how the turn was answered, and where in the book it landed.
+    route: Mapped[str] = mapped_column(String(16), default="book", server_default="book")  # book | selection | smalltalk | out_of_scope
+    selection_mode: Mapped[str | None] = mapped_column(String(16), nullable=True)  # selection_only | book, for a highlighted passage
+    degraded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    top_source_file: Mapped[str | None] = mapped_column(String(1024), nullable=True)  # the top citation's (or, refused, the closest section's)
+    top_chapter: Mapped[str | None] = mapped_column(Text, nullable=True)
+    top_section: Mapped[str | None] = mapped_column(Text, nullable=True)
+    top_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)  # the top citation's url#anchor
+    question_vector: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # the searched question's embedding, float16
+    rating: Mapped[str | None] = mapped_column(String(8), nullable=True)  # the reader's latest rating (up | down), kept with feedback
     session: Mapped[UserSession] = relationship(back_populates="messages")
 
-    __table_args__ = (Index("ix_messages_session_created", "session_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_messages_session_created", "session_id", "created_at"),
+        # The reports read a window of turns from these alone (covering indexes: no table rows are read).
+        Index("ix_messages_report", "created_at", "route", "refused", "degraded", "rating", "latency_ms"),
+        Index("ix_messages_chapter_report", "created_at", "route", "top_chapter", "page", "refused", "rating"),
+        # A chapter's (or, with no citation, a page's) latest questions.
+        Index("ix_messages_top_chapter_created", "top_chapter", "created_at"),
+        Index("ix_messages_page_created", "page", "created_at"),
+    )
 
 
 class Feedback(Base):

@@ -31,4 +31,7 @@ async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SettingsDep = Annotated[Settings, from_state("settings")]
-DbSession = Annotated[AsyncSession, Depends(get_db)]
+# scope="function": the transaction commits when the route returns, before the response is sent. (By default
+# FastAPI runs the exit code after sending: a client could be told 200 for a write that then failed,
+# or read its own write back before it was committed.)
+DbSession = Annotated[AsyncSession, Depends(get_db, scope="function")]

@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -38,6 +40,9 @@ FLUSH_BATCH = 200  # turns written per transaction while a backlog drains
 RETRY_AFTER_FAILURE_SECONDS = 2.0  # inline writes pause this long after a failure; the scheduled flush still probes
 INLINE_BACKLOG = 32  # more queued than this: an answer leaves the writing to the scheduled flush
 MAX_REJECTED_ATTEMPTS = 3  # a turn the database rejects (not merely unreachable) is dropped after this many tries
+# The reports group turns by page and chapter, from indexes: what is recorded of them fits an index entry.
+PAGE_CHARS = 300
+PLACE_CHARS = 200
 
 
 def rejected(exc: BaseException) -> bool:
@@ -51,6 +56,18 @@ def rejected(exc: BaseException) -> bool:
         code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
         return isinstance(code, str) and code[:2] in ("22", "23")
     return False
+
+
+def _cut(text: str | None, limit: int) -> str | None:
+    return text[:limit] if text else text
+
+
+def page_key(page: str | None) -> str | None:
+    """The page as the reports group it: without its query string or fragment (a tracking parameter or an
+    anchor is the same page), cut to PAGE_CHARS."""
+    if not page:
+        return None
+    return _cut(page.split("#", 1)[0].split("?", 1)[0] or page, PAGE_CHARS)
 
 
 @dataclass
@@ -68,6 +85,14 @@ class Turn:
     confidence: float = 0.0
     standalone_question: str | None = None
     page: str | None = None
+    route: str = "book"
+    selection_mode: str | None = None
+    degraded: bool = False
+    top_source_file: str | None = None
+    top_chapter: str | None = None
+    top_section: str | None = None
+    top_url: str | None = None
+    question_vector: bytes | None = None
     created_at: datetime = field(default_factory=utcnow)
     rejected_attempts: int = field(default=0, compare=False)
 
@@ -85,7 +110,15 @@ class Turn:
             "refused": self.refused,
             "confidence": self.confidence,
             "standalone_question": self.standalone_question,
-            "page": self.page,
+            "page": page_key(self.page),
+            "route": self.route,
+            "selection_mode": self.selection_mode,
+            "degraded": self.degraded,
+            "top_source_file": self.top_source_file,
+            "top_chapter": _cut(self.top_chapter, PLACE_CHARS),
+            "top_section": _cut(self.top_section, PLACE_CHARS),
+            "top_url": _cut(self.top_url, 2048),
+            "question_vector": self.question_vector,
             "created_at": self.created_at,
         }
 
@@ -179,6 +212,17 @@ class TurnRecorder:
                 self._discard(turn)
                 self._retry_at = 0.0
         return True
+
+    @asynccontextmanager
+    async def erasing(self, session_id: str) -> AsyncIterator[int]:
+        """Hold the writes while a session is erased: none of its turns is being written, and those still
+        waiting are dropped (written after the erasure, one would bring the conversation back). Yields how
+        many were dropped."""
+        async with self._flush_lock:
+            kept = deque(t for t in self.pending if t.session_id != session_id)
+            dropped = len(self.pending) - len(kept)
+            self.pending = kept
+            yield dropped
 
     def _discard(self, turn: Turn) -> None:
         """Remove this turn (normally still first; `record` may have dropped it meanwhile when the buffer was full)."""

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, delete, select
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,6 +59,9 @@ class SessionRepository:
         stmt = select(Message).where(Message.session_id == session_id).order_by(Message.created_at.desc()).limit(limit)
         return list(reversed((await self.session.execute(stmt)).scalars().all()))
 
+    async def count_messages(self, session_id: str) -> int:
+        return int((await self.session.execute(select(func.count()).select_from(Message).where(Message.session_id == session_id))).scalar_one())
+
     async def delete_session(self, session_id: str) -> bool:
         result = await self.session.execute(delete(UserSession).where(UserSession.id == session_id))
         return affected_rows(result) > 0
@@ -71,8 +74,10 @@ class SessionRepository:
         return await self.session.get(Message, message_id)
 
     async def add_feedback(self, message_id: str, rating: str, comment: str | None) -> Feedback:
+        """The rating, kept with the turn too (its latest rating is the one the reports count)."""
         row = Feedback(message_id=message_id, rating=rating, comment=comment)
         self.session.add(row)
+        await self.session.execute(update(Message).where(Message.id == message_id).values(rating=rating))
         await self.session.flush()
         return row
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path
 
 from src.kit.deps import DbSession
 from src.kit.errors import NotFound, error_responses
+from src.sessions.deps import RecorderDep
 from src.sessions.repository import SessionRepository
 from src.sessions.schemas import SESSION_ID_PATTERN, FeedbackRecorded, FeedbackRequest, SessionDeleted, SessionHistory, Turn
 
@@ -49,12 +50,13 @@ async def get_session(session_id: SessionId, db: DbSession) -> SessionHistory:
 
 
 @router.delete("/api/v1/sessions/{session_id}", response_model=SessionDeleted, responses=_ERRORS, summary="Erase a session, its messages and their feedback")
-async def delete_session(session_id: SessionId, db: DbSession) -> SessionDeleted:
+async def delete_session(session_id: SessionId, db: DbSession, recorder: RecorderDep) -> SessionDeleted:
     repo = SessionRepository(db)
-    count = len(await repo.history(session_id, 1_000_000))
-    if not await repo.delete_session(session_id):
-        raise NotFound("No such session.")
-    return SessionDeleted(status="deleted", session_id=session_id, deleted_messages=count)
+    async with recorder.erasing(session_id) as waiting:
+        count = await repo.count_messages(session_id)
+        if not await repo.delete_session(session_id) and not waiting:
+            raise NotFound("No such session.")
+    return SessionDeleted(status="deleted", session_id=session_id, deleted_messages=count + waiting)
 
 
 @router.post("/api/v1/feedback", status_code=201, response_model=FeedbackRecorded, responses=_BODY_ERRORS, summary="Rate an answer up or down")

@@ -49,6 +49,30 @@ def index_page(documents: Sequence[IndexedDocument], readable: set[str], total: 
     return _page("The textbook", body)
 
 
+def admin_page() -> str:
+    """The dashboard's shell; admin.js fills it from the reports (nothing reader-written is in it)."""
+    return (
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>What readers ask</title>\n'
+        f'<link rel="stylesheet" href="{versioned("admin.css")}">\n<script src="{versioned("admin.js")}" defer></script>\n'
+        "</head>\n<body>\n"
+        '<header class="site"><a class="home" href="/">Textbook</a><span class="status" id="status" role="status"></span></header>\n'
+        "<main>\n<h1>What readers ask, and what the book does not answer</h1>\n"
+        '<form id="login" class="login" hidden>\n<label for="key">Indexing API key (kept for this tab only)</label>\n'
+        '<input id="key" type="password" autocomplete="off" required>\n<button type="submit">Show the reports</button>\n'
+        '<p id="login-error" class="error" role="alert"></p>\n</form>\n'
+        '<div id="reports" hidden>\n<div class="controls"><label for="since">Window</label>\n'
+        '<select id="since"><option value="7d">last 7 days</option><option value="30d" selected>last 30 days</option>'
+        '<option value="90d">last 90 days</option><option value="365d">last year</option></select>\n'
+        '<button type="button" id="logout">Forget the key</button></div>\n'
+        '<h2>Over time</h2>\n<section id="summary"></section>\n'
+        '<h2>What the book did not answer</h2>\n<section id="gaps"></section>\n'
+        '<h2>Chapters, the most refused first</h2>\n<section id="chapters"></section>\n'
+        '<h2>Answers readers disliked</h2>\n<section id="feedback"></section>\n</div>\n'
+        "</main>\n</body>\n</html>\n"
+    )
+
+
 def document_page(title: str, source_file: str, html_body: str) -> str:
     body = f'<main class="doc" data-source-file="{escape(source_file)}">\n{html_body}\n</main>'
     return _page(title, body)

@@ -18,6 +18,7 @@ from src.web.assets import LONG_CACHE, SHORT_CACHE, asset
 router = APIRouter(tags=["reader"])
 PAGE_HEADERS = {"Content-Security-Policy": pages.CSP, "Referrer-Policy": "strict-origin-when-cross-origin"}
 INDEX_LIMIT = 500
+STATIC_FILES = {"reader.css", "admin.js", "admin.css"}
 
 
 def _serve(name: str, request: Request, version: str | None) -> Response:
@@ -34,9 +35,17 @@ async def widget(request: Request, v: Annotated[str | None, Query(max_length=64)
     return _serve("widget.js", request, v)
 
 
-@router.get("/static/reader.css", include_in_schema=False)
-async def reader_css(request: Request, v: Annotated[str | None, Query(max_length=64)] = None) -> Response:
-    return _serve("reader.css", request, v)
+@router.get("/static/{name}", include_in_schema=False, responses=error_responses(404))
+async def static(name: Annotated[str, Path(max_length=64)], request: Request, v: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+    if name not in STATIC_FILES:
+        raise NotFound("No such file.")
+    return _serve(name, request, v)
+
+
+@router.get("/admin", response_class=HTMLResponse, include_in_schema=False)
+async def admin() -> HTMLResponse:
+    """The author's dashboard: a page that asks for the indexing key and reads the reports with it."""
+    return HTMLResponse(pages.admin_page(), headers=PAGE_HEADERS)
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -10,11 +10,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import JSON, DateTime, column, insert, select, table, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.db.migrations import run_migrations
-from src.db.models import Feedback, Message, UserSession
+from src.db.models import Feedback, UserSession
 from src.kit.db import create_engine, session_factory, transaction
 from src.kit.settings import Settings
 from tests.conftest import make_settings
@@ -36,6 +36,17 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+FIRST_MESSAGES = table(
+    "messages",
+    *(
+        column(name)
+        for name in ("id", "session_id", "question", "answer", "provider", "latency_ms", "prompt_tokens", "completion_tokens", "refused", "confidence")
+    ),
+    column("citations", JSON),
+    column("created_at", DateTime(timezone=True)),
+)
+
+
 async def seed(engine: AsyncEngine, session_id: str, last_active: datetime, messages: int = 2) -> list[str]:
     ids = []
     async with transaction(session_factory(engine)) as db:
@@ -44,9 +55,10 @@ async def seed(engine: AsyncEngine, session_id: str, last_active: datetime, mess
         for i in range(messages):
             mid = uuid.uuid4().hex
             ids.append(mid)
-            # Only the columns every revision has: the seed also writes to databases at older revisions.
+            # Only the columns every revision has (no model defaults for later ones): the seed also writes
+            # to databases at older revisions.
             await db.execute(
-                insert(Message.__table__).values(
+                insert(FIRST_MESSAGES).values(
                     id=mid,
                     session_id=session_id,
                     question=f"q{i}",

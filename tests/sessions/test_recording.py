@@ -17,6 +17,7 @@ from src.agent.logging_agent import LoggingAgent, Turn
 from src.db.migrations import run_migrations
 from src.db.models import Message, UserSession
 from src.kit.db import create_engine, session_factory, transaction
+from src.sessions.repository import SessionRepository
 from tests.conftest import running_app
 from tests.db.helpers import settings_for, sqlite_url
 
@@ -140,3 +141,34 @@ async def test_longest_allowed_session_id_is_recorded_on_postgresql(pg_url: str,
             assert (await db.get(Message, second.json()["answer_id"])) is not None
     finally:
         await engine.dispose()
+
+
+async def test_erasing_a_session_drops_its_waiting_turns(tmp_path: Path) -> None:
+    """A turn still waiting for the database when its conversation is erased is dropped with it: written
+    afterwards, it would bring the erased session back."""
+    url = sqlite_url(tmp_path)
+    await asyncio.to_thread(run_migrations, url)
+    settings = settings_for(tmp_path, url)
+    engine = create_engine(settings)
+    try:
+        agent = LoggingAgent(session_factory(engine), settings)
+        assert await agent.record(turn("erased-session"))
+        agent._retry_at = float("inf")  # the database looked down a moment ago: new turns wait
+        waiting, other = turn("erased-session"), turn("kept-session")
+        assert not await agent.record(waiting) and not await agent.record(other)
+        async with agent.erasing("erased-session") as dropped, transaction(session_factory(engine)) as db:
+            assert await SessionRepository(db).delete_session("erased-session")
+        assert dropped == 1 and [t.answer_id for t in agent.pending] == [other.answer_id]
+        agent._retry_at = 0.0
+        assert await agent.flush_pending()
+        async with transaction(session_factory(engine)) as db:
+            assert await db.get(UserSession, "erased-session") is None
+            assert await db.get(UserSession, "kept-session") is not None
+    finally:
+        await engine.dispose()
+
+
+def test_pages_are_recorded_as_the_reports_group_them() -> None:
+    row = turn("s" * 8, page="/docs/intro?utm_source=mail#zmp", top_chapter="C" * 900).row()
+    assert row["page"] == "/docs/intro" and len(row["top_chapter"]) == 200
+    assert turn("s" * 8, page="/docs/" + "a" * 1000).row()["page"] == "/docs/" + "a" * 294
