@@ -41,7 +41,9 @@ USER app
 VOLUME ["/app/data"]
 EXPOSE 8000
 STOPSIGNAL SIGTERM
+# Readiness, not liveness: unhealthy while a required dependency is down or the service drains (a 503 makes
+# urlopen raise, so the probe exits 1). Swarm replaces an unhealthy task and holds a rollout on it.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4).status != 200)"]
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/api/v1/health/ready', timeout=4).status != 200)"]
 # Migrations, then gunicorn as PID 1 (exec), so it receives SIGTERM itself; gunicorn.conf.py is read from /app.
 CMD ["sh", "-c", "python -m alembic upgrade head && exec gunicorn src.api.main:app --bind 0.0.0.0:8000"]

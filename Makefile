@@ -10,7 +10,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 WIDGET := clients/widget
 
-.PHONY: help install llm dev widget-deps widget reliability migrate index-docs run serve test test-fast lint bench clean
+.PHONY: help install llm dev widget-deps widget reliability migrate index-docs run serve test test-fast lint audit bench clean
 
 help:
 	@echo "make run    - install, migrate, index docs/ if the index is empty, serve on http://$(HOST):$(PORT)"
@@ -19,10 +19,11 @@ help:
 	@echo "make reliability - the full reliability and security battery (writes docs/RELIABILITY.md)"
 	@echo "make lint   - ruff, mypy (strict) and the import layers (lint-imports); make test runs it first"
 	@echo "make bench  - retrieval benchmarks (writes docs/BENCHMARKS.md)"
+	@echo "make audit  - known vulnerabilities in requirements*.txt (pip-audit) and the widget's lock (npm audit); needs network"
 	@echo "make widget - rebuild src/web/static/widget.js from clients/widget/src (needs Node; the built file is committed)"
 
 $(BIN)/python:
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11)")'
+	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else "Python 3.11 to 3.13 is needed, as pyproject.toml says (set PYTHON=/path/to/python3.11)")'
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: requirements.txt requirements-models.txt | $(BIN)/python
@@ -84,6 +85,12 @@ lint: dev
 	$(BIN)/ruff format --check src tests bench scripts migrations
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# Known vulnerabilities in every pin: exit 1 when one is known, 2 when the vulnerability services cannot be
+# asked (offline: that is not a pass). AUDIT_SERVICE=osv asks OSV instead of PyPI's JSON API.
+AUDIT_SERVICE ?= pypi
+audit: $(VENV)/.dev-installed
+	$(BIN)/python scripts/audit.py requirements*.txt --npm $(WIDGET) --service $(AUDIT_SERVICE)
 
 bench: dev
 	$(BIN)/python -m bench.retrieval_quality

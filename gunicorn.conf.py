@@ -25,6 +25,7 @@ be opened in the worker that serves it.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import signal
@@ -90,6 +91,7 @@ accesslog = None
 
 def on_starting(server: Any) -> None:
     """In the master, before anything is forked."""
+    _remember_env_file()
     _refuse_several_workers_without_qdrant(server, server.cfg.workers)
     _prepare_prometheus_multiproc_dir(server)
 
@@ -137,11 +139,51 @@ def nworkers_changed(server: Any, new_value: int, old_value: int | None) -> None
     server._num_workers = old_value
 
 
+ENV_FILE_KEYS = "RAG_BACKEND_ENV_FILE_KEYS"  # the names the environment file set in this master (survives a HUP)
+
+
+def _env_file() -> Path:
+    return Path(os.environ.get("ENV_FILE") or ROOT / ".env")
+
+
+def _remember_env_file() -> None:
+    """The names of the variables the environment file holds, as systemd's EnvironmentFile put them in the
+    master's environment (where they win over `.env` in every worker, so a reload must refresh them)."""
+    from dotenv import dotenv_values
+
+    path = _env_file()
+    names = sorted(k for k, v in dotenv_values(path).items() if v is not None) if path.is_file() else []
+    os.environ[ENV_FILE_KEYS] = ",".join(names)
+
+
+def _reload_env_file(server: Any) -> None:
+    """On HUP, before the new workers fork: the environment file's current values replace the ones the master
+    started with, and a variable removed from the file is removed from the environment. The new workers then
+    read the new configuration; the master's own settings (bind address, worker class) need a restart."""
+    from dotenv import dotenv_values
+
+    path = _env_file()
+    if not path.is_file():
+        return
+    fresh = {k: v for k, v in dotenv_values(path).items() if v is not None}
+    before = [n for n in os.environ.get(ENV_FILE_KEYS, "").split(",") if n]
+    changed = sorted({k for k, v in fresh.items() if os.environ.get(k) != v} | {k for k in before if k not in fresh and k in os.environ})
+    for name in before:
+        if name not in fresh:
+            os.environ.pop(name, None)
+    os.environ.update(fresh)
+    os.environ[ENV_FILE_KEYS] = ",".join(sorted(fresh))
+    # Names only: values may be secrets.
+    server.log.info('{"event": "CONFIG_RELOADED", "file": "%s", "changed": %s}', path, json.dumps(changed))
+
+
 def on_reload(server: Any) -> None:
-    """HUP (`systemctl reload`) starts the new workers before stopping the old ones. With the embedded store the
+    """HUP (`systemctl reload`): the environment file is read again (see _reload_env_file), then new workers
+    start with it. HUP starts the new workers before stopping the old ones. With the embedded store the
     new worker could not open it, and a worker that fails to boot halts gunicorn: stop the old workers first
     (they drain as on SIGTERM). The listening socket stays open meanwhile, so new connections wait in its
     backlog for the new worker instead of being refused."""
+    _reload_env_file(server)
     if _qdrant_url(_settings()) or not server.WORKERS:
         return
     server.log.info("Reload with the embedded vector store: stopping the current worker before starting the new one")

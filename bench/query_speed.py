@@ -80,6 +80,16 @@ def eight_clients(port: int, qs: list[str], seconds: int) -> dict[str, float]:
     return {"rps": rps, "errors": errors, "p50": p50, "p99": p99}  # type: ignore[dict-item]
 
 
+def model_calls_per_question(port: int) -> str:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    values = {}
+    for line in text.splitlines():
+        if line.startswith("rag_query_embeddings_total{"):
+            kind = line.split('kind="', 1)[1].split('"', 1)[0]
+            values[kind] = float(line.rsplit(" ", 1)[1])
+    return f"{values['call'] / values['question']:.2f}" if values.get("question") else "-"
+
+
 def embedding_p50(embedder: Embedder, qs: list[str]) -> float:
     for q in qs[:20]:
         embedder.embed_one(q)
@@ -96,36 +106,45 @@ def main() -> None:
     parser.add_argument("--sizes", default="10k,100k")
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--windows", default="0,1", help="QUERY_BATCH_WINDOW_MS values to compare (0: off)")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     require_shared()
     embedder = Embedder()
     qs = questions()
     rows = [f"Query embedding in process (one thread pool, {len(qs[:500])} questions): p50 {embedding_p50(embedder, qs):.2f} ms", ""]
-    rows += ["| chunks | 1 client p50 | p95 | p99 | 8 clients req/s | errors | 8 clients p50 | p99 |", "|---|---|---|---|---|---|---|---|"]
+    rows += [
+        "| chunks | micro-batching | 1 client p50 | p95 | p99 | 8 clients req/s | errors | 8 clients p50 | p99 | model calls per question |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for size in args.sizes.split(","):
         data_dir = collection(size, embedder)
         chunks = json.loads((data_dir / "built.json").read_text())["chunks"]
-        port = 8765
-        proc = serve(data_dir, port)
-        try:
-            single = one_client(port, qs, args.requests)
-            multi = eight_clients(port, qs, args.seconds)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
-        rows.append(
-            f"| {chunks:,} | {single['p50_ms']:.1f} ms | {single['p95_ms']:.1f} ms | {single['p99_ms']:.1f} ms | {multi['rps']:.0f} | {multi['errors']} | {multi['p50']} | {multi['p99']} |"
-        )
-        print(rows[-1], flush=True)
+        for window in args.windows.split(","):
+            port = 8765
+            proc = serve(data_dir, port, {"QUERY_BATCH_WINDOW_MS": window})
+            try:
+                single = one_client(port, qs, args.requests)
+                multi = eight_clients(port, qs, args.seconds)
+                calls = model_calls_per_question(port)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=60)
+            label = "off" if float(window) == 0 else f"{window} ms"
+            rows.append(
+                f"| {chunks:,} | {label} | {single['p50_ms']:.1f} ms | {single['p95_ms']:.1f} ms | {single['p99_ms']:.1f} ms | {multi['rps']:.0f} | {multi['errors']} "
+                f"| {multi['p50']} | {multi['p99']} | {calls} |"
+            )
+            print(rows[-1], flush=True)
     text = "\n".join(rows)
     print(text)
     if args.write:
         body = (
             "`POST /api/v1/query` (k=5) over HTTP to one uvicorn worker on the embedded store, caches off, questions from the three question sets in turn. "
-            "One client: sequential requests with httpx. Eight clients: wrk, 2 threads, 8 connections.\n\n" + text
+            "One client: sequential requests with httpx. Eight clients: wrk, 2 threads, 8 connections. "
+            "Micro-batching: QUERY_BATCH_WINDOW_MS (off, or the window); model calls per question over the whole run, from the service's metrics.\n\n" + text
         )
-        write_section("Query speed", body, f"python -m bench.query_speed --sizes {args.sizes} --write", machine())
+        write_section("Query speed", body, f"python -m bench.query_speed --sizes {args.sizes} --windows {args.windows} --write", machine())
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from src.db.migrations import include_name, record_compatibility
 from src.db.models import Base
 from src.kit.db import create_engine
 from src.kit.settings import Settings
@@ -31,9 +32,11 @@ def run_migrations_offline() -> None:
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=connection.dialect.name == "sqlite")
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=connection.dialect.name == "sqlite", include_name=include_name)
     with context.begin_transaction():
         context.run_migrations()
+        # Which release heads can run on the schema as it now is (expand and contract).
+        record_compatibility(connection, context.get_context().get_current_revision())
 
 
 async def run_migrations_online() -> None:

@@ -17,30 +17,41 @@ from src.ingestion.router import router as index_router
 from src.kit.error_handlers import install_error_handlers
 from src.kit.logging import configure_logging
 from src.kit.middleware import InFlight, RequestMiddleware
+from src.kit.request_context import ClientAddressMiddleware, TrustedProxies
 from src.kit.settings import VERSION, Settings, get_settings
 from src.kit.shutdown import watch_sigterm
 from src.retrieval.router import router as query_router
 from src.scheduler import start_jobs
+from src.security.access import AccessControl
+from src.security.blocklist import BlockMiddleware
 from src.security.ratelimit import RateLimiter, RateLimitMiddleware
+from src.security.throttle import AuthThrottle
 from src.sessions.router import router as sessions_router
 from src.web.router import router as web_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    # Settings read from the environment are read again on SIGHUP, for the keys and blocks (security/access.py).
+    settings_source = Settings if settings is None else None
     settings = settings or get_settings()
-    configure_logging(settings.log_level, settings.log_dir, settings.log_json)
+    configure_logging(settings.log_level, settings.log_dir, settings.log_json, settings.log_file_max_bytes, settings.log_file_backups)
     in_flight = InFlight()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        access = AccessControl(settings, settings_source)  # first: malformed keys or blocks stop the start
         container = await open_container(settings, in_flight)
         container.publish(app.state)
+        app.state.access = access
+        app.state.auth_throttle = AuthThrottle(container.redis, settings.auth_failure_limit, settings.auth_failure_window_seconds)
         start_jobs(container)
         sigterm = watch_sigterm(in_flight, settings.shutdown_grace_seconds)
+        access.install_sighup()
         try:
             yield
         finally:
             in_flight.draining = True
+            access.uninstall_sighup()
             sigterm.uninstall()
             await close_container(container)
 
@@ -59,8 +70,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         found: RateLimiter | None = getattr(app.state, "limiter", None)
         return found
 
+    def access() -> AccessControl | None:
+        found: AccessControl | None = getattr(app.state, "access", None)
+        return found
+
     app.add_middleware(RateLimitMiddleware, limiter_getter=limiter)
+    app.add_middleware(BlockMiddleware, access_getter=access)
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, trust_forwarded_for=settings.trust_forwarded_for, in_flight=in_flight)
+    # Outside the request middleware, so its log lines (a 413 included) name the same client as every other.
+    app.add_middleware(ClientAddressMiddleware, proxies=TrustedProxies.parse(settings.trusted_proxies, settings.trust_forwarded_for))
     if settings.cors_origins:
         # Outermost, so every response a browser on an allowed site gets carries the CORS headers: a 429
         # or a 413 too, which it could not read otherwise (and Retry-After is exposed to its script).

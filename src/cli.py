@@ -30,14 +30,16 @@ console = Console(stderr=True)
 
 async def _index(paths: list[Path], root: Path, base_url: str | None, prefix: str | None, if_empty: bool, prune: bool) -> int:
     from src.container import close_container, open_container
+    from src.ingestion.bulk import Load, index_many
     from src.ingestion.repository import DocumentRepository
-    from src.ingestion.service import DocumentNotFound
+    from src.ingestion.schemas import IndexMetadata
+    from src.ingestion.service import DocumentNotFound, IndexOutcome
     from src.kit.db import transaction
     from src.kit.logging import configure_logging
     from src.kit.middleware import InFlight
 
     settings = get_settings()
-    configure_logging("WARNING", settings.log_dir, settings.log_json)
+    configure_logging("WARNING", settings.log_dir, settings.log_json, settings.log_file_max_bytes, settings.log_file_backups)
     container = await open_container(settings, InFlight())
     try:
         if if_empty and container.store.count() > 0:
@@ -49,22 +51,29 @@ async def _index(paths: list[Path], root: Path, base_url: str | None, prefix: st
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console) as progress:
             task = progress.add_task("indexing", total=len(paths))
-            for path in paths:
-                progress.update(task, description=str(path.relative_to(root))[:60])
-                try:
+
+            def loader(path: Path) -> Load:
+                def load() -> tuple[str | bytes, IndexMetadata]:
                     content, meta = read_document(path, root, base_url, prefix)
                     seen.add(meta.source_file)
-                    outcome = await container.indexing.index(content, meta)
-                except (ValueError, UnicodeDecodeError) as exc:
+                    return content, meta
+
+                return load
+
+            async def report(position: int, result: IndexOutcome | Exception) -> None:
+                progress.update(task, description=str(paths[position].relative_to(root))[:60])
+                if isinstance(result, Exception):
                     totals["failed"] += 1
-                    console.print(f"[red]skipped[/red] {path}: {exc}")
+                    console.print(f"[red]skipped[/red] {paths[position]}: {result}")
                 else:
                     totals["files"] += 1
-                    totals["chunks"] += outcome.indexed_chunks
-                    totals["new"] += outcome.chunks_new
-                    totals["unchanged"] += outcome.chunks_unchanged
-                    totals["deleted"] += outcome.chunks_deleted
+                    totals["chunks"] += result.indexed_chunks
+                    totals["new"] += result.chunks_new
+                    totals["unchanged"] += result.chunks_unchanged
+                    totals["deleted"] += result.chunks_deleted
                 progress.advance(task)
+
+            await index_many(container.indexing, [loader(p) for p in paths], report, settings.index_pool_chunks)
         if prune:
             async with transaction(container.db) as session:
                 registered = [d.source_file for d in await DocumentRepository(session).list(1_000_000, 0)]
@@ -128,7 +137,8 @@ def show_key() -> None:
 
     settings = get_settings()
     key, path = load_or_create_api_key(settings)
-    where = f"kept in {path}" if path else "from INDEXING_API_KEY"
+    single = settings.indexing_api_key is not None and settings.indexing_api_key.get_secret_value()
+    where = f"kept in {path}" if path else ("from INDEXING_API_KEY" if single else "the first of INDEXING_API_KEYS / INDEXING_API_KEYS_FILE")
     typer.echo(f"INDEXING_API_KEY={key}  ({where})")
 
 
@@ -183,6 +193,35 @@ def report(
             typer.echo(f"# {name}\n{text}")
     else:
         print_tables(reports, Console(width=160))
+
+
+@app.command("restore-check")
+def restore_check(
+    dump: Annotated[Path, typer.Argument(help="The database dump: database.sql.gz from scripts/backup.sh, or plain SQL", exists=True, dir_okay=False)],
+    question: Annotated[str, typer.Option(help="A question the restored book must answer with citations")],
+    expect_source: Annotated[str | None, typer.Option(help="A source_file the answer must cite (e.g. docs/02-humanoid-robotics/index.md)")] = None,
+    vectors: Annotated[
+        Path | None, typer.Option(help="vectors.tar.gz from scripts/backup.sh (the embedded store); without it the configured store answers", exists=True)
+    ] = None,
+    server_url: Annotated[str | None, typer.Option(help="PostgreSQL server for the scratch database (default: NEON_DB_URL / DATABASE_URL)")] = None,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the scratch database (its name is printed)")] = False,
+) -> None:
+    """Restore a backup into a scratch PostgreSQL database, check its migrations and ask it a known question."""
+    from src.kit.logging import configure_logging
+    from src.ops.restore_check import restore_check as check
+
+    settings = get_settings()
+    configure_logging("WARNING", settings.log_dir, settings.log_json)
+    try:
+        report = asyncio.run(check(settings, dump, question, server_url=server_url, vectors=vectors, expect_source=expect_source, keep=keep))
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    for step in report.steps:
+        typer.echo(f"{'PASS' if step.passed else 'FAIL'}  {step.name}: {step.detail}")
+    kept = f" (kept: {report.database})" if keep else ""
+    typer.echo(f"restore-check: {'PASSED' if report.passed else 'FAILED'}{kept}")
+    raise typer.Exit(0 if report.passed else 1)
 
 
 if __name__ == "__main__":

@@ -71,6 +71,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "rate_limit_requests_per_minute": 100_000,
         "rate_limit_tokens_per_minute": 100_000_000,
         "rate_limit_concurrent_requests": 1000,
+        "auth_failure_limit": 10_000,  # tests of other things send wrong keys freely; tests/security lowers it
         "cleanup_interval_seconds": 3600,
         "model_cache_dir": MODEL_CACHE,
     }
@@ -178,6 +179,7 @@ def env_for(settings: Settings) -> dict[str, str]:
             "RATE_LIMIT_REQUESTS_PER_MINUTE": str(settings.rate_limit_requests_per_minute),
             "RATE_LIMIT_TOKENS_PER_MINUTE": str(settings.rate_limit_tokens_per_minute),
             "RATE_LIMIT_CONCURRENT_REQUESTS": str(settings.rate_limit_concurrent_requests),
+            "AUTH_FAILURE_LIMIT": str(settings.auth_failure_limit),
         }
     )
     if settings.database_url:

@@ -17,6 +17,7 @@ revision: str = '5684c229a784'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+phase = "expand"  # keeps the previous release working (src/db/migrations.py: expand and contract)
 
 
 def upgrade() -> None:

@@ -24,6 +24,9 @@ revision: str = '9b3e1f0c2d4a'
 down_revision: str | None = '5684c229a784'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+phase = "expand"
+# Reviewed: alter_column only widens String(36) to String(64); the previous release writes ids of at most 36 characters.
+reviewed = {"alter_column": "widens session ids: the previous release writes at most 36 characters"}
 
 
 def _resize(length_from: int, length_to: int) -> None:

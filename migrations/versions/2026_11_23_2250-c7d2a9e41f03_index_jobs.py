@@ -16,6 +16,7 @@ revision: str = "c7d2a9e41f03"
 down_revision: str | None = "9b3e1f0c2d4a"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+phase = "expand"  # keeps the previous release working (src/db/migrations.py: expand and contract)
 
 
 def upgrade() -> None:

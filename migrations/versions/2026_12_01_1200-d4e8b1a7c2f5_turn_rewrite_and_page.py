@@ -18,6 +18,7 @@ revision: str = "d4e8b1a7c2f5"
 down_revision: str | None = "c7d2a9e41f03"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+phase = "expand"  # keeps the previous release working (src/db/migrations.py: expand and contract)
 
 
 def upgrade() -> None:

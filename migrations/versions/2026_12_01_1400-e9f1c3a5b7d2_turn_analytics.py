@@ -22,6 +22,7 @@ revision: str = "e9f1c3a5b7d2"
 down_revision: str | None = "d4e8b1a7c2f5"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+phase = "expand"  # keeps the previous release working (src/db/migrations.py: expand and contract)
 
 PAGE_CHARS = 300
 INDEXES = {

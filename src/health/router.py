@@ -3,7 +3,8 @@
 - `/health`: liveness, 200 while the process runs (cheap, touches nothing).
 - `/api/v1/health`: each dependency's state; 200 when healthy or degraded, 503 when unhealthy.
 - `/api/v1/health/ready`: 503 until migrations are applied and the index is open, while a
-  required dependency (database, vector store) is down, and from the moment shutdown begins.
+  required dependency (database, vector store) is down, and from the moment shutdown begins. Each
+  evaluation sets the `rag_ready` gauge, which the readiness alert watches.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from src.db.migrations import is_migrated
+from src.db.migrations import schema_state
 from src.health.deps import Probed, ProbedDep
-from src.kit.metrics import render_metrics
+from src.kit.metrics import READY, render_metrics
 from src.kit.settings import VERSION
 from src.retrieval.store.base import VectorStoreUnavailable
 
@@ -32,10 +33,12 @@ async def _database(probed: Probed) -> dict[str, Any]:
         async with asyncio.timeout(CHECK_TIMEOUT):
             async with probed.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-            migrated = await is_migrated(probed.engine, probed.migrations_head)
+            schema = await schema_state(probed.engine, probed.migrations_head)
     except Exception as exc:  # noqa: BLE001 - any failure to reach the database is "down", reported by type
         return {"status": "down", "backend": backend, "error": type(exc).__name__}
-    return {"status": "up" if migrated else "not_migrated", "backend": backend, "pending_messages": len(probed.recorder.pending)}
+    # A schema ahead of this release serves it when the newer release's migrations were expand steps.
+    status = {"current": "up", "ahead_compatible": "up", "ahead_incompatible": "incompatible"}.get(schema, "not_migrated")
+    return {"status": status, "backend": backend, "schema": schema, "pending_messages": len(probed.recorder.pending)}
 
 
 async def _vector_store(probed: Probed) -> dict[str, Any]:
@@ -77,9 +80,11 @@ async def health(probed: ProbedDep) -> JSONResponse:
 @router.get("/api/v1/health/ready", responses={503: {"description": "Not ready: starting, draining, or a required dependency is down"}}, summary="Readiness")
 async def readiness(probed: ProbedDep) -> JSONResponse:
     if probed.in_flight.draining:
+        READY.set(0)
         return JSONResponse({"status": "draining", "ready": False}, status_code=503, headers={"Retry-After": "5"})
     services = await _services(probed)
     ready = services["database"]["status"] == "up" and services["vector_store"]["status"] == "up"
+    READY.set(1 if ready else 0)
     body = {"status": "ready" if ready else "not_ready", "ready": ready, "services": services}
     return JSONResponse(body, status_code=200 if ready else 503, headers={} if ready else {"Retry-After": "5"})
 

@@ -1,5 +1,6 @@
 """Bulk indexing in the background: a job row records progress (any worker can report it) while
-this worker indexes the documents one by one through the same path as POST /api/v1/index."""
+this worker indexes the documents, their chunks pooled per model call (ingestion/bulk.py), with the
+guarantees of POST /api/v1/index."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from src.ingestion.bulk import Load, index_many
 from src.ingestion.repository import JobRepository
-from src.ingestion.schemas import IndexRequest
-from src.ingestion.service import IndexingService
+from src.ingestion.schemas import IndexMetadata, IndexRequest
+from src.ingestion.service import IndexingService, IndexOutcome
 from src.kit.db import transaction
-from src.kit.errors import AppError
 from src.kit.logging import get_logger
 
 log = get_logger(__name__)
@@ -44,21 +45,30 @@ class JobRunner:
     async def _run(self, job_id: str, documents: list[IndexRequest]) -> None:
         results: list[dict[str, Any]] = []
         done = failed = 0
+
+        def loader(doc: IndexRequest) -> Load:
+            def load() -> tuple[str | bytes, IndexMetadata]:
+                if len(doc.content) > self.max_content_chars:
+                    raise ValueError(f"content is longer than {self.max_content_chars} characters")
+                return doc.content, doc.metadata
+
+            return load
+
+        async def report(position: int, result: IndexOutcome | Exception) -> None:
+            nonlocal done, failed
+            entry: dict[str, Any] = {"source_file": documents[position].metadata.source_file}
+            if isinstance(result, Exception):
+                entry |= {"status": "failed", "error": str(result)[:500]}
+                failed += 1
+            else:
+                entry |= {"status": result.status, "indexed_chunks": result.indexed_chunks, "chunks_new": result.chunks_new}
+                done += 1
+            results.append(entry)
+            await self._record(job_id, done=done, failed=failed, results=results)
+
         try:
             await self._record(job_id, status="running")
-            for doc in documents:
-                entry: dict[str, Any] = {"source_file": doc.metadata.source_file}
-                try:
-                    if len(doc.content) > self.max_content_chars:
-                        raise ValueError(f"content is longer than {self.max_content_chars} characters")
-                    outcome = await self.indexing.index(doc.content, doc.metadata)
-                    entry |= {"status": outcome.status, "indexed_chunks": outcome.indexed_chunks, "chunks_new": outcome.chunks_new}
-                    done += 1
-                except (AppError, ValueError) as exc:
-                    entry |= {"status": "failed", "error": str(exc)[:500]}
-                    failed += 1
-                results.append(entry)
-                await self._record(job_id, done=done, failed=failed, results=results)
+            await index_many(self.indexing, [loader(doc) for doc in documents], report, self.indexing.settings.index_pool_chunks)
             await self._record(job_id, status="completed")
             log.info("INDEX_JOB_COMPLETED", job_id=job_id, done=done, failed=failed)
         except asyncio.CancelledError:

@@ -35,7 +35,7 @@ from src.kit.errors import NotFound
 from src.kit.logging import get_logger
 from src.kit.metrics import stage
 from src.kit.settings import Settings
-from src.retrieval.embedder import Embedder
+from src.retrieval.embedder import Embedder, Vectors
 from src.retrieval.sparse import SparseEncoder
 from src.retrieval.store.base import StoredChunk, VectorStore
 
@@ -83,6 +83,26 @@ class IndexOutcome:
     chunks_unchanged: int
     chunks_deleted: int
     chunks_embedded: int = 0
+
+
+@dataclass
+class Plan:
+    """What indexing one document will write: its chunks, which are new, which are stale, and which
+    of the new ones need the model (the others keep a stored vector)."""
+
+    meta: IndexMetadata
+    started: float
+    content_hash: str
+    title: str | None
+    by_id: dict[str, tuple[dict[str, Any], str]]  # chunk id -> (payload, text to embed)
+    fresh: list[str]
+    stale: list[str]
+    to_embed: list[str]
+    reused: dict[str, list[float]]
+
+    @property
+    def texts(self) -> list[str]:
+        return [self.by_id[cid][1] for cid in self.to_embed]
 
 
 class IndexingService:
@@ -146,66 +166,102 @@ class IndexingService:
             out.append((chunk_id_for(meta.source_file, c.position, chunk_hash), payload))
         return out
 
-    async def index(self, content: str | bytes, meta: IndexMetadata) -> IndexOutcome:
+    def plan(self, content: str | bytes, meta: IndexMetadata) -> Plan:
+        """Parse, chunk and compare with the store (blocking: run it in a thread). The caller holds
+        the source's lock from here until commit()."""
         started = time.perf_counter()
         if meta.document_type == "pdf" and isinstance(content, str):
             content = decode_pdf_upload(content)
         raw = content if isinstance(content, bytes) else content.encode()
         content_hash = hashlib.sha256(meta.model_dump_json().encode() + b"\x00" + raw).hexdigest()
-        async with self._locks[meta.source_file]:
-            with stage("parse"):
-                doc, chunks = await to_thread.run_sync(self.prepare, content, meta)
-            planned = self.payloads(doc, chunks, meta)
-            by_id = {cid: (payload, chunk) for (cid, payload), chunk in zip(planned, chunks, strict=True)}
-            existing = await to_thread.run_sync(self.store.chunks_of_source, meta.source_file)
-            fresh = [cid for cid in by_id if cid not in existing]
-            stale = sorted(existing.keys() - by_id.keys())
-            # A chunk that only moved (same text and document fields, new position) keeps its vector.
-            by_hash = {h: cid for cid, h in existing.items() if h}
-            reusable = {cid: by_hash[by_id[cid][0]["chunk_hash"]] for cid in fresh if by_id[cid][0]["chunk_hash"] in by_hash}
-            reused = await to_thread.run_sync(self.store.dense_vectors, sorted(set(reusable.values())))
-            to_embed = [cid for cid in fresh if reusable.get(cid) not in reused]
-            with stage("embed_documents"):
-                texts = [by_id[cid][1].embed_text for cid in to_embed]
-                vectors = await to_thread.run_sync(self.embedder.embed, texts, self.settings.embedding_batch_size)
-            dense = {cid: vectors[i].tolist() for i, cid in enumerate(to_embed)}
-            dense.update({cid: reused[old] for cid, old in reusable.items() if old in reused})
-            records = [StoredChunk(id=cid, dense=dense[cid], sparse=self.sparse.document(by_id[cid][1].embed_text), payload=by_id[cid][0]) for cid in fresh]
-            with stage("upsert"):
-                await to_thread.run_sync(self.store.upsert, records)
-                await to_thread.run_sync(self.store.delete, stale)
+        with stage("parse"):
+            doc, chunks = self.prepare(content, meta)
+        planned = self.payloads(doc, chunks, meta)
+        by_id = {cid: (payload, chunk.embed_text) for (cid, payload), chunk in zip(planned, chunks, strict=True)}
+        existing = self.store.chunks_of_source(meta.source_file)
+        fresh = [cid for cid in by_id if cid not in existing]
+        stale = sorted(existing.keys() - by_id.keys())
+        # A chunk that only moved (same text and document fields, new position) keeps its vector.
+        by_hash = {h: cid for cid, h in existing.items() if h}
+        reusable = {cid: by_hash[by_id[cid][0]["chunk_hash"]] for cid in fresh if by_id[cid][0]["chunk_hash"] in by_hash}
+        reused = self.store.dense_vectors(sorted(set(reusable.values())))
+        to_embed = [cid for cid in fresh if reusable.get(cid) not in reused]
+        return Plan(
+            meta=meta,
+            started=started,
+            content_hash=content_hash,
+            title=doc.title or None,
+            by_id=by_id,
+            fresh=fresh,
+            stale=stale,
+            to_embed=to_embed,
+            reused={cid: reused[old] for cid, old in reusable.items() if old in reused},
+        )
+
+    def records(self, plan: Plan, vectors: Vectors) -> list[StoredChunk]:
+        """The plan's new chunks with their vectors (`vectors` rows follow plan.to_embed)."""
+        dense = {cid: vectors[i].tolist() for i, cid in enumerate(plan.to_embed)} | plan.reused
+        return [StoredChunk(id=cid, dense=dense[cid], sparse=self.sparse.document(plan.by_id[cid][1]), payload=plan.by_id[cid][0]) for cid in plan.fresh]
+
+    async def commit(self, plans: list[Plan], vectors: list[Vectors]) -> list[IndexOutcome]:
+        """Write planned documents: every new chunk first (one upsert), then per document its stale
+        chunks removed and its registry row, the row last. A crash anywhere leaves a state the next
+        run completes, because the next plan() reads the store again."""
+        records = [r for plan, v in zip(plans, vectors, strict=True) for r in self.records(plan, v)]
+        with stage("upsert"):
+            await to_thread.run_sync(self.store.upsert, records)
+        outcomes = []
+        for plan in plans:
+            await to_thread.run_sync(self.store.delete, plan.stale)
             async with transaction(self.db) as session:
                 await DocumentRepository(session).save(
-                    source_file=meta.source_file,
-                    content_id=content_id_for(meta.source_file),
-                    content_hash=content_hash,
-                    title=doc.title or None,
-                    document_type=meta.document_type,
-                    chunk_count=len(by_id),
+                    source_file=plan.meta.source_file,
+                    content_id=content_id_for(plan.meta.source_file),
+                    content_hash=plan.content_hash,
+                    title=plan.title,
+                    document_type=plan.meta.document_type,
+                    chunk_count=len(plan.by_id),
                 )
-        if fresh or stale:
+            outcomes.append(self._outcome(plan))
+        if any(plan.fresh or plan.stale for plan in plans):
             await self.cache.bump_index_version()
             self._maybe_optimize()
+        return outcomes
+
+    def _outcome(self, plan: Plan) -> IndexOutcome:
+        changed = bool(plan.fresh or plan.stale)
         outcome = IndexOutcome(
-            status="indexed" if (fresh or stale) else "unchanged",
-            indexed_chunks=len(by_id),
-            content_id=content_id_for(meta.source_file),
-            processing_time=round(time.perf_counter() - started, 4),
-            chunks_new=len(fresh),
-            chunks_unchanged=len(by_id) - len(fresh),
-            chunks_deleted=len(stale),
-            chunks_embedded=len(to_embed),
+            status="indexed" if changed else "unchanged",
+            indexed_chunks=len(plan.by_id),
+            content_id=content_id_for(plan.meta.source_file),
+            processing_time=round(time.perf_counter() - plan.started, 4),
+            chunks_new=len(plan.fresh),
+            chunks_unchanged=len(plan.by_id) - len(plan.fresh),
+            chunks_deleted=len(plan.stale),
+            chunks_embedded=len(plan.to_embed),
         )
         log.info(
             "DOCUMENT_INDEXED",
-            source_file=meta.source_file,
-            chunks=len(by_id),
-            new=len(fresh),
-            embedded=len(to_embed),
-            deleted=len(stale),
+            source_file=plan.meta.source_file,
+            chunks=len(plan.by_id),
+            new=len(plan.fresh),
+            embedded=len(plan.to_embed),
+            deleted=len(plan.stale),
             seconds=outcome.processing_time,
         )
         return outcome
+
+    def lock(self, source_file: str) -> asyncio.Lock:
+        """Held from plan() to commit(): one writer per source at a time."""
+        return self._locks[source_file]
+
+    async def index(self, content: str | bytes, meta: IndexMetadata) -> IndexOutcome:
+        """One document (POST /api/v1/index). Many documents go through bulk.index_many."""
+        async with self.lock(meta.source_file):
+            plan = await to_thread.run_sync(self.plan, content, meta)
+            with stage("embed_documents"):
+                vectors = await to_thread.run_sync(self.embedder.embed, plan.texts, self.settings.embedding_batch_size)
+            return (await self.commit([plan], [vectors]))[0]
 
     async def delete(self, source_file: str) -> int:
         """Remove a source's chunks and its registry row. Returns how many chunks were removed; raises

@@ -8,7 +8,6 @@ INPUT_VALIDATION_FAILURE, RATE_LIMIT_EXCEEDED. Secrets never reach a log line:
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import re
 import sys
 from collections.abc import MutableMapping
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from concurrent_log_handler import ConcurrentRotatingFileHandler
 
 SECRET_KEYS = {"authorization", "api_key", "indexing_api_key", "password", "qdrant_api_key", "llm_api_key", "token"}
 _DSN_PASSWORD = re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)")
@@ -41,8 +41,14 @@ _configured = False
 _installed: list[logging.Handler] = []  # the handlers this module added to the root logger
 
 
-def configure_logging(level: str = "INFO", log_dir: Path | None = Path("logs"), json_lines: bool = True) -> None:
-    """Route structlog and the stdlib loggers through one JSON formatter. Safe to call twice."""
+def configure_logging(
+    level: str = "INFO", log_dir: Path | None = Path("logs"), json_lines: bool = True, max_bytes: int = 20 * 1024 * 1024, backups: int = 5
+) -> None:
+    """Route structlog and the stdlib loggers through one JSON formatter. Safe to call twice.
+
+    logs/app.log is shared by every process that logs: gunicorn's workers, and the CLI beside a
+    running server. Its handler takes a file lock for each write and for rotation, so no process
+    rotates the file under another's feet and no line is lost (tests/kit/test_log_rotation.py)."""
     global _configured
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -60,7 +66,7 @@ def configure_logging(level: str = "INFO", log_dir: Path | None = Path("logs"), 
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.handlers.RotatingFileHandler(log_dir / "app.log", maxBytes=20 * 1024 * 1024, backupCount=5, encoding="utf-8"))
+        handlers.append(ConcurrentRotatingFileHandler(str(log_dir / "app.log"), maxBytes=max_bytes, backupCount=backups, encoding="utf-8"))
     root = logging.getLogger()
     for handler in list(root.handlers):
         if handler in _installed:

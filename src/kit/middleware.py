@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 
+import anyio
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,6 +28,22 @@ class InFlight:
     def __init__(self) -> None:
         self.count = 0
         self.draining = False
+
+
+DISCARD_MAX_BYTES = 256 * 1024 * 1024  # past these, the connection is closed on the rest
+DISCARD_MAX_SECONDS = 30.0
+
+
+async def _discard_body(receive: Receive) -> None:
+    budget = DISCARD_MAX_BYTES
+    with anyio.move_on_after(DISCARD_MAX_SECONDS):
+        while budget > 0:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            budget -= len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
 
 
 class RequestMiddleware:
@@ -67,7 +84,7 @@ class RequestMiddleware:
 
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-            await self._reject_too_large(scope, send_wrapper, rid, declared[:20])
+            await self._reject_too_large(scope, send_wrapper, rid, declared[:20], receive, headers)
             self._observe(method, scope, 413, started)
             return
 
@@ -91,7 +108,7 @@ class RequestMiddleware:
             if overflow["hit"] and not status_holder["started"]:
                 if message["type"] == "http.response.start":
                     overflow["sent"] = True
-                    await self._reject_too_large(scope, send_wrapper, rid, f"more than {self.max_body_bytes}")
+                    await self._reject_too_large(scope, send_wrapper, rid, f"more than {self.max_body_bytes}", receive, headers)
                 return
             if overflow["sent"]:
                 return  # the app's own response to the aborted read is replaced by the 413
@@ -105,12 +122,15 @@ class RequestMiddleware:
                 if not overflow["hit"] or status_holder["started"]:
                     raise
             if overflow["hit"] and not status_holder["started"]:
-                await self._reject_too_large(scope, send_wrapper, rid, f"more than {self.max_body_bytes}")
+                await self._reject_too_large(scope, send_wrapper, rid, f"more than {self.max_body_bytes}", receive, headers)
         finally:
             self.in_flight.count -= 1
             self._observe(method, scope, int(status_holder["status"]), started)
 
-    async def _reject_too_large(self, scope: Scope, send: Send, rid: str, declared: str) -> None:
+    async def _reject_too_large(self, scope: Scope, send: Send, rid: str, declared: str, receive: Receive, headers: dict[str, str]) -> None:
+        """The 413 and its error body, then the rest of the upload read and discarded (up to a bound)
+        before the connection closes: closing on unread bytes resets the connection, and most
+        clients, still writing, would report that reset instead of the 413."""
         log.warning(
             "INPUT_VALIDATION_FAILURE",
             reason="body_too_large",
@@ -128,7 +148,10 @@ class RequestMiddleware:
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")],
             }
         )
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+        if headers.get("expect", "").lower() != "100-continue":  # such a client sends nothing unasked
+            await _discard_body(receive)
+        await send({"type": "http.response.body", "body": b""})
 
     def _observe(self, method: str, scope: Scope, status: int, started: float) -> None:
         route = scope.get("route")

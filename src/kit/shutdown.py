@@ -20,6 +20,8 @@ log = get_logger(__name__)
 DRAIN_ANNOUNCE_SECONDS = 5.0
 """After SIGTERM, how long at most the listener stays open while requests are in flight, so probes see 503."""
 _DRAIN_POLL_SECONDS = 0.05
+DUPLICATE_SIGNAL_SECONDS = 2.0
+"""A SIGTERM this soon after the first is the same stop, delivered again (by the gunicorn master)."""
 
 
 class SigtermDrain:
@@ -78,8 +80,11 @@ class SigtermDrain:
         if server is None:
             self.previous(signum, frame)
             return
-        if self.signalled_at is not None:  # a second SIGTERM: stop accepting now
-            server.should_exit = True
+        if self.signalled_at is not None:
+            # The same stop delivered twice (`pkill -TERM gunicorn` reaches the worker, then its master passes
+            # SIGTERM on): keep the drain. A second SIGTERM sent later means stop accepting now.
+            if time.monotonic() - self.signalled_at >= DUPLICATE_SIGNAL_SECONDS:
+                server.should_exit = True
             return
         self.signalled_at = time.monotonic()
         if self.loop is None or self.loop.is_closed():

@@ -111,6 +111,12 @@ class Embedder:
         vector: Vectors = self._embed_batch([text], self._query_session)[0]
         return vector
 
+    def embed_queries(self, texts: list[str]) -> Vectors:
+        """Several questions in one call on the single-threaded query session (micro-batching)."""
+        if len(texts) == 1:
+            return self.embed_one(texts[0])[None, :]
+        return self._embed_batch(texts, self._query_session)
+
     def _embed_batch(self, texts: list[str], session: ort.InferenceSession | None = None) -> Vectors:
         encodings = self.tokenizer.encode_batch(texts)
         length = max(len(e.ids) for e in encodings)

@@ -18,6 +18,7 @@ from anyio import to_thread
 from src.kit.cache import Cache
 from src.kit.metrics import stage
 from src.kit.settings import Settings
+from src.retrieval.batching import QueryBatcher
 from src.retrieval.embedder import Embedder
 from src.retrieval.fusion import Fused, Preference
 from src.retrieval.ranking import Ranker
@@ -57,6 +58,7 @@ class RetrievalService:
         self.cache = cache
         self.ranker = Ranker()
         self.vocabulary = Vocabulary(store, sparse)
+        self.batcher = QueryBatcher(embedder, settings.query_batch_window_ms)
 
     async def word_facts(self, words: list[str], phrases: list[str], variant_words: list[str] | None = None) -> WordFacts:
         """For the book as indexed now, in one trip to a worker thread: each word's weight (rarity) and
@@ -80,7 +82,7 @@ class RetrievalService:
         if cached is not None and len(cached) == self.embedder.dimensions * 4:
             return [float(x) for x in np.frombuffer(cached, dtype=np.float32)]
         with stage("embedding"):
-            vector = await to_thread.run_sync(self.embedder.embed_one, question)
+            vector = await self.batcher.embed(question)
         await self.cache.set("emb", key, vector.astype(np.float32).tobytes(), self.settings.cache_embedding_ttl_seconds)
         return [float(x) for x in vector]
 

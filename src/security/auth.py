@@ -1,13 +1,17 @@
-"""Bearer INDEXING_API_KEY for the authoring endpoints, compared in constant time.
+"""Bearer indexing keys for the authoring endpoints (/api/v1/index*, /api/v1/analytics*).
 
-The key is checked before FastAPI reads the body (`IndexingKeyRoute`), so a caller without the key
-gets 401 whatever it sent, malformed JSON included, and learns nothing about the body's schema.
-The dependency stays on the router too: it documents the scheme in OpenAPI.
+The key is checked before FastAPI reads the body (`IndexingKeyRoute`), so a caller without a key gets
+401 whatever it sent, malformed JSON included, and learns nothing about the body's schema. The
+dependency stays on the router too: it documents the scheme in OpenAPI, and checks only a request
+the route has not checked already.
+
+Keys are named (security/keys.py); the name of the key that authenticated is logged
+(AUTHENTICATED), the key never is. Failed attempts are counted per client (security/throttle.py):
+past AUTH_FAILURE_LIMIT, 429 with Retry-After, even for a right key, until the window ends.
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -16,25 +20,44 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 
-from src.kit.errors import Unauthorized
+from src.kit.errors import RateLimited, Unauthorized
 from src.kit.logging import get_logger
+from src.kit.metrics import RATE_LIMITED
 from src.kit.request_context import client_address, request_id_of
+from src.security.access import AccessControl
+from src.security.throttle import AuthThrottle
 
 log = get_logger(__name__)
-_bearer = HTTPBearer(auto_error=False, description="INDEXING_API_KEY")
+_bearer = HTTPBearer(auto_error=False, description="INDEXING_API_KEY (or one of INDEXING_API_KEYS)")
+_CHECKED = "indexing_key_name"
 
 
-def verify_indexing_key(request: Request, expected: str, supplied: str) -> None:
-    """Raise Unauthorized (logged as AUTHENTICATION_FAILURE, without the supplied value) unless the key matches."""
-    if supplied and expected and hmac.compare_digest(supplied.encode(), expected.encode()):
-        return
+async def verify_indexing_key(request: Request, supplied: str) -> str:
+    """The name of the key `supplied` is. Raise RateLimited while the client is throttled, and
+    Unauthorized (logged as AUTHENTICATION_FAILURE with the running count, without the value) otherwise."""
+    access: AccessControl = request.app.state.access
+    throttle: AuthThrottle = request.app.state.auth_throttle
+    client = client_address(request)
+    where = {"client": client, "path": request.url.path, "method": request.method, "request_id": request_id_of(request)}
+    locked = await throttle.locked(client)
+    if locked is not None:
+        RATE_LIMITED.labels("authentication_failures").inc()
+        log.warning("AUTHENTICATION_THROTTLED", failures=locked.count, limit=throttle.limit, retry_after_seconds=locked.retry_after, **where)
+        details = {"limit": "authentication_failures", "allowed": throttle.limit, "retry_after_seconds": locked.retry_after}
+        raise RateLimited("Too many failed key attempts from this client.", details, {"Retry-After": str(locked.retry_after)})
+    name = access.current().keys.match(supplied)
+    if name is not None:
+        request.state.indexing_key_name = name
+        log.info("AUTHENTICATED", key_name=name, **where)
+        return name
+    failures = await throttle.fail(client)
     log.warning(
         "AUTHENTICATION_FAILURE",
         reason="missing_key" if not supplied else "invalid_key",
-        client=client_address(request),
-        path=request.url.path,
-        method=request.method,
-        request_id=request_id_of(request),
+        failures=failures.count,
+        limit=throttle.limit,
+        window_seconds=throttle.window,
+        **where,
     )
     raise Unauthorized("A valid API key is required: send 'Authorization: Bearer <INDEXING_API_KEY>'.")
 
@@ -44,14 +67,11 @@ def _bearer_token(request: Request) -> str:
     return credentials if scheme.lower() == "bearer" else ""
 
 
-def expected_key(request: Request) -> str:
-    key: str = request.app.state.api_key
-    return key
-
-
 async def require_indexing_key(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+    if getattr(request.state, _CHECKED, None) is not None:
+        return  # IndexingKeyRoute checked it before the body was read
     supplied = credentials.credentials if credentials and credentials.scheme.lower() == "bearer" else ""
-    verify_indexing_key(request, expected_key(request), supplied)
+    await verify_indexing_key(request, supplied)
 
 
 class IndexingKeyRoute(APIRoute):
@@ -61,7 +81,7 @@ class IndexingKeyRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
-            verify_indexing_key(request, expected_key(request), _bearer_token(request))
+            await verify_indexing_key(request, _bearer_token(request))
             return await handler(request)
 
         return guarded

@@ -152,7 +152,7 @@ DRAIN_LIMIT_BYTES = 1024 * 1024
 DRAIN_TIMEOUT_SECONDS = 1.0
 
 
-async def _drain_body(receive: Receive) -> None:
+async def drain_body(receive: Receive) -> None:
     """Read (and drop) a refused request's body, bounded in size and time: a server that answers and
     closes while the client is still sending resets the connection, and the client never sees the 429."""
     read = 0
@@ -181,7 +181,7 @@ class RateLimitMiddleware:
         client = client_address_of_scope(scope)
         verdict = await limiter.acquire(client)
         if not verdict.allowed:
-            await _drain_body(receive)
+            await drain_body(receive)
             await self._refuse(scope, send, client, verdict)
             return
         scope.setdefault("state", {})["rate_limit_client"] = client

@@ -8,7 +8,7 @@ every attempt is bounded by DB_TIMEOUT_SECONDS. Writes are idempotent (a message
 most once), so a turn whose commit succeeded but whose acknowledgement was lost is not duplicated.
 
 Each write is its own unit of work and opens its own transaction: it runs after the answer is sent,
-outside any request.
+outside any request. The buffer's length is the `rag_unrecorded_turns` gauge, kept current on every change.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from src.db.models import utcnow
 from src.kit.db import transaction
 from src.kit.logging import get_logger
+from src.kit.metrics import UNRECORDED_TURNS
 from src.kit.settings import Settings, get_settings
 from src.sessions.repository import SessionRepository
 
@@ -153,6 +154,7 @@ class TurnRecorder:
             self.dropped += 1
             log.error("MESSAGE_DROPPED", reason="pending buffer full", max_pending=MAX_PENDING, dropped=self.dropped)
         self.pending.append(turn)
+        UNRECORDED_TURNS.set(len(self.pending))
         # During an outage (back-off) or while a backlog drains, the scheduled flush writes it: the answer
         # must not wait on a database that is not there.
         if self.backing_off or len(self.pending) > INLINE_BACKLOG:
@@ -222,17 +224,19 @@ class TurnRecorder:
             kept = deque(t for t in self.pending if t.session_id != session_id)
             dropped = len(self.pending) - len(kept)
             self.pending = kept
+            UNRECORDED_TURNS.set(len(self.pending))
             yield dropped
 
     def _discard(self, turn: Turn) -> None:
         """Remove this turn (normally still first; `record` may have dropped it meanwhile when the buffer was full)."""
         if self.pending and self.pending[0] is turn:
             self.pending.popleft()
-            return
-        for i, queued in enumerate(self.pending):
-            if queued is turn:
-                del self.pending[i]
-                return
+        else:
+            for i, queued in enumerate(self.pending):
+                if queued is turn:
+                    del self.pending[i]
+                    break
+        UNRECORDED_TURNS.set(len(self.pending))
 
     async def _write_many(self, turns: list[Turn]) -> None:
         """Several turns in one transaction: a backlog drains at the database's pace, not one commit per turn."""

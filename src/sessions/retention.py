@@ -49,7 +49,7 @@ def cleanup_old_sessions(settings: Settings, days: int | None = None) -> int:
     """Synchronous, for operators and cron: remove sessions idle for more than `days`; return how many."""
     if not structlog.is_configured():
         # structlog's default logger prints to stdout, where the caller reads the number from.
-        configure_logging(settings.log_level, settings.log_dir, settings.log_json)
+        configure_logging(settings.log_level, settings.log_dir, settings.log_json, settings.log_file_max_bytes, settings.log_file_backups)
     try:
         asyncio.get_running_loop()
     except RuntimeError:

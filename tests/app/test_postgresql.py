@@ -41,7 +41,7 @@ async def test_app_on_postgresql_records_turns(pg_url: str, tmp_path: Path) -> N
         assert not app.state.container.settings.is_sqlite
         ready = await client.get("/api/v1/health/ready")
         assert ready.status_code == 200, ready.text
-        assert ready.json()["services"]["database"] == {"status": "up", "backend": "postgresql", "pending_messages": 0}
+        assert ready.json()["services"]["database"] == {"status": "up", "backend": "postgresql", "schema": "current", "pending_messages": 0}
 
         indexed = await client.post("/api/v1/index", json=body, headers=auth())
         assert indexed.status_code == 200, indexed.text

@@ -18,7 +18,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError
 
-from src.db.migrations import alembic_head, run_migrations
+from src.db.migrations import alembic_head, include_name, run_migrations
 from src.db.models import Base
 from src.kit.db import create_engine, session_factory, transaction
 from src.sessions.repository import SessionRepository
@@ -48,7 +48,11 @@ async def schema_state(url: str, tmp_path: Path) -> tuple[set[str], str | None, 
             def inspect_sync(sync_conn: Any) -> tuple[set[str], str | None, list[Any]]:
                 tables = set(inspect(sync_conn).get_table_names())
                 revision = MigrationContext.configure(sync_conn).get_current_revision()
-                diff = compare_metadata(MigrationContext.configure(sync_conn), Base.metadata) if tables - {"alembic_version"} else []
+                diff = (
+                    compare_metadata(MigrationContext.configure(sync_conn, opts={"include_name": include_name}), Base.metadata)
+                    if tables - {"alembic_version"}
+                    else []
+                )
                 return tables, revision, diff
 
             return await conn.run_sync(inspect_sync)

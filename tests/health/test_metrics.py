@@ -1,4 +1,5 @@
-"""/metrics: requests by route template and status, and each pipeline stage's latency after an answer."""
+"""/metrics: requests by route template and status, each pipeline stage's latency after an answer, and the
+readiness gauge set by every readiness check."""
 
 from __future__ import annotations
 
@@ -67,3 +68,19 @@ async def test_metrics_count_requests_by_route_and_status_and_time_each_stage(tm
         assert value(after, "rag_stage_duration_seconds_bucket", stage=stage, le="+Inf") == count_after
     # Request latency is recorded with the same labels.
     assert value(after, "rag_http_request_duration_seconds_count", method="POST", route="/api/v1/answer", status="200") >= 1
+
+
+async def test_readiness_sets_the_ready_gauge_each_time_it_is_evaluated(tmp_path: Path) -> None:
+    async with running_app(make_settings(tmp_path / "migrated")) as (app, client):
+        assert (await client.get("/api/v1/health/ready")).status_code == 200
+        assert value(await scrape(client), "rag_ready") == 1
+        app.state.in_flight.draining = True  # what SIGTERM sets
+        assert (await client.get("/api/v1/health/ready")).status_code == 503
+        assert value(await scrape(client), "rag_ready") == 0
+        app.state.in_flight.draining = False
+        assert (await client.get("/api/v1/health/ready")).status_code == 200
+        assert value(await scrape(client), "rag_ready") == 1
+    # Not migrated (AUTO_MIGRATE off): not ready.
+    async with running_app(make_settings(tmp_path / "new", auto_migrate=False)) as (_, client):
+        assert (await client.get("/api/v1/health/ready")).status_code == 503
+        assert value(await scrape(client), "rag_ready") == 0

@@ -3,26 +3,11 @@ moved chunks keep their vectors, removed chunks go, and an interrupted run is co
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
-from src.container import Container, close_container, open_container
+from src.container import Container
 from src.ingestion.schemas import IndexMetadata
-from src.kit.middleware import InFlight
-from tests.conftest import make_settings, shared_path
+from tests.conftest import shared_path
 
 CHAPTER = "docs/03-ros2-fundamentals/index.md"
-
-
-@pytest.fixture
-async def resources(tmp_path: Path) -> AsyncIterator[Container]:
-    res = await open_container(make_settings(tmp_path), InFlight())
-    try:
-        yield res
-    finally:
-        await close_container(res)
 
 
 def chapter() -> str:

@@ -144,9 +144,12 @@ async def first_not_ready(probe: httpx.AsyncClient, within: float) -> tuple[http
         await asyncio.sleep(0.02)
 
 
-async def sigterm_with_requests_in_flight(server: LiveServer, signal_forwarded: bool = False) -> None:
-    """SIGTERM to `server.proc` while IN_FLIGHT index requests run. With `signal_forwarded` (a gunicorn master,
-    which passes SIGTERM on to its worker) readiness may still answer 200 for the moment that takes."""
+async def sigterm_with_requests_in_flight(
+    server: LiveServer, signal_forwarded: bool = False, stop: Callable[[], None] | None = None, hold_seconds: float = 0.0
+) -> None:
+    """SIGTERM to `server.proc` (or `stop()`) while IN_FLIGHT index requests run. With `signal_forwarded` (a
+    gunicorn master, which passes SIGTERM on to its worker) readiness may still answer 200 for the moment that takes.
+    With `hold_seconds`, readiness must go on answering 503 (not refuse connections) for that long."""
     book = book_text()
     async with (
         httpx.AsyncClient(base_url=server.url, timeout=EXIT_BOUND_SECONDS + 30) as client,
@@ -163,9 +166,17 @@ async def sigterm_with_requests_in_flight(server: LiveServer, signal_forwarded: 
         assert not any(t.done() for t in tasks), "the requests finished before SIGTERM: they were sized too small"
 
         sigterm_at = time.monotonic()
-        os.kill(server.proc.pid, signal.SIGTERM)
+        if stop is None:
+            os.kill(server.proc.pid, signal.SIGTERM)
+        else:
+            stop()
         ready, ready_answers = await first_not_ready(probe, within=2.0 if signal_forwarded else 0.0)
         ready_at = time.monotonic()
+        held = []
+        while time.monotonic() < ready_at + hold_seconds:
+            held.append((await probe.get("/api/v1/health/ready")).status_code)  # a refused connection raises here
+            await asyncio.sleep(0.05)
+        assert set(held) <= {503}, held
 
         results = await asyncio.wait_for(asyncio.gather(*tasks), timeout=EXIT_BOUND_SECONDS + 30)
         rc = await asyncio.to_thread(server.proc.wait, EXIT_BOUND_SECONDS)
@@ -210,6 +221,22 @@ async def test_gunicorn_drains_in_flight_requests_on_sigterm(serve: Start, tmp_p
     assert f"Using worker: {worker_class}" in log
     assert "Shutting down: Master" in log
     assert not Path(mp_dir.group(1)).exists(), "the master's PROMETHEUS_MULTIPROC_DIR outlived it"
+
+
+@pytest.mark.slow
+async def test_the_runbooks_pkill_drains_like_a_sigterm_to_the_master(serve: Start, tmp_path: Path) -> None:
+    """`pkill -TERM gunicorn`, as the runbook writes it, signals the master and its worker alike, and the master
+    then signals the worker again: that second SIGTERM must not cut the not-ready window short. The gunicorn
+    script is run by name (as the systemd unit does), so the processes are called gunicorn; `-s` keeps pkill
+    to this server's session, so that it spares any other gunicorn on the machine."""
+    script = str(Path(sys.executable).parent / "gunicorn")
+    server = serve(make_settings(tmp_path), cmd=[script, *gunicorn_cmd(tmp_path, "-w", "1")[3:]])
+
+    def pkill() -> None:
+        subprocess.run(["pkill", "-TERM", "-s", str(server.proc.pid), "gunicorn"], check=True)
+
+    await sigterm_with_requests_in_flight(server, signal_forwarded=True, stop=pkill, hold_seconds=1.5)
+    assert "Shutting down: Master" in server.log()
 
 
 @pytest.mark.slow

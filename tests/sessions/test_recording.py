@@ -1,6 +1,6 @@
 """Recording answered turns on real SQLite and real PostgreSQL: idempotent and race-free, a rejected row
-does not block the others, turns wait for an unmigrated database in a bounded buffer, and the longest
-session id the API accepts is stored."""
+does not block the others, turns wait for an unmigrated database in a bounded buffer (counted by the
+rag_unrecorded_turns gauge), and the longest session id the API accepts is stored."""
 
 from __future__ import annotations
 
@@ -172,3 +172,32 @@ def test_pages_are_recorded_as_the_reports_group_them() -> None:
     row = turn("s" * 8, page="/docs/intro?utm_source=mail#zmp", top_chapter="C" * 900).row()
     assert row["page"] == "/docs/intro" and len(row["top_chapter"]) == 200
     assert turn("s" * 8, page="/docs/" + "a" * 1000).row()["page"] == "/docs/" + "a" * 294
+
+
+async def test_the_unrecorded_turns_gauge_follows_the_buffer(tmp_path: Path) -> None:
+    from prometheus_client import REGISTRY
+
+    from src.sessions.recorder import TurnRecorder
+
+    def gauge() -> float | None:
+        return REGISTRY.get_sample_value("rag_unrecorded_turns")
+
+    url = sqlite_url(tmp_path)
+    settings = settings_for(tmp_path, url)
+    engine = create_engine(settings)
+    try:
+        recorder = TurnRecorder(session_factory(engine), settings)
+        # Not migrated yet: the turns wait, and the gauge counts them.
+        assert not await recorder.record(turn("gauge-a"))
+        assert not await recorder.flush_pending()
+        recorder._retry_at = 0.0  # skip the back-off: the next answer tries the database at once
+        assert not await recorder.record(turn("gauge-b"))
+        assert len(recorder.pending) == 2 and gauge() == 2
+        async with recorder.erasing("gauge-b") as dropped:
+            assert dropped == 1
+        assert gauge() == 1
+        await asyncio.to_thread(run_migrations, url)
+        assert await recorder.flush_pending()
+        assert gauge() == 0
+    finally:
+        await engine.dispose()

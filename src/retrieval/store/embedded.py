@@ -14,6 +14,7 @@ import qdrant_edge as qe
 
 from src.retrieval.store.base import DENSE, INDEXED_FIELDS, SPARSE, Hit, SearchFilter, SparseVec, StoredChunk, VectorStoreUnavailable
 from src.retrieval.store.records import SourceLookups, chunk_hashes, dense_by_id
+from src.retrieval.store.tuning import StoreTuning
 
 SINGLE_PROCESS_MESSAGE = (
     "The embedded vector store at {path} is already open in another process. It serves one process "
@@ -46,18 +47,28 @@ def _hit(point: Any) -> Hit:
 class EmbeddedStore(SourceLookups):
     kind = "embedded"
 
-    def __init__(self, path: Path, dimensions: int) -> None:
+    def __init__(self, path: Path, dimensions: int, tuning: StoreTuning | None = None) -> None:
         self.path = path
         self.dimensions = dimensions
+        self.tuning = tuning or StoreTuning()
         self._write_lock = threading.Lock()
         self._writes_since_optimize = 0
         self._shard = self._open()
 
     def _config(self) -> qe.EdgeConfig:
+        t = self.tuning
+        quantization = qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=t.quantile, always_ram=True) if t.quantized else None
         return qe.EdgeConfig(
-            vectors={DENSE: qe.EdgeVectorParams(size=self.dimensions, distance=qe.Distance.Cosine)},
-            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            vectors={DENSE: qe.EdgeVectorParams(size=self.dimensions, distance=qe.Distance.Cosine, on_disk=t.on_disk, quantization_config=quantization)},
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf, on_disk=t.on_disk)},
+            on_disk_payload=t.on_disk,
+            hnsw_config=qe.HnswIndexConfig(m=t.hnsw_m, ef_construct=t.hnsw_ef_construct, full_scan_threshold=t.full_scan_threshold_kb, on_disk=False),
         )
+
+    def _params(self) -> qe.SearchParams:
+        t = self.tuning
+        rescoring = qe.QuantizationSearchParams(rescore=True, oversampling=t.oversampling) if t.quantized else None
+        return qe.SearchParams(hnsw_ef=t.hnsw_ef, quantization=rescoring)
 
     def _open(self) -> qe.EdgeShard:
         try:
@@ -117,7 +128,7 @@ class EmbeddedStore(SourceLookups):
         qfilter = _to_filter(flt)
         with_payload: bool | list[str] = payload_fields if payload_fields is not None else True
         requests = [
-            qe.QueryRequest(limit=limit, query=qe.Query.Nearest(dense, using=DENSE), filter=qfilter, with_payload=with_payload),
+            qe.QueryRequest(limit=limit, query=qe.Query.Nearest(dense, using=DENSE), filter=qfilter, with_payload=with_payload, params=self._params()),
         ]
         if sparse.indices:
             requests.append(

@@ -13,6 +13,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from src.retrieval.store.base import DENSE, INDEXED_FIELDS, SPARSE, Hit, SearchFilter, SparseVec, StoredChunk, VectorStoreUnavailable
 from src.retrieval.store.records import SourceLookups, chunk_hashes, dense_by_id
+from src.retrieval.store.tuning import StoreTuning
 
 _SCROLL_PAGE = 1000
 _UPSERT_BATCH = 256
@@ -41,16 +42,40 @@ def _hit(point: Any) -> Hit:
 class ServerStore(SourceLookups):
     kind = "qdrant"
 
-    def __init__(self, client: QdrantClient, collection: str, dimensions: int) -> None:
+    def __init__(self, client: QdrantClient, collection: str, dimensions: int, tuning: StoreTuning | None = None) -> None:
         self.client = client
         self.collection = collection
         self.dimensions = dimensions
+        self.tuning = tuning or StoreTuning()
 
     @classmethod
-    def connect(cls, url: str, api_key: str | None, collection: str, dimensions: int, timeout: float) -> ServerStore:
+    def connect(cls, url: str, api_key: str | None, collection: str, dimensions: int, timeout: float, tuning: StoreTuning | None = None) -> ServerStore:
         if url == ":memory:":  # qdrant-client's local mode: an empty, ephemeral store in each process (tests, trials)
-            return cls(QdrantClient(location=":memory:"), collection, dimensions)
-        return cls(QdrantClient(url=url, api_key=api_key, timeout=int(max(1, timeout))), collection, dimensions)
+            return cls(QdrantClient(location=":memory:"), collection, dimensions, tuning)
+        return cls(QdrantClient(url=url, api_key=api_key, timeout=int(max(1, timeout))), collection, dimensions, tuning)
+
+    def collection_settings(self) -> dict[str, Any]:
+        """create_collection's arguments: the embedded engine's settings (store/tuning.py), plus shards and replicas."""
+        t = self.tuning
+        quantization = (
+            models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8, quantile=t.quantile, always_ram=True))
+            if t.quantized
+            else None
+        )
+        return {
+            "vectors_config": {DENSE: models.VectorParams(size=self.dimensions, distance=models.Distance.COSINE, on_disk=t.on_disk)},
+            "sparse_vectors_config": {SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF, index=models.SparseIndexParams(on_disk=t.on_disk))},
+            "on_disk_payload": t.on_disk,
+            "hnsw_config": models.HnswConfigDiff(m=t.hnsw_m, ef_construct=t.hnsw_ef_construct, full_scan_threshold=t.full_scan_threshold_kb),
+            "quantization_config": quantization,
+            "shard_number": t.shards,
+            "replication_factor": t.replicas,
+        }
+
+    def _params(self) -> models.SearchParams:
+        t = self.tuning
+        rescoring = models.QuantizationSearchParams(rescore=True, oversampling=t.oversampling) if t.quantized else None
+        return models.SearchParams(hnsw_ef=t.hnsw_ef, quantization=rescoring)
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -60,12 +85,7 @@ class ServerStore(SourceLookups):
 
     def ensure_collection(self) -> None:
         if not self._call(self.client.collection_exists, self.collection):
-            self._call(
-                self.client.create_collection,
-                self.collection,
-                vectors_config={DENSE: models.VectorParams(size=self.dimensions, distance=models.Distance.COSINE)},
-                sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
-            )
+            self._call(self.client.create_collection, self.collection, **self.collection_settings())
         kinds = {"keyword": models.PayloadSchemaType.KEYWORD, "integer": models.PayloadSchemaType.INTEGER}
         for key, kind in INDEXED_FIELDS.items():
             self._call(self.client.create_payload_index, self.collection, key, kinds[kind])
@@ -106,7 +126,7 @@ class ServerStore(SourceLookups):
     ) -> tuple[list[Hit], list[Hit]]:
         qfilter = _to_filter(flt)
         with_payload: bool | list[str] = payload_fields if payload_fields is not None else True
-        requests = [models.QueryRequest(query=dense, using=DENSE, filter=qfilter, limit=limit, with_payload=with_payload)]
+        requests = [models.QueryRequest(query=dense, using=DENSE, filter=qfilter, limit=limit, with_payload=with_payload, params=self._params())]
         if sparse.indices:
             requests.append(
                 models.QueryRequest(

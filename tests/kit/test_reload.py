@@ -1,0 +1,50 @@
+"""`systemctl reload` (HUP to the gunicorn master) re-reads the environment file: systemd's
+EnvironmentFile puts its values in the master's environment, where they win over `.env`, so without
+this a changed setting would stay stale until a restart (gunicorn.conf.py, _reload_env_file)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import make_settings
+from tests.kit.test_shutdown import gunicorn_cmd, serve  # noqa: F401 - `serve` is a fixture
+
+pytestmark = pytest.mark.slow
+
+
+def started_in(log: str, environment: str) -> int:
+    return sum(1 for line in log.splitlines() if "SERVICE_STARTED" in line and f'"environment": "{environment}"' in line)
+
+
+@pytest.mark.timeout(180)
+def test_reload_applies_a_changed_and_a_removed_setting(serve: Any, tmp_path: Path) -> None:  # noqa: F811
+    env_file = tmp_path / "env"
+    env_file.write_text("ENVIRONMENT=test\nCHAT_RELOAD_PROBE=1\n")
+    settings = make_settings(tmp_path)
+    # As systemd does with EnvironmentFile: the file's values are in the master's environment.
+    server = serve(settings, cmd=gunicorn_cmd(tmp_path, "-w", "1"), extra_env={"ENV_FILE": str(env_file), "ENVIRONMENT": "test", "CHAT_RELOAD_PROBE": "1"})
+    assert started_in(server.log(), "test") == 1
+    env_file.write_text("ENVIRONMENT=development\n")
+    os.kill(server.proc.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 90
+    while started_in(server.log(), "development") == 0 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    log = server.log()
+    assert started_in(log, "development") == 1, log[-3000:]
+    reloaded = next(line for line in log.splitlines() if "CONFIG_RELOADED" in line)
+    assert '["CHAT_RELOAD_PROBE", "ENVIRONMENT"]' in reloaded  # the names that changed, never their values
+    for _ in range(100):
+        try:
+            if httpx.get(server.url + "/api/v1/health/ready", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    assert httpx.get(server.url + "/api/v1/health/ready", timeout=5).status_code == 200
