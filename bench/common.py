@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.corpus import CACHE, QA, REPO, Doc, plan, pooled_store
+from bench.corpus import CACHE, QA, REPO, Doc, plan, pooled_store, stored_points
 from src.ingestion.files import discover
 from src.ingestion.schemas import IndexMetadata
 from src.ingestion.service import IndexingService
@@ -101,10 +101,14 @@ def collection(size: str, embedder: Embedder) -> Path:
     store_dir.parent.mkdir(parents=True)
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     pooled, _ = pooled_store(embedder, settings)
-    source = pooled.path
+    points = stored_points(pooled)
     pooled.close()
-    shutil.copytree(source, store_dir)
+    # The service's default storage settings (store/tuning.py), whatever the cached collection was made with.
     store = EmbeddedStore(store_dir, embedder.dimensions)
+    store.ensure_collection()
+    for start in range(0, len(points), 2000):
+        store.upsert(points[start : start + 2000])
+    store.optimize()
     if size == "100k":
         padding_settings = Settings(_env_file=None, chunk_max_tokens=64, chunk_overlap_tokens=0)  # type: ignore[call-arg]
         sparse = SparseEncoder()

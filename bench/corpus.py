@@ -10,14 +10,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import qdrant_edge as qe
 
 from src.ingestion.files import discover, read_document
 from src.ingestion.schemas import IndexMetadata
 from src.ingestion.service import IndexingService
 from src.kit.settings import Settings
 from src.retrieval.embedder import Embedder
-from src.retrieval.sparse import SparseEncoder
-from src.retrieval.store.base import StoredChunk
+from src.retrieval.sparse import SparseEncoder, SparseVec
+from src.retrieval.store.base import DENSE, SPARSE, StoredChunk
 from src.retrieval.store.embedded import EmbeddedStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,6 +104,19 @@ def build(store_dir: Path, docs: list[Doc], embedder: Embedder, settings: Settin
     store.optimize()
     optimize_s = time.perf_counter() - t
     return store, {"chunks": len(planned), "parse_s": parse_s, "embed_s": embed_s, "index_s": write_s, "optimize_s": optimize_s}
+
+
+def stored_points(store: EmbeddedStore) -> list[StoredChunk]:
+    """Every point of `store`, vectors and payloads included (to copy a collection under other settings)."""
+    out = []
+    offset: Any = None
+    while True:
+        records, offset = store._shard.scroll(qe.ScrollRequest(offset=offset, limit=1000, with_payload=True, with_vector=True))
+        for r in records:
+            sparse: Any = r.vector[SPARSE]
+            out.append(StoredChunk(str(r.id), list(r.vector[DENSE]), SparseVec(list(sparse.indices), list(sparse.values)), dict(r.payload)))
+        if offset is None or not records:
+            return out
 
 
 def pooled_store(embedder: Embedder, settings: Settings) -> tuple[EmbeddedStore, dict[str, float]]:

@@ -31,12 +31,12 @@ import numpy as np
 import qdrant_edge as qe
 
 from bench.common import percentile, questions, serve
-from bench.corpus import CACHE, pooled_store, require_shared
+from bench.corpus import CACHE, pooled_store, require_shared, stored_points
 from bench.report import machine, write_section
 from src.kit.settings import Settings
 from src.retrieval.embedder import Embedder
 from src.retrieval.sparse import SparseVec
-from src.retrieval.store.base import DENSE, SPARSE, StoredChunk
+from src.retrieval.store.base import DENSE, StoredChunk
 from src.retrieval.store.embedded import EmbeddedStore
 from src.retrieval.store.tuning import StoreTuning
 
@@ -49,17 +49,9 @@ PAD = uuid.UUID("0b7c3c52-6a55-4f32-8d3a-3f0e4b1c9a10")
 
 def real_chunks(embedder: Embedder) -> list[tuple[dict[str, Any], np.ndarray, SparseVec]]:
     pooled, _ = pooled_store(embedder, Settings(_env_file=None))  # type: ignore[call-arg]
-    out = []
-    offset: Any = None
-    while True:
-        records, offset = pooled._shard.scroll(qe.ScrollRequest(offset=offset, limit=1000, with_payload=True, with_vector=True))
-        for r in records:
-            sparse: Any = r.vector[SPARSE]
-            out.append((dict(r.payload), np.asarray(r.vector[DENSE], dtype=np.float32), SparseVec(list(sparse.indices), list(sparse.values))))
-        if offset is None or not records:
-            break
+    points = stored_points(pooled)
     pooled.close()
-    return out
+    return [(p.payload, np.asarray(p.dense, dtype=np.float32), p.sparse) for p in points]
 
 
 def grow(store: EmbeddedStore, real: list[tuple[dict[str, Any], np.ndarray, SparseVec]], have: int, target: int, rng: np.random.Generator) -> None:
@@ -156,7 +148,7 @@ def build(size: str, real: list[tuple[dict[str, Any], np.ndarray, SparseVec]], e
     shutil.rmtree(data_dir, ignore_errors=True)
     path.parent.mkdir(parents=True)
     target = max(SIZES[size], len(real)) if size == "10k" else SIZES[size]
-    store = EmbeddedStore(path, embedder.dimensions, StoreTuning())
+    store = EmbeddedStore(path, embedder.dimensions, StoreTuning(on_disk=True))
     store.ensure_collection()
     t = time.perf_counter()
     grow(store, real, 0, target, np.random.default_rng(7))
@@ -182,7 +174,7 @@ def main() -> None:
     embedder = Embedder()
     qs = questions()
     real = real_chunks(embedder)
-    tuning = StoreTuning()
+    tuning = StoreTuning(on_disk=True)
     built = {size: build(size, real, embedder) for size in args.sizes.split(",")}
     if args.build_only:
         return

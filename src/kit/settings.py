@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     qdrant_api_key: SecretStr | None = None
     qdrant_timeout_seconds: float = Field(default=5.0, gt=0)
     # How a new collection is stored and searched (retrieval/store/tuning.py, docs/scaling.md).
-    qdrant_on_disk: bool = True
+    qdrant_on_disk: bool = False
     qdrant_quantization: Literal["int8", "none"] = "int8"
     qdrant_oversampling: float = Field(default=2.0, ge=1.0, le=16.0)
     qdrant_hnsw_m: int = Field(default=16, ge=4, le=128)

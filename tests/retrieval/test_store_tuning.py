@@ -37,14 +37,14 @@ def points(n: int, seed: int = 3) -> tuple[np.ndarray, list[StoredChunk]]:
 
 def test_settings_come_from_the_environment(tmp_path: Path) -> None:
     settings = make_settings(
-        tmp_path, qdrant_quantization="none", qdrant_hnsw_m=32, qdrant_hnsw_ef=256, qdrant_on_disk=False, qdrant_shards=3, qdrant_replicas=2
+        tmp_path, qdrant_quantization="none", qdrant_hnsw_m=32, qdrant_hnsw_ef=256, qdrant_on_disk=True, qdrant_shards=3, qdrant_replicas=2
     )
     tuning = StoreTuning.from_settings(settings)
-    assert (tuning.quantized, tuning.hnsw_m, tuning.hnsw_ef, tuning.on_disk, tuning.shards, tuning.replicas) == (False, 32, 256, False, 3, 2)
+    assert (tuning.quantized, tuning.hnsw_m, tuning.hnsw_ef, tuning.on_disk, tuning.shards, tuning.replicas) == (False, 32, 256, True, 3, 2)
 
 
 def test_the_embedded_engine_stores_and_searches_with_them(tmp_path: Path) -> None:
-    store = EmbeddedStore(tmp_path / "c", DIMS, StoreTuning(hnsw_m=12, oversampling=3.0))
+    store = EmbeddedStore(tmp_path / "c", DIMS, StoreTuning(on_disk=True, hnsw_m=12, oversampling=3.0))
     store.ensure_collection()
     config = json.loads((tmp_path / "c" / "edge_config.json").read_text())
     assert config["on_disk_payload"] is True
@@ -127,7 +127,7 @@ def fake_qdrant() -> Iterator[str]:
 
 
 def test_a_qdrant_server_gets_the_same_settings_with_shards_and_replicas(fake_qdrant: str) -> None:
-    tuning = StoreTuning(hnsw_m=24, hnsw_ef_construct=200, shards=4, replicas=2)
+    tuning = StoreTuning(on_disk=True, hnsw_m=24, hnsw_ef_construct=200, shards=4, replicas=2)
     store = ServerStore.connect(fake_qdrant, None, "book", DIMS, 5, tuning)
     store.ensure_collection()
     created = [body for method, path, body in QdrantRecorder.calls if method == "PUT" and path.startswith("/collections/book") and "/index" not in path]

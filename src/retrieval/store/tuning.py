@@ -1,4 +1,5 @@
-"""How the vector collection is stored and searched at size: memory-mapped vectors and payloads,
+"""How the vector collection is stored and searched: in RAM (the default: a book or a few hundred
+thousand chunks) or memory-mapped vectors and payloads (QDRANT_ON_DISK, for a library of a million),
 int8 scalar quantization kept in RAM with rescoring on the original vectors, and the HNSW graph's
 parameters. The embedded engine and a Qdrant server get the same settings (docs/scaling.md).
 
@@ -15,7 +16,7 @@ from src.kit.settings import Settings
 
 @dataclass(frozen=True)
 class StoreTuning:
-    on_disk: bool = True  # vectors and payloads memory-mapped: the page cache holds what is hot
+    on_disk: bool = False  # true: vectors and payloads memory-mapped, for large libraries (docs/scaling.md)
     quantization: Literal["int8", "none"] = "int8"
     quantile: float = 0.99
     oversampling: float = 2.0  # candidates read from the quantized vectors per result, then rescored
