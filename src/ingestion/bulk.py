@@ -93,18 +93,19 @@ async def index_many(service: IndexingService, loads: Iterable[Load], report: Re
     writer: asyncio.Task[None] | None = None
     pooled: list[_Planned | _Failed] = []
     writing: list[_Planned | _Failed] = []
+    chunks = 0  # to embed in the pool
     try:
         while True:
             item = await _next(queue, producer)
             if isinstance(item, _Planned | _Failed):
                 pooled.append(item)
-            chunks = sum(len(p.plan.to_embed) for p in pooled if isinstance(p, _Planned))
+                chunks += len(item.plan.to_embed) if isinstance(item, _Planned) else 0
             if pooled and (item is _FLUSH or item is _END or chunks >= pool_chunks):
                 vectors = await _embed(service, [p.plan for p in pooled if isinstance(p, _Planned)])
                 if writer is not None:
                     await writer  # writes stay in input order
                 writer = asyncio.get_running_loop().create_task(_write(service, pooled, vectors, report), name="index-write")
-                writing, pooled = pooled, []
+                writing, pooled, chunks = pooled, [], 0
             if item is _END:
                 break
         if writer is not None:

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -72,10 +73,11 @@ class _Failing(BaseHTTPRequestHandler):
         return None
 
 
-@pytest.fixture
-def failing_server() -> Iterator[str]:
-    """An OpenAI-compatible URL whose every chat request gets HTTP 500."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Failing)
+@contextmanager
+def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """`handler` served on a loopback port in a thread; yields its OpenAI-style base URL (…/v1)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -83,3 +85,10 @@ def failing_server() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def failing_server() -> Iterator[str]:
+    """An OpenAI-compatible URL whose every chat request gets HTTP 500."""
+    with http_server(_Failing) as url:
+        yield url

@@ -6,15 +6,15 @@ writes one of the book's sentences at once, then another every few seconds."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.answering.conftest import http_server
 from tests.answering.test_answer_stream import events
 from tests.conftest import auth, make_settings, running_app, shared_path
 
@@ -65,15 +65,8 @@ class _Scripted(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def scripted_model() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(_Scripted) as url:
+        yield url
 
 
 def settings_for(tmp_path: Path, url: str) -> Any:

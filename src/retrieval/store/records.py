@@ -3,6 +3,7 @@ have the same `id`, `vector` and `payload` attributes)."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from src.retrieval.store.base import DENSE
@@ -24,11 +25,12 @@ def chunk_hashes(records: list[Any]) -> dict[str, str]:
     return {str(r.id): str((r.payload or {}).get("chunk_hash", "")) for r in records}
 
 
-class SourceLookups:
-    """What both backends derive from `chunks_of_source`."""
+class SourceLookups(ABC):
+    """What both backends derive from `chunks_of_source`, which each backend implements."""
 
+    @abstractmethod
     def chunks_of_source(self, source_file: str) -> dict[str, str]:
-        raise NotImplementedError
+        """{chunk id: chunk hash} of every stored chunk of `source_file`."""
 
     def ids_for_source(self, source_file: str) -> set[str]:
         return set(self.chunks_of_source(source_file))
