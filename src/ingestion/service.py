@@ -207,6 +207,7 @@ class IndexingService:
         """Write planned documents: every new chunk first (one upsert), then per document its stale
         chunks removed and its registry row, the row last. A crash anywhere leaves a state the next
         run completes, because the next plan() reads the store again."""
+
         def write_new_chunks() -> None:  # sparse encoding of a whole pool is CPU work: off the event loop
             self.store.upsert([r for plan, v in zip(plans, vectors, strict=True) for r in self.records(plan, v)])
 
