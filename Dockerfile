@@ -46,4 +46,6 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/api/v1/health/ready', timeout=4).status != 200)"]
 # Migrations, then gunicorn as PID 1 (exec), so it receives SIGTERM itself; gunicorn.conf.py is read from /app.
-CMD ["sh", "-c", "python -m alembic upgrade head && exec gunicorn src.api.main:app --bind 0.0.0.0:8000"]
+# `src.cli migrate` is `alembic upgrade head` that also starts a rolled-back image on a schema a newer one
+# expanded (and refuses, with the reason, one a contract step changed): runbook section 11.
+CMD ["sh", "-c", "python -m src.cli migrate && exec gunicorn src.api.main:app --bind 0.0.0.0:8000"]

@@ -56,7 +56,7 @@ llm: $(VENV)/.llm-installed
 dev: $(VENV)/.dev-installed widget-deps
 
 migrate: install
-	$(BIN)/python -m alembic upgrade head
+	$(BIN)/python -m src.cli migrate
 
 index-docs: migrate
 	$(BIN)/python -m src.cli index docs --if-empty --base-url /read
@@ -64,10 +64,10 @@ index-docs: migrate
 run: index-docs
 	@$(BIN)/python -m src.cli show-key
 	@echo "Serving on http://$(HOST):$(PORT)  (Ctrl+C stops)"
-	exec $(BIN)/uvicorn src.api.main:app --host $(HOST) --port $(PORT)
+	exec $(BIN)/uvicorn src.api.main:app --host $(HOST) --port $(PORT) --no-proxy-headers
 
 serve: install
-	exec $(BIN)/uvicorn src.api.main:app --host $(HOST) --port $(PORT)
+	exec $(BIN)/uvicorn src.api.main:app --host $(HOST) --port $(PORT) --no-proxy-headers
 
 # The house rules first (lint, types, import layers), then the suite.
 test: lint

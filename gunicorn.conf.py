@@ -4,7 +4,8 @@ The runbook's command works as written:
 
     gunicorn src.api.main:app -w 4 -k uvicorn.workers.UvicornWorker --bind 0.0.0.0:8000
 
-(the maintained worker class `uvicorn_worker.UvicornWorker` is the default here). What this file adds:
+(the default worker class here is `src.api.worker.UvicornWorker`: the maintained `uvicorn_worker.UvicornWorker`
+with uvicorn's proxy-header handling off). What this file adds:
 
 - Graceful shutdown. On SIGTERM each worker reports not ready at once (the app's SIGTERM handler, see
   `src/app.py`) and lets in-flight requests finish for up to SHUTDOWN_GRACE_SECONDS (default 30).
@@ -13,6 +14,10 @@ The runbook's command works as written:
   graceful timeout to uvicorn (its `timeout_graceful_shutdown` stays None); `post_worker_init` does.
 - One worker with the embedded vector store. The embedded store (used when QDRANT_URL is unset) is
   opened by one process only, so the master refuses to start more than one worker without QDRANT_URL.
+- The client address is the service's business. uvicorn would rewrite it from X-Forwarded-For for peers in
+  FORWARDED_ALLOW_IPS (loopback by default); the app decides it from TRUSTED_PROXIES instead, so every uvicorn
+  worker class runs with `proxy_headers` off (the default class sets it, `post_worker_init` sets it for one
+  named with -k, such as the runbook's `uvicorn.workers.UvicornWorker`).
 - Prometheus multiprocess mode. `/metrics` must sum every worker: the master creates a fresh
   PROMETHEUS_MULTIPROC_DIR before forking (unless the operator set one, which is emptied instead) and
   removes a process's files when it exits.
@@ -79,7 +84,7 @@ GRACE_SECONDS = _grace_seconds(_SETTINGS)
 
 # The app, when the command line names none (`gunicorn` alone also works).
 wsgi_app = "src.api.main:app"
-worker_class = "uvicorn_worker.UvicornWorker"
+worker_class = "src.api.worker.UvicornWorker"
 # Requests get GRACE_SECONDS after SIGTERM; the worker gets CLEANUP_SECONDS more to close its stores.
 graceful_timeout = GRACE_SECONDS + CLEANUP_SECONDS
 # Imported in each worker after the fork (see the module docstring).
@@ -143,7 +148,8 @@ ENV_FILE_KEYS = "RAG_BACKEND_ENV_FILE_KEYS"  # the names the environment file se
 
 
 def _env_file() -> Path:
-    return Path(os.environ.get("ENV_FILE") or ROOT / ".env")
+    """RAG_ENV_FILE, as the backup script names it (ENV_FILE, its earlier name, still works)."""
+    return Path(os.environ.get("RAG_ENV_FILE") or os.environ.get("ENV_FILE") or ROOT / ".env")
 
 
 def _remember_env_file() -> None:
@@ -201,10 +207,15 @@ def on_reload(server: Any) -> None:
 def post_worker_init(worker: Any) -> None:
     """Hand the drain time to uvicorn: without it uvicorn waits for connections without limit and the master's
     SIGKILL at graceful_timeout would cut the worker's cleanup short. The app's SIGTERM handler lowers it to
-    what is left of the grace period when it stops accepting (see `src/app.py`)."""
+    what is left of the grace period when it stops accepting (see `src/app.py`).
+
+    And uvicorn's proxy headers off, whichever uvicorn worker class runs (see the module docstring): uvicorn
+    reads the setting when the server starts, after this hook."""
     config = getattr(worker, "config", None)
     if config is not None and hasattr(config, "timeout_graceful_shutdown"):
         config.timeout_graceful_shutdown = GRACE_SECONDS
+    if config is not None and hasattr(config, "proxy_headers"):
+        config.proxy_headers = False
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -145,7 +145,7 @@ def serve(data_dir: Path, port: int, extra_env: dict[str, str] | None = None) ->
         "CACHE_EMBEDDING_TTL_SECONDS": "0",
         "CACHE_ANSWER_TTL_SECONDS": "0",
     } | (extra_env or {})
-    cmd = [sys.executable, "-m", "uvicorn", "src.api.main:app", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    cmd = [sys.executable, "-m", "uvicorn", "src.api.main:app", "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--no-proxy-headers"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

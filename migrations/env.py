@@ -31,9 +31,17 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+# pg_advisory_xact_lock's key for "this database's migrations": instances starting together (replicas of a
+# Deployment, a swarm update) take turns, and each one after the first finds the schema already at head.
+MIGRATION_LOCK = 7_305_120_104
+
+
 def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=connection.dialect.name == "sqlite", include_name=include_name)
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Held until the transaction ends; Alembic reads the current revision after it is granted.
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         context.run_migrations()
         # Which release heads can run on the schema as it now is (expand and contract).
         record_compatibility(connection, context.get_context().get_current_revision())

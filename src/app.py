@@ -19,7 +19,7 @@ from src.kit.logging import configure_logging
 from src.kit.middleware import InFlight, RequestMiddleware
 from src.kit.request_context import ClientAddressMiddleware, TrustedProxies
 from src.kit.settings import VERSION, Settings, get_settings
-from src.kit.shutdown import watch_sigterm
+from src.kit.shutdown import drain_begins, watch_sigterm
 from src.retrieval.router import router as query_router
 from src.scheduler import start_jobs
 from src.security.access import AccessControl
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            in_flight.draining = True
+            drain_begins(in_flight)
             access.uninstall_sighup()
             sigterm.uninstall()
             await close_container(container)

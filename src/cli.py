@@ -1,5 +1,7 @@
 """Command line for authors and operators: `python -m src.cli --help`.
 
+`migrate` is what every start path runs before serving (the image, the systemd unit, `make migrate`).
+
 `index` reads a folder or glob into the index in process (same code as the HTTP API), with a
 progress bar and a summary. With the embedded vector store, run it while the server is stopped
 (the store serves one process); with QDRANT_URL it can run beside the server.
@@ -128,6 +130,37 @@ def _common_root(patterns: list[str]) -> Path:
         base = Path(head or ".")
         bases.append(str((base if base.is_dir() else base.parent).resolve()))
     return Path(os.path.commonpath(bases)) if bases else Path.cwd()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the migrations (`alembic upgrade head`) before a start: every start path runs this. On a
+    database a newer release has migrated, change nothing, and exit 0 if its schema_compatibility lists
+    this release (a rollback across expand steps), 1 if not (a contract step: downgrade first)."""
+    from src.db.migrations import migrate_once
+    from src.kit.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging("INFO", settings.log_dir, settings.log_json, settings.log_file_max_bytes, settings.log_file_backups)
+    done = migrate_once(settings)
+    if done.state == "current":
+        typer.echo(f"migrate: the database is at {done.head}, this release's head")
+    elif done.state == "ahead_compatible":
+        typer.echo(
+            f"migrate: skipped (ahead_compatible): the database is at {done.revision}, a newer release's schema whose"
+            f" schema_compatibility lists this release's head {done.head}; the schema is left as it is"
+        )
+    else:
+        # One plain line (no console wrapping): it is what the journal or `docker logs` shows of the failed start.
+        typer.echo(
+            f"migrate: refused (ahead_incompatible): this release (head {done.head}) cannot run on this database, which a newer"
+            f" release migrated to {done.revision}: a contract step since {done.head} removed or changed what this release uses,"
+            f" so schema_compatibility does not list {done.head}. The schema is left as it is. To run this release, first"
+            " downgrade from the newer release's checkout, which has the migration files:"
+            f" `python -m alembic downgrade {done.head}`",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 @app.command("show-key")

@@ -212,7 +212,7 @@ def live_server_factory(tmp_path: Path) -> Iterator[Any]:
     def start(settings: Settings, cmd: list[str] | None = None, extra_env: dict[str, str] | None = None) -> LiveServer:
         port = free_port()
         log_path = tmp_path / f"server-{port}.log"
-        command = cmd or [sys.executable, "-m", "uvicorn", "src.api.main:app", "--host", "127.0.0.1", "--port", "{port}"]
+        command = cmd or [sys.executable, "-m", "uvicorn", "src.api.main:app", "--host", "127.0.0.1", "--port", "{port}", "--no-proxy-headers"]
         command = [c.replace("{port}", str(port)) for c in command]
         env = env_for(settings) | (extra_env or {})
         with log_path.open("wb") as out:

@@ -9,11 +9,17 @@ the database records, in `schema_compatibility`, the release heads that can run 
 revision and every earlier head reached through expand steps only. A release whose head is listed
 is ready on a schema that is ahead of it, so the old pool keeps serving while the new one starts;
 tests/db/test_expand_contract.py refuses a migration that breaks the previous release unless it is
-marked as a contract step."""
+marked as a contract step.
+
+Every start path migrates through `migrate_once` (`python -m src.cli migrate`, and the app itself on
+the embedded SQLite database), so a rolled-back release starts on the schema a newer one left
+behind when that schema lists it, and is refused with the reason when it does not."""
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -25,7 +31,11 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from src.kit.db import create_engine
+from src.kit.logging import get_logger
 from src.kit.settings import Settings
+
+log = get_logger(__name__)
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 
@@ -57,19 +67,56 @@ def run_migrations(database_url: str | None = None) -> None:
     command.upgrade(cfg, "head")
 
 
-def migrate_once(settings: Settings) -> None:
-    """Apply migrations to the embedded SQLite database under a file lock: workers starting together
-    (gunicorn -w N with QDRANT_URL set) would otherwise race on alembic_version and one would fail.
-    A database already ahead of this release (a newer release migrated it) is left as it is:
-    readiness then says whether this release can run on it."""
+@dataclass(frozen=True)
+class Migrated:
+    """What `migrate_once` left: the database's revision and where it stands for this release (`current`
+    once upgraded; `ahead_compatible` or `ahead_incompatible` when a newer release had migrated it)."""
+
+    state: SchemaState
+    revision: str | None
+    head: str
+
+
+def migrate_once(settings: Settings) -> Migrated:
+    """`upgrade head`, except on a database a newer release has migrated (a revision this release does
+    not ship, which Alembic cannot upgrade from): that one is left as it is, and the result says whether
+    its `schema_compatibility` lists this release. The embedded SQLite database is migrated under a file
+    lock: workers starting together (gunicorn -w N with QDRANT_URL set) would otherwise race on
+    alembic_version and one would fail."""
+    if not settings.is_sqlite:
+        return _upgrade(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with (settings.data_dir / ".migrate.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            run_migrations(settings.sqlalchemy_url)
-        except CommandError as exc:
-            if "Can't locate revision" not in str(exc):
-                raise
+        return _upgrade(settings)
+
+
+def _upgrade(settings: Settings) -> Migrated:
+    head = alembic_head()
+    try:
+        run_migrations(settings.sqlalchemy_url)
+    except CommandError:
+        # A revision Alembic cannot locate stops the run before any step: a newer release migrated the
+        # database, and it is left as it is. Any other failure is raised as it came.
+        revision, state = asyncio.run(_where(settings, head))
+        if state == "ahead_compatible":
+            log.info("MIGRATION_SKIPPED", database_revision=revision, head=head, schema=state)
+        elif state == "ahead_incompatible":
+            log.error(
+                "SCHEMA_INCOMPATIBLE", database_revision=revision, head=head, schema=state, fix="downgrade to this head from the newer release's checkout"
+            )
+        else:
+            raise
+        return Migrated(state, revision, head)
+    return Migrated("current", head, head)
+
+
+async def _where(settings: Settings, head: str) -> tuple[str | None, SchemaState]:
+    engine = create_engine(settings)
+    try:
+        return await current_revision(engine), await schema_state(engine, head)
+    finally:
+        await engine.dispose()
 
 
 def compatible_heads(revision: str) -> list[str]:

@@ -28,11 +28,15 @@ class Probed:
     embedder: Embedder
     in_flight: InFlight
 
+    @classmethod
+    def of(cls, source: object) -> Probed:
+        """Each field read from the attribute of the same name: of `app.state` (the container publishes them)
+        or of the container itself (the scheduler's readiness check)."""
+        return cls(**{f.name: getattr(source, f.name) for f in fields(cls)})
+
 
 def get_probed(request: Request) -> Probed:
-    """Each field is read from the `app.state` attribute of the same name (the container publishes them)."""
-    state = request.app.state
-    return Probed(**{f.name: getattr(state, f.name) for f in fields(Probed)})
+    return Probed.of(request.app.state)
 
 
 ProbedDep = Annotated[Probed, Depends(get_probed)]

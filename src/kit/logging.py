@@ -8,6 +8,7 @@ INPUT_VALIDATION_FAILURE, RATE_LIMIT_EXCEEDED. Secrets never reach a log line:
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import MutableMapping
@@ -37,6 +38,12 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
     return event_dict
 
 
+def add_pid(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """The process id: under gunicorn, which worker wrote the line (they all write one app.log)."""
+    event_dict.setdefault("pid", os.getpid())
+    return event_dict
+
+
 _configured = False
 _installed: list[logging.Handler] = []  # the handlers this module added to the root logger
 
@@ -48,12 +55,13 @@ def configure_logging(
 
     logs/app.log is shared by every process that logs: gunicorn's workers, and the CLI beside a
     running server. Its handler takes a file lock for each write and for rotation, so no process
-    rotates the file under another's feet and no line is lost (tests/kit/test_log_rotation.py)."""
+    rotates the file under another's feet and no line is lost (tests/reliability/test_log_rotation.py)."""
     global _configured
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
+        add_pid,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact,
     ]

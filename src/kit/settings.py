@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     # Shutdown.
     shutdown_grace_seconds: int = Field(default=30, ge=1, le=600)
 
+    # Readiness: each worker keeps its own rag_ready gauge current (health/service.py); the alert waits 2 minutes.
+    readiness_check_seconds: float = Field(default=10.0, ge=0.5, le=60, description="Each worker evaluates its readiness this often, unless a probe just did")
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str | None) -> str | None:

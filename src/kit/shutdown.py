@@ -13,6 +13,7 @@ from typing import Any
 from uvicorn.server import Server as UvicornServer
 
 from src.kit.logging import get_logger
+from src.kit.metrics import READY
 from src.kit.middleware import InFlight
 
 log = get_logger(__name__)
@@ -27,8 +28,8 @@ DUPLICATE_SIGNAL_SECONDS = 2.0
 class SigtermDrain:
     """SIGTERM handling, chained in front of the server's own handler during the lifespan.
 
-    On SIGTERM readiness fails at once (`InFlight.draining`). Under uvicorn (alone, `--workers`, or the
-    gunicorn uvicorn workers) the listener then stays open while requests are in flight, for at most
+    On SIGTERM readiness fails at once (`InFlight.draining`, and the `rag_ready` gauge). Under uvicorn
+    (alone, `--workers`, or the gunicorn uvicorn workers) the listener then stays open while requests are in flight, for at most
     DRAIN_ANNOUNCE_SECONDS, so a load balancer polling `/api/v1/health/ready` sees 503 rather than a
     refused connection; then uvicorn stops accepting and waits for the remaining requests until
     SHUTDOWN_GRACE_SECONDS after the signal, and the lifespan closes the stores.
@@ -74,8 +75,11 @@ class SigtermDrain:
         return owner if isinstance(owner, UvicornServer) else None
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
-        # A signal handler: set flags and schedule; logging happens on the loop.
+        # A signal handler: set flags and schedule; logging and metrics happen on the loop (a metric's lock
+        # may be held by the code this signal interrupted).
         self.in_flight.draining = True
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(READY.set, 0)  # rag_ready drops at once, not at the next readiness check
         server = self._server()
         if server is None:
             self.previous(signum, frame)
@@ -111,6 +115,12 @@ class SigtermDrain:
         server.config.timeout_graceful_shutdown = drain  # type: ignore[assignment]
         log.info("SHUTDOWN_STOP_ACCEPTING", in_flight=self.in_flight.count, drain_seconds_left=round(drain, 1))
         server.should_exit = True
+
+
+def drain_begins(in_flight: InFlight) -> None:
+    """Readiness fails from now on, and `rag_ready` says so at once. On the loop, not in a signal handler."""
+    in_flight.draining = True
+    READY.set(0)
 
 
 def watch_sigterm(in_flight: InFlight, grace_seconds: float) -> SigtermDrain:

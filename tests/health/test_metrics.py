@@ -1,8 +1,11 @@
 """/metrics: requests by route template and status, each pipeline stage's latency after an answer, and the
-readiness gauge set by every readiness check."""
+readiness gauge set by every readiness check, and by the app itself at start and periodically without a probe
+(under gunicorn with several workers: tests/health/test_ready_gauge_workers.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import httpx
@@ -84,3 +87,24 @@ async def test_readiness_sets_the_ready_gauge_each_time_it_is_evaluated(tmp_path
     async with running_app(make_settings(tmp_path / "new", auto_migrate=False)) as (_, client):
         assert (await client.get("/api/v1/health/ready")).status_code == 503
         assert value(await scrape(client), "rag_ready") == 0
+
+
+async def gauge_becomes(client: httpx.AsyncClient, expected: float, within: float = 20.0) -> None:
+    deadline = time.monotonic() + within
+    while (found := value(await scrape(client), "rag_ready")) != expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert found == expected
+
+
+async def test_the_app_sets_the_ready_gauge_by_itself_at_start_and_then_periodically(tmp_path: Path) -> None:
+    """No readiness probe here: the gauge is the app's own evaluation."""
+
+    def probes(samples: Samples) -> float:
+        return sum(requests(samples, "/api/v1/health/ready", status, "GET") for status in ("200", "503"))
+
+    async with running_app(make_settings(tmp_path / "migrated", readiness_check_seconds=0.5)) as (app, client):
+        before = await scrape(client)  # the counters are the process's: earlier tests' probes are in them
+        await gauge_becomes(client, 1)
+        app.state.in_flight.draining = True  # set directly, as SIGTERM does, without the handler's own gauge update
+        await gauge_becomes(client, 0)
+        assert probes(await scrape(client)) == probes(before)

@@ -29,7 +29,7 @@ def test_reload_applies_a_changed_and_a_removed_setting(serve: Any, tmp_path: Pa
     env_file.write_text("ENVIRONMENT=test\nCHAT_RELOAD_PROBE=1\n")
     settings = make_settings(tmp_path)
     # As systemd does with EnvironmentFile: the file's values are in the master's environment.
-    server = serve(settings, cmd=gunicorn_cmd(tmp_path, "-w", "1"), extra_env={"ENV_FILE": str(env_file), "ENVIRONMENT": "test", "CHAT_RELOAD_PROBE": "1"})
+    server = serve(settings, cmd=gunicorn_cmd(tmp_path, "-w", "1"), extra_env={"RAG_ENV_FILE": str(env_file), "ENVIRONMENT": "test", "CHAT_RELOAD_PROBE": "1"})
     assert started_in(server.log(), "test") == 1
     env_file.write_text("ENVIRONMENT=development\n")
     os.kill(server.proc.pid, signal.SIGHUP)

@@ -79,7 +79,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "",
         "- Command: `make reliability`",
         f"- Machine: {machine()}",
-        f"- Run: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, commit {commit}, pytest exit status {exitstatus}",
+        f"- Run: finished {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, commit {commit}: {session.testscollected} tests, "
+        f"{session.testsfailed} failed (pytest exit status {exitstatus})",
         "",
     ]
     sections: dict[str, list[Figure]] = {}

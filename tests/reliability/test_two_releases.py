@@ -1,19 +1,20 @@
 """Two releases side by side: the runbook's expand-then-contract deploy and its rollback, under load.
 
 The old release is this checkout; the new one is a copy of its runtime files plus one expand migration
-(a nullable column on `messages`). Both run as uvicorn processes on the same PostgreSQL database, each
-with its own empty in-memory vector store. A few clients send /api/v1/query and /api/v1/answer (answers
-write session rows) to whichever release is current while readiness is polled. Runbook section 11:
-migrate from the new tree with the old release serving, start the new release, switch traffic, drain
-the old; then roll back the same way and downgrade from the new tree. No request may fail, and the old
-release stays ready on the expanded schema. The contrary: the same step marked as a contract step
+(a nullable column on `messages`, tests/db/releases.py). Both start as production starts them, the
+migrate command first (`python -m src.cli migrate`, which must succeed), then a uvicorn process, on the
+same PostgreSQL database, each with its own empty in-memory vector store. A few clients send
+/api/v1/query and /api/v1/answer (answers write session rows) to whichever release is current while
+readiness is polled. Runbook section 11: migrate from the new tree with the old release serving, start
+the new release, switch traffic, drain the old; then roll back the same way (the old release's migrate
+command leaves the newer schema, which lists it, as it is) and downgrade from the new tree. No request
+may fail, and the old release stays ready on the expanded schema. The contrary: the same step marked as a contract step
 makes the old release report "incompatible"."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -28,7 +29,8 @@ import pytest
 
 from src.db.migrations import alembic_head, current_revision
 from src.kit.db import create_engine
-from tests.conftest import REPO, env_for, free_port, make_settings, wait_healthy
+from tests.conftest import REPO, free_port, make_settings, wait_healthy
+from tests.db.releases import NEW_REVISION, alembic_by_hand, migrate, new_release, release_env
 from tests.kit.test_shutdown import EXIT_BOUND_SECONDS
 from tests.reliability.conftest import size
 from tests.reliability.test_load import unstored_answers
@@ -37,9 +39,6 @@ pytestmark = pytest.mark.slow
 CLIENTS = 3
 REQUEST_TIMEOUT = 30.0
 START_TIMEOUT = 180.0  # a release loads the embedding model at start, on a machine shared with other work
-NEW_REVISION = "a11ce2b0b7e5"  # the test-only migration the new release ships
-NEW_COLUMN = "two_release_probe"
-RUNTIME = ["src", "migrations", "alembic.ini", "gunicorn.conf.py"]
 NO_LIMITS = {"RATE_LIMIT_REQUESTS_PER_MINUTE": "0", "RATE_LIMIT_TOKENS_PER_MINUTE": "0", "RATE_LIMIT_CONCURRENT_REQUESTS": "0"}
 QUESTIONS = [
     "What is the Zero Moment Point in bipedal locomotion?",
@@ -48,59 +47,11 @@ QUESTIONS = [
     "What is a support polygon?",
     "How does ROS 2 pass messages between nodes?",
 ]
-MIGRATION = '''"""two releases: a nullable column the old release ignores (tests/reliability/test_two_releases.py)
-
-Revision ID: {revision}
-Revises: {down_revision}
-Create Date: 2099-01-01 00:00:00
-"""
-
-from __future__ import annotations
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "{revision}"
-down_revision = "{down_revision}"
-branch_labels = None
-depends_on = None
-phase = "{phase}"
-
-
-def upgrade() -> None:
-    op.add_column("messages", sa.Column("{column}", sa.Text(), nullable=True))
-
-
-def downgrade() -> None:
-    op.drop_column("messages", "{column}")
-'''
-
-
-def new_release(root: Path, down_revision: str, phase: str) -> Path:
-    """A copy of this checkout's runtime files with one more migration on top of its head."""
-    root.mkdir(parents=True)
-    for name in RUNTIME:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, root / name)
-    text = MIGRATION.format(revision=NEW_REVISION, down_revision=down_revision, phase=phase, column=NEW_COLUMN)
-    (root / "migrations" / "versions" / f"2099_01_01_0000-{NEW_REVISION}_two_releases_probe.py").write_text(text)
-    return root
-
-
-def release_env(tmp_path: Path, tree: Path, name: str, database_url: str) -> dict[str, str]:
-    """The environment of a process of the release in `tree`: it imports that tree's `src`."""
-    settings = make_settings(tmp_path / name, database_url=database_url, qdrant_url=":memory:")
-    return env_for(settings) | NO_LIMITS | {"PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 async def alembic(tmp_path: Path, tree: Path, database_url: str, *args: str) -> None:
-    """`python -m alembic ...` from a release's checkout, as the runbook runs it."""
-    env = release_env(tmp_path, tree, "alembic", database_url)
-    done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "alembic", *args], cwd=tree, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, f"alembic {' '.join(args)} in {tree}:\n{done.stdout}\n{done.stderr}"
+    """The runbook's `python -m alembic ...` from a release's checkout, off the event loop."""
+    await asyncio.to_thread(alembic_by_hand, tmp_path, tree, database_url, *args)
 
 
 async def database_revision(tmp_path: Path, database_url: str) -> str | None:
@@ -125,6 +76,7 @@ class Release:
     proc: subprocess.Popen[bytes]
     url: str
     log_path: Path
+    migrated: str  # what its migrate command printed
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -140,13 +92,17 @@ class Releases:
         self.started: list[Release] = []
 
     async def start(self, tree: Path, name: str) -> Release:
+        """The release's start path, as the image and the systemd unit run it: its migrate command (it must
+        succeed), then its server, once ready."""
+        migrated = await asyncio.to_thread(migrate, self.tmp_path, tree, self.database_url)
+        assert migrated.returncode == 0, f"{name}: migrate exited {migrated.returncode}:\n{migrated.stdout}\n{migrated.stderr}"
         port = free_port()
         log_path = self.tmp_path / f"{name}.log"
         command = [sys.executable, "-m", "uvicorn", "src.api.main:app", "--host", "127.0.0.1", "--port", str(port)]
-        env = release_env(self.tmp_path, tree, name, self.database_url)
+        env = release_env(self.tmp_path, tree, name, self.database_url) | NO_LIMITS
         with log_path.open("wb") as out:
             proc = subprocess.Popen(command, cwd=tree, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        release = Release(name, proc, f"http://127.0.0.1:{port}", log_path)
+        release = Release(name, proc, f"http://127.0.0.1:{port}", log_path, migrated.stdout)
         self.started.append(release)
         try:
             await asyncio.to_thread(wait_healthy, release.url, proc, START_TIMEOUT)
@@ -319,8 +275,10 @@ async def test_deploy_and_rollback_across_an_expand_step(releases: Releases, run
     old_exit = await releases.drain(old)
     await asyncio.sleep(seconds)
 
-    # Rollback: the old release again, on the expanded schema; traffic back; drain the new; downgrade.
+    # Rollback: the old release again, on the expanded schema (its migrate command leaves it as it is);
+    # traffic back; drain the new; downgrade.
     old_again = await releases.start(REPO, "old-again")
+    assert await database_revision(tmp_path, pg_url) == NEW_REVISION
     rollback_ready = (await ready(old_again.url)).json()
     watch_again = Readiness(old_again.url, stage="before the downgrade")
     running.add(watch_again.poll())
@@ -349,6 +307,12 @@ async def test_deploy_and_rollback_across_an_expand_step(releases: Releases, run
         "all 200, ahead_compatible",
         not failed_old and bool(after) and {s for _, s in after} == {"ahead_compatible"},
     )
+    record(
+        "old release's migrate command at the rollback, on the expanded schema",
+        old_again.migrated.strip()[:60],
+        "exit 0, skipped (ahead_compatible)",
+        "skipped (ahead_compatible)" in old_again.migrated,
+    )
     record("drained releases' exit codes (old, new)", f"{old_exit}, {new_exit}", "0, 0", old_exit == new_exit == 0)
     record("acknowledged answers missing from `messages`", f"{len(missing)} of {len(traffic.answer_ids)}", "0", not missing)
 
@@ -357,6 +321,7 @@ async def test_deploy_and_rollback_across_an_expand_step(releases: Releases, run
     assert all(traffic.served[stage] > 0 for stage in stages), traffic.served
     assert not failed_old, failed_old[:10]
     assert after and {s for _, s in after} == {"ahead_compatible"}, watch_old.probes[-5:]
+    assert f"migrate: skipped (ahead_compatible): the database is at {NEW_REVISION}" in old_again.migrated, old_again.migrated
     assert rollback_ready["services"]["database"]["schema"] == "ahead_compatible", rollback_ready
     assert not watch_again.failed(), watch_again.failed()[:10]
     assert watch_again.during("after the downgrade")[-1] == (200, "current"), watch_again.probes[-5:]

@@ -1,18 +1,27 @@
 """The client behind proxies (TRUSTED_PROXIES) is what rate limits, blocks and security log lines use:
 a client that sends a new spoofed first X-Forwarded-For hop each time still meets its limit, and
-BLOCKED_CLIENTS (IPv4 and IPv6 CIDRs, also from a file reloaded without a restart) refuses it with 403."""
+BLOCKED_CLIENTS (IPv4 and IPv6 CIDRs, also from a file reloaded without a restart) refuses it with 403.
+
+Over a real loopback socket too, as the service is started (gunicorn with its configured worker, gunicorn
+with the runbook's `-k uvicorn.workers.UvicornWorker`, `uvicorn --no-proxy-headers` as `make run`): uvicorn's
+own proxy-header handling, which trusts X-Forwarded-For from loopback, is off, so with TRUSTED_PROXIES unset
+a client on 127.0.0.1 cannot pick its address with the header; with TRUSTED_PROXIES=1 the last hop is used.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import auth, make_settings, running_app
+from tests.kit.test_shutdown import gunicorn_cmd, serve  # noqa: F401 - `serve` is a fixture
 from tests.security.test_auth_and_logs import log_events, rid
 from tests.security.test_rate_limits import assert_rate_limited, wait_for_next_minute_if_close
 
@@ -144,3 +153,53 @@ async def test_blocked_clients_file_is_reloaded_without_restart_and_a_bad_edit_k
     assert len(failed) == 1 and "not-a-network" in failed[0]["error"]
     reloaded = [e["blocked"] for e in events if e.get("event") == "ACCESS_RELOADED"]
     assert reloaded == [["203.0.113.0/24", "198.51.100.0/24"], ["203.0.113.0/24"]]
+
+
+# --- over a real socket ----------------------------------------------------------------------------
+
+
+def server_cmd(tmp_path: Path, started_by: str) -> list[str]:
+    if started_by == "uvicorn":
+        return [sys.executable, "-m", "uvicorn", "src.api.main:app", "--host", "127.0.0.1", "--port", "{port}", "--no-proxy-headers"]
+    return gunicorn_cmd(tmp_path, "-w", "1", *(["-k", started_by] if started_by != "gunicorn" else []))
+
+
+async def logged_clients(log_dir: Path, responses: list[httpx.Response], within: float = 10.0) -> dict[str, str]:
+    """The `client` of each response's request log line, by request id (a line is written once the response is sent)."""
+    wanted = {r.headers["x-request-id"] for r in responses}
+    deadline = time.monotonic() + within
+    while True:
+        found = {e["request_id"]: e["client"] for e in log_events(log_dir) if e.get("event") == "request" and e.get("request_id") in wanted}
+        if set(found) == wanted or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize("started_by", ["gunicorn", "uvicorn.workers.UvicornWorker", "uvicorn"])
+async def test_over_a_real_socket_the_header_does_not_choose_the_client(serve: Any, tmp_path: Path, started_by: str) -> None:  # noqa: F811
+    settings = make_settings(tmp_path, rate_limit_requests_per_minute=LIMIT)
+    server = serve(settings, cmd=server_cmd(tmp_path, started_by))
+    wait_for_next_minute_if_close()
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        # 203.0.113.7 first, then a new address each time: as one client from 127.0.0.1 they share one budget.
+        spoofed = [await query(client, via(f"203.0.113.{7 + i}")) for i in range(LIMIT + 1)]
+    assert [r.status_code for r in spoofed] == [200] * LIMIT + [429], [r.text[:200] for r in spoofed]
+    assert_rate_limited(spoofed[-1], "requests", LIMIT)
+    clients = await logged_clients(settings.log_dir, spoofed)
+    assert set(clients.values()) == {"127.0.0.1"} and len(clients) == len(spoofed), clients
+    limited = [e["client"] for e in log_events(settings.log_dir) if e.get("event") == "RATE_LIMIT_EXCEEDED"]
+    assert limited == ["127.0.0.1"], limited
+
+
+async def test_over_a_real_socket_one_trusted_proxy_means_the_last_hop(serve: Any, tmp_path: Path) -> None:  # noqa: F811
+    settings = make_settings(tmp_path, rate_limit_requests_per_minute=LIMIT, trusted_proxies="1")
+    server = serve(settings, cmd=server_cmd(tmp_path, "gunicorn"), extra_env={"TRUSTED_PROXIES": "1"})
+    wait_for_next_minute_if_close()
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        limited = [await query(client, via(f"6.6.{i}.{i}", "203.0.113.7")) for i in range(LIMIT + 1)]
+        other = await query(client, via("6.6.6.6", "198.51.100.8"))
+    assert [r.status_code for r in limited] == [200] * LIMIT + [429]
+    assert other.status_code == 200, other.text
+    clients = await logged_clients(settings.log_dir, [*limited, other])
+    assert [clients.get(r.headers["x-request-id"]) for r in limited] == ["203.0.113.7"] * len(limited), clients
+    assert clients.get(other.headers["x-request-id"]) == "198.51.100.8"

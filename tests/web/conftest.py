@@ -62,7 +62,7 @@ def start_site(tmp: Path, **env: str) -> Site:
     settings = make_settings(tmp, cache_answer_ttl_seconds=0, reader_dir=book)
     port = free_port()
     log = tmp / f"server-{port}.log"
-    command = [sys.executable, "-m", "uvicorn", "src.api.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "uvicorn", "src.api.main:app", "--host", "127.0.0.1", "--port", str(port), "--no-proxy-headers"]
     environment = env_for(settings) | {"READER_DIR": str(book)} | env
     with log.open("wb") as out:
         proc = subprocess.Popen(command, cwd=REPO, env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
