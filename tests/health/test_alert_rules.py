@@ -137,3 +137,25 @@ def test_the_backlog_alert_fires_before_answers_are_refused() -> None:
 def test_the_parser_refuses_what_prometheus_refuses(bad: str) -> None:
     with pytest.raises(ValueError):
         pq.parse(bad)
+
+
+# The thresholds and durations docs/runbook.md's alert table states, as each rule must compare and wait.
+RUNBOOK_THRESHOLDS = {
+    "RagHighErrorRate": (0.01, "5m", "more than 1 % of requests are 5xx, for 5 min"),
+    "RagAnswerLatencyHigh": (2.0, "10m", "p95 of `POST /api/v1/answer` above 2 s, for 10 min"),
+    "RagQueryLatencyHigh": (0.3, "10m", "p95 of `POST /api/v1/query` above 300 ms, for 10 min"),
+    "RagNotReady": (0.0, "2m", "`rag_ready` is 0 on an instance for 2 min"),
+    "RagUnrecordedTurnsNearLimit": (2500.0, "1m", "more than 2,500 turns wait"),
+    "RagRateLimitSpike": (0.05, "5m", "a rate limit refuses more than 5 % of requests, for 5 min"),
+}
+
+
+@pytest.mark.parametrize("alert", sorted(RUNBOOK_THRESHOLDS))
+def test_each_rule_fires_at_the_threshold_the_runbook_states(alert: str) -> None:
+    threshold, wait, runbook_row = RUNBOOK_THRESHOLDS[alert]
+    assert f"| `{alert}` | {runbook_row}" in (REPO / "docs" / "runbook.md").read_text(), f"the runbook's row for {alert} changed"
+    (rule,) = (r for r in rules() if r["alert"] == alert)
+    expr = pq.parse(rule["expr"])
+    assert isinstance(expr, pq.BinaryExpr) and isinstance(expr.rhs, pq.NumberLiteral), rule["expr"]
+    assert expr.rhs.val == threshold, f"{alert} compares with {expr.rhs.val}, the runbook says {threshold}"
+    assert rule["for"] == wait
