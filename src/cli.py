@@ -230,16 +230,19 @@ def report(
 
 @app.command("restore-check")
 def restore_check(
-    dump: Annotated[Path, typer.Argument(help="The database dump: database.sql.gz from scripts/backup.sh, or plain SQL", exists=True, dir_okay=False)],
+    dump: Annotated[
+        Path,
+        typer.Argument(help="The database backup from scripts/backup.sh: database.sql.gz (or plain SQL), or the SQLite app.db", exists=True, dir_okay=False),
+    ],
     question: Annotated[str, typer.Option(help="A question the restored book must answer with citations")],
     expect_source: Annotated[str | None, typer.Option(help="A source_file the answer must cite (e.g. docs/02-humanoid-robotics/index.md)")] = None,
     vectors: Annotated[
         Path | None, typer.Option(help="vectors.tar.gz from scripts/backup.sh (the embedded store); without it the configured store answers", exists=True)
     ] = None,
-    server_url: Annotated[str | None, typer.Option(help="PostgreSQL server for the scratch database (default: NEON_DB_URL / DATABASE_URL)")] = None,
-    keep: Annotated[bool, typer.Option("--keep", help="Keep the scratch database (its name is printed)")] = False,
+    server_url: Annotated[str | None, typer.Option(help="PostgreSQL server for the scratch database of a dump (default: NEON_DB_URL / DATABASE_URL)")] = None,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the scratch database, or the SQLite copy (its name or path is printed)")] = False,
 ) -> None:
-    """Restore a backup into a scratch PostgreSQL database, check its migrations and ask it a known question."""
+    """Restore a backup into a scratch copy (a PostgreSQL database, or an SQLite file), check its migrations and ask it a known question."""
     from src.kit.logging import configure_logging
     from src.ops.restore_check import restore_check as check
 
