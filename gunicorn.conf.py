@@ -158,8 +158,14 @@ def _remember_env_file() -> None:
     from dotenv import dotenv_values
 
     path = _env_file()
-    names = sorted(k for k, v in dotenv_values(path).items() if v is not None) if path.is_file() else []
-    os.environ[ENV_FILE_KEYS] = ",".join(names)
+    values = {k: v for k, v in dotenv_values(path).items() if v is not None} if path.is_file() else {}
+    if os.environ.get("RAG_ENV_FILE") or os.environ.get("ENV_FILE"):
+        # A file named by RAG_ENV_FILE is the configuration, as EnvironmentFile makes it under systemd, also when
+        # gunicorn is started by hand (the workers read only ./.env themselves). A variable set in the
+        # environment still wins, as it does over EnvironmentFile with Environment=.
+        for name, value in values.items():
+            os.environ.setdefault(name, value)
+    os.environ[ENV_FILE_KEYS] = ",".join(sorted(values))
 
 
 def _reload_env_file(server: Any) -> None:

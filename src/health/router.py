@@ -32,7 +32,10 @@ async def liveness() -> dict[str, str]:
 async def health(probed: ProbedDep) -> JSONResponse:
     found = await services(probed)
     status = "unhealthy" if not required_up(found) else ("degraded" if found["cache"]["status"] != "up" else "healthy")
-    return JSONResponse({"status": status, "services": found, "version": VERSION}, status_code=503 if status == "unhealthy" else 200)
+    unhealthy = status == "unhealthy"
+    return JSONResponse(
+        {"status": status, "services": found, "version": VERSION}, status_code=503 if unhealthy else 200, headers={"Retry-After": "5"} if unhealthy else {}
+    )
 
 
 @router.get("/api/v1/health/ready", responses={503: {"description": "Not ready: starting, draining, or a required dependency is down"}}, summary="Readiness")

@@ -38,10 +38,11 @@ def request_id_of(conn: HTTPConnection) -> str:
 
 
 def parse_networks(value: str, setting: str) -> tuple[IPNetwork, ...]:
-    """Comma- or newline-separated CIDRs (a bare address is a /32 or /128); ValueError names the bad entry."""
+    """Comma- or newline-separated CIDRs (a bare address is a /32 or /128); `#` starts a comment to the end of
+    its line, commas and all. ValueError names the bad entry."""
     networks = []
-    for raw in re.split(r"[,\n]", value):
-        entry = raw.split("#", 1)[0].strip()
+    entries = (raw.strip() for line in value.splitlines() for raw in line.split("#", 1)[0].split(","))
+    for entry in entries:
         if not entry:
             continue
         try:

@@ -327,6 +327,7 @@ async def check_database_outage(pg_url: str, tmp_path: Path, proxy: TcpProxy, fa
         assert (await call(client, "GET", "/health")).status_code == 200
         health = await call(client, "GET", "/api/v1/health")
         assert health.status_code == 503 and health.json()["services"]["database"]["status"] == "down"
+        assert health.headers["Retry-After"] == "5"  # as every 503 of the service says when to try again
 
         ids = []
         for i, question in enumerate(QUESTIONS[1:5]):

@@ -26,7 +26,7 @@ VARIABLE = re.compile(r"^(?P<commented>#\s*)?(?P<name>[A-Z][A-Z0-9_]*)=(?P<value
 OUTSIDE_SETTINGS = {
     "PROMETHEUS_MULTIPROC_DIR": [REPO / "src" / "kit" / "metrics.py", REPO / "gunicorn.conf.py"],
     "WEB_CONCURRENCY": [Path(inspect.getfile(gunicorn.config))],
-    "ENV_FILE": [REPO / "gunicorn.conf.py"],
+    "RAG_ENV_FILE": [REPO / "gunicorn.conf.py", REPO / "scripts" / "backup.sh"],
 }
 
 

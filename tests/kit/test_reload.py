@@ -61,3 +61,15 @@ def test_reload_applies_a_changed_and_a_removed_setting(serve: Any, tmp_path: Pa
     assert httpx.get(server.url + "/api/v1/health/ready", timeout=5).status_code == 200
     # The removed setting is gone from the new worker: it has the default again, not the master's old value.
     assert request_limit(server.url) == str(Settings.model_fields["rate_limit_requests_per_minute"].default)
+
+
+@pytest.mark.timeout(180)
+def test_gunicorn_started_by_hand_reads_the_file_rag_env_file_names(serve: Any, tmp_path: Path) -> None:  # noqa: F811
+    """Without systemd's EnvironmentFile, the file RAG_ENV_FILE names is still the configuration from the start,
+    not only after the first reload; a variable set in the environment wins over it."""
+    env_file = tmp_path / "rag.env"
+    env_file.write_text("COLLECTION_NAME=from_the_env_file\nENVIRONMENT=development\n")
+    server = serve(make_settings(tmp_path), cmd=gunicorn_cmd(tmp_path, "-w", "1"), extra_env={"RAG_ENV_FILE": str(env_file)})
+    ready = httpx.get(server.url + "/api/v1/health/ready", timeout=10).json()
+    assert ready["services"]["vector_store"]["collection"] == "from_the_env_file", ready
+    assert started_in(server.log(), "test") == 1  # ENVIRONMENT=test from the environment, not the file's

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from src.kit.request_context import TrustedProxies
+from src.kit.request_context import TrustedProxies, parse_networks
 from src.kit.settings import Settings
 
 
@@ -64,3 +64,11 @@ def test_settings_refuse_a_malformed_value(value: str) -> None:
     with pytest.raises(ValidationError) as caught:
         Settings(_env_file=None, trusted_proxies=value)
     assert "TRUSTED_PROXIES" in str(caught.value)
+
+
+def test_a_comment_runs_to_the_end_of_its_line_commas_and_all() -> None:
+    """The runbook's block line: `203.0.113.0/24   # incident 2024-06-01, scraping`."""
+    listed = "203.0.113.0/24   # incident 2024-06-01, scraping\n# whole-line note, with a comma\n198.51.100.7, 2001:db8:bad::/48\n"
+    assert [str(n) for n in parse_networks(listed, "BLOCKED_CLIENTS_FILE")] == ["203.0.113.0/24", "198.51.100.7/32", "2001:db8:bad::/48"]
+    with pytest.raises(ValueError, match="'scraping' is not an IP address"):
+        parse_networks("203.0.113.0/24, scraping", "BLOCKED_CLIENTS")
