@@ -76,12 +76,20 @@ def topical(question: str) -> float:
     return min(MIN_TOPICAL, TOPICAL_TERMS / max(1, len(set(terms(question)))))
 
 
+MAX_NAMES_ECHOED = 3  # a message naming more things the book lacks is a paste or an attack, not a question
+
+
 def not_mentioned(names: list[str]) -> str:
     """The refusal for a question about something the book never names ("the Unitree G1"). A name is
-    echoed only when short, free of links, and not an identifier or code (a student's words are not
-    repeated into an answer that may be cached and shown to others)."""
-    shown = [n for n in names if len(n) <= 60 and not foreign_links(n, set()) and not _ID_LIKE.search(n)]
-    if not shown:
+    echoed only when short, free of links, and not an identifier or code, and only when there are at most
+    MAX_NAMES_ECHOED of them (a student's words are not repeated into an answer that may be cached and
+    shown to others, and a pasted jailbreak's hundred capitalised phrases are not read back to it)."""
+    distinct: dict[str, str] = {}  # the first spelling of each name, in the question's order
+    for name in names:
+        distinct.setdefault(name.strip().casefold(), name.strip())
+    distinct.pop("", None)
+    shown = [n for n in distinct.values() if len(n) <= 60 and not foreign_links(n, set()) and not _ID_LIKE.search(n)]
+    if not shown or len(distinct) > MAX_NAMES_ECHOED:
         return NOT_COVERED
     listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
     return f"The textbook doesn't mention {listed}, so I can't answer this from the book."
