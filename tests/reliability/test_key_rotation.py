@@ -1,5 +1,6 @@
-"""Rotating an indexing key under load, as docs/runbook.md section 7 says: add the new key to
-INDEXING_API_KEYS_FILE, switch the clients, remove the old key, on a real uvicorn serving steady
+"""Key rotation: an indexing key rotated under steady authenticated load, as docs/runbook.md section 7 says.
+
+Add the new key to INDEXING_API_KEYS_FILE, switch the clients, remove the old key, on a real uvicorn serving steady
 authenticated traffic the whole time. No request made with a key that is valid at that moment
 fails, and the removed key is refused within seconds of its removal, without a restart."""
 
