@@ -74,6 +74,10 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "auth_failure_limit": 10_000,  # tests of other things send wrong keys freely; tests/security lowers it
         "cleanup_interval_seconds": 3600,
         "model_cache_dir": MODEL_CACHE,
+        # Tests that share Redis are about sharing. On a loaded 2-core CI machine another task can hold the
+        # event loop past the production bound (0.5 s) and send one instance to its in-process fallback
+        # (CI stop 16 saw 9 requests pass a shared limit of 5). Tests of Redis timeouts set their own.
+        "redis_timeout_seconds": 5.0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

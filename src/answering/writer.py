@@ -39,6 +39,7 @@ BORDERLINE_EVIDENCE = 0.10
 STRONG_COVERAGE = 0.75
 FOLLOW_UP_COVERAGE = 0.5
 SELECTION_IN_QUESTION = 400
+CLOSEST_SECTIONS = 3  # sections a refusal points to
 
 
 def respond(session_id: str, answer: str, **fields: Any) -> AnswerResponse:
@@ -55,13 +56,18 @@ def respond(session_id: str, answer: str, **fields: Any) -> AnswerResponse:
 
 
 def not_covered(hits: list[Fused], lead: str = NOT_COVERED) -> str:
-    """The refusal, naming the closest sections (with their links) so the student knows where to look."""
-    closest = []
-    for hit in hits[:3]:
+    """The refusal, naming the closest sections (with their links) so the student knows where to look:
+    up to CLOSEST_SECTIONS of them, each once however many of its passages were found."""
+    closest: list[str] = []
+    for hit in hits:
         p = hit.payload
         title, section = p.get("title") or p.get("source_file") or "", p.get("section")
         label = f"{title} > {section}" if section and section != title else title
-        closest.append(f"{label} ({p['url']})" if p.get("url") else label)
+        named = f"{label} ({p['url']})" if p.get("url") else label
+        if named and named not in closest:
+            closest.append(named)
+        if len(closest) == CLOSEST_SECTIONS:
+            break
     if not closest:
         return lead
     return lead + " The closest sections are: " + "; ".join(closest) + "."

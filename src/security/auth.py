@@ -6,7 +6,8 @@ dependency stays on the router too: it documents the scheme in OpenAPI, and chec
 the route has not checked already.
 
 Keys are named (security/keys.py); the name of the key that authenticated is logged
-(AUTHENTICATED), the key never is. Failed attempts are counted per client (security/throttle.py):
+(AUTHENTICATED), the key never is. Failed attempts are counted per client (security/throttle.py),
+in the same atomic step that reads the count, so attempts in flight at once cannot overshoot:
 past AUTH_FAILURE_LIMIT, 429 with Retry-After, even for a right key, until the window ends.
 """
 
@@ -39,22 +40,21 @@ async def verify_indexing_key(request: Request, supplied: str) -> str:
     throttle: AuthThrottle = request.app.state.auth_throttle
     client = client_address(request)
     where = {"client": client, "path": request.url.path, "method": request.method, "request_id": request_id_of(request)}
-    locked = await throttle.locked(client)
-    if locked is not None:
-        RATE_LIMITED.labels("authentication_failures").inc()
-        log.warning("AUTHENTICATION_THROTTLED", failures=locked.count, limit=throttle.limit, retry_after_seconds=locked.retry_after, **where)
-        details = {"limit": "authentication_failures", "allowed": throttle.limit, "retry_after_seconds": locked.retry_after}
-        raise RateLimited("Too many failed key attempts from this client.", details, {"Retry-After": str(locked.retry_after)})
     name = access.current().keys.match(supplied)
+    attempt = await throttle.attempt(client, failed=name is None)
+    if not attempt.admitted:
+        RATE_LIMITED.labels("authentication_failures").inc()
+        log.warning("AUTHENTICATION_THROTTLED", failures=attempt.count, limit=throttle.limit, retry_after_seconds=attempt.retry_after, **where)
+        details = {"limit": "authentication_failures", "allowed": throttle.limit, "retry_after_seconds": attempt.retry_after}
+        raise RateLimited("Too many failed key attempts from this client.", details, {"Retry-After": str(attempt.retry_after)})
     if name is not None:
         request.state.indexing_key_name = name
         log.info("AUTHENTICATED", key_name=name, **where)
         return name
-    failures = await throttle.fail(client)
     log.warning(
         "AUTHENTICATION_FAILURE",
         reason="missing_key" if not supplied else "invalid_key",
-        failures=failures.count,
+        failures=attempt.count,
         limit=throttle.limit,
         window_seconds=throttle.window,
         **where,

@@ -1,7 +1,12 @@
 """Failed key attempts, throttled per client: after AUTH_FAILURE_LIMIT failures within
 AUTH_FAILURE_WINDOW_SECONDS of the first, every attempt is refused with 429 and Retry-After, a right
 key included, until the window ends. Counted in Redis when configured (every worker shares the count),
-in process otherwise and while Redis is down, as the rate limiter does."""
+in process otherwise and while Redis is down, as the rate limiter does.
+
+The key is compared first; then one atomic step (`attempt`) both says whether the client is locked out
+and, for a wrong key, counts it. So however many attempts a client has in flight at once, on however
+many workers, at most AUTH_FAILURE_LIMIT wrong keys get a 401 per window: reading the count and
+counting in two steps let every attempt in flight through the read. A right key counts nothing."""
 
 from __future__ import annotations
 
@@ -15,10 +20,25 @@ from src.kit.redis_link import RedisLink
 
 _LOCAL_MAX_CLIENTS = 100_000  # past these, expired entries are swept
 
+# KEYS[1] the client's count; ARGV: the limit, the window, 1 to count this attempt as a failure.
+# Returns {failures, seconds the window has left, admitted}.
+_ATTEMPT = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count >= tonumber(ARGV[1]) then
+  return {count, redis.call('TTL', KEYS[1]), 0}
+end
+if ARGV[3] == '1' then
+  redis.call('SET', KEYS[1], 0, 'EX', ARGV[2], 'NX')
+  count = redis.call('INCR', KEYS[1])
+end
+return {count, redis.call('TTL', KEYS[1]), 1}
+"""
+
 
 @dataclass(frozen=True)
-class Failures:
-    count: int
+class Attempt:
+    admitted: bool  # False: locked out, refuse (429) whatever the key
+    count: int  # failures in the window, this attempt's included
     retry_after: int  # seconds until the window ends
 
 
@@ -33,50 +53,32 @@ class AuthThrottle:
     def _key(client: str) -> str:
         return f"rag:authfail:{client}"
 
-    async def locked(self, client: str) -> Failures | None:
-        """The client's failures when it may not try again yet, else None."""
+    async def attempt(self, client: str, failed: bool) -> Attempt:
+        """Whether the client may be answered, with `failed` (a wrong key) counted when it may."""
         if not self.limit:
-            return None
+            return Attempt(True, 0, 0)
         key = self._key(client)
 
-        async def op(r: aioredis.Redis) -> tuple[int, int]:
-            pipe = r.pipeline(transaction=True)
-            pipe.get(key)
-            pipe.ttl(key)
-            count, ttl = await pipe.execute()
-            return int(count or 0), int(ttl)
+        async def op(r: aioredis.Redis) -> list[int]:
+            return await r.eval(_ATTEMPT, 1, key, self.limit, self.window, int(failed))  # type: ignore[no-any-return]
 
         found = await self.redis.run(op)
-        count, ttl = found if found is not None else self._local_read(client)
-        return Failures(count, max(1, ttl)) if count >= self.limit else None
+        if found is None:
+            return self._local_attempt(client, failed)
+        count, ttl, admitted = (int(v) for v in found)
+        return Attempt(bool(admitted), count, max(1, ttl))
 
-    async def fail(self, client: str) -> Failures:
-        """Count one failure; the window starts at a client's first."""
-        key = self._key(client)
-
-        async def op(r: aioredis.Redis) -> tuple[int, int]:
-            pipe = r.pipeline(transaction=True)
-            pipe.set(key, 0, ex=self.window, nx=True)
-            pipe.incr(key)
-            pipe.ttl(key)
-            _, count, ttl = await pipe.execute()
-            return int(count), int(ttl)
-
-        found = await self.redis.run(op)
-        count, ttl = found if found is not None else self._local_incr(client)
-        return Failures(count, max(1, ttl))
-
-    def _local_read(self, client: str) -> tuple[int, int]:
-        count, ends = self._local.get(client, (0, 0.0))
-        left = ends - time.monotonic()
-        return (count, math.ceil(left)) if left > 0 else (0, 0)
-
-    def _local_incr(self, client: str) -> tuple[int, int]:
+    def _local_attempt(self, client: str, failed: bool) -> Attempt:
         now = time.monotonic()
         if len(self._local) > _LOCAL_MAX_CLIENTS:
             self._local = {c: v for c, v in self._local.items() if v[1] > now}
         count, ends = self._local.get(client, (0, 0.0))
         if ends <= now:
             count, ends = 0, now + self.window
-        self._local[client] = (count + 1, ends)
-        return count + 1, math.ceil(ends - now)
+        retry_after = max(1, math.ceil(ends - now))
+        if count >= self.limit:
+            return Attempt(False, count, retry_after)
+        if failed:
+            count += 1
+            self._local[client] = (count, ends)
+        return Attempt(True, count, retry_after)

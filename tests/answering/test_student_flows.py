@@ -209,6 +209,20 @@ def test_a_pasted_message_naming_many_unknown_things_is_refused_without_reading_
     assert "doesn't mention Unitree G1" in ask(http, "How tall is the Unitree G1?")["answer"]
 
 
+def test_a_refusal_points_to_each_closest_section_once(http: httpx.Client) -> None:
+    """Every off-book question of the shared set that is refused names at most 3 closest sections, each once
+    (several passages of one section used to name it twice)."""
+    pointed = 0
+    for row in flows("offbook.jsonl").values():
+        answer = ask(http, row["question"])["answer"]
+        if "The closest sections are: " not in answer:
+            continue
+        listed = answer.split("The closest sections are: ", 1)[1].rstrip(".").split("; ")
+        assert 1 <= len(listed) <= 3 and len(set(listed)) == len(listed), (row["question"], answer)
+        pointed += 1
+    assert pointed >= 10, pointed
+
+
 def test_general_knowledge_and_errands_are_refused(http: httpx.Client) -> None:
     rows = flows("offbook.jsonl")
     for key in ("off-21", "off-25", "off-30"):  # Eiffel Tower, The Four Seasons, Budapest

@@ -201,3 +201,51 @@ async def test_failed_key_attempts_are_throttled_in_process(tmp_path: Path) -> N
 
 async def test_failed_key_attempts_are_throttled_across_instances_sharing_redis(tmp_path: Path, redis_url: str) -> None:
     await check_failed_attempts_are_throttled(tmp_path, redis_url)
+
+
+async def check_a_burst_does_not_overshoot(tmp_path: Path, redis_url: str | None) -> None:
+    """A burst of wrong keys sent at once (over two instances when they share Redis) gets at most the limit's
+    401s: the count is read and raised in one atomic step. Reading it, comparing the key and counting after
+    let every attempt in flight through the read (30 of 30 got 401 here with Redis)."""
+    shared = redis_url is not None
+    limit, burst = 4, 30
+    settings = [
+        make_settings(tmp_path / name, redis_url=redis_url, auth_failure_limit=limit, auth_failure_window_seconds=60, trusted_proxies="1")
+        for name in ("a", "b")
+    ]
+    attacker = {"X-Forwarded-For": "203.0.113.9"}
+    async with running_app(settings[0]) as (_, one), running_app(settings[1]) as (_, two):
+        clients = [one, two] if shared else [one]
+        responses = await asyncio.gather(*(clients[i % len(clients)].get("/api/v1/index/health", headers=bearer(WRONG_KEY, **attacker)) for i in range(burst)))
+        codes = sorted(r.status_code for r in responses)
+        assert codes == [401] * limit + [429] * (burst - limit), codes
+        # A right key from another client is untouched, and gives nothing back to the attacker's count.
+        assert (await one.get("/api/v1/index/health", headers=bearer(API_KEY, **{"X-Forwarded-For": "203.0.113.10"}))).status_code == 200
+        assert (await clients[-1].get("/api/v1/index/health", headers=bearer(API_KEY, **attacker))).status_code == 429
+    events = [e for s in settings for e in log_events(s.log_dir)]
+    assert sorted(e["failures"] for e in events if e.get("event") == "AUTHENTICATION_FAILURE") == list(range(1, limit + 1))
+    assert sum(e.get("event") == "AUTHENTICATION_THROTTLED" for e in events) == burst - limit + 1
+
+
+async def test_a_burst_of_wrong_keys_does_not_overshoot_the_limit_in_process(tmp_path: Path) -> None:
+    await check_a_burst_does_not_overshoot(tmp_path, None)
+
+
+async def test_a_burst_of_wrong_keys_over_two_instances_does_not_overshoot_the_shared_limit(tmp_path: Path, redis_url: str) -> None:
+    await check_a_burst_does_not_overshoot(tmp_path, redis_url)
+
+
+async def test_a_right_key_counts_nothing(tmp_path: Path, redis_url: str) -> None:
+    """A client that failed limit - 1 times authenticates as often as it likes, at once or in turn, and its
+    next wrong key is still the one the limit allows."""
+    limit = 3
+    settings = make_settings(tmp_path, redis_url=redis_url, auth_failure_limit=limit, auth_failure_window_seconds=60)
+    async with running_app(settings) as (_, client):
+        for _ in range(limit - 1):
+            assert (await client.get("/api/v1/index/health", headers=bearer(WRONG_KEY))).status_code == 401
+        right = await asyncio.gather(*(client.get("/api/v1/index/health", headers=bearer(API_KEY)) for _ in range(8)))
+        assert [r.status_code for r in right] == [200] * 8
+        assert (await client.get("/api/v1/index/health", headers=bearer(WRONG_KEY))).status_code == 401
+        assert (await client.get("/api/v1/index/health", headers=bearer(API_KEY))).status_code == 429
+    failures = [e["failures"] for e in log_events(settings.log_dir) if e.get("event") == "AUTHENTICATION_FAILURE"]
+    assert failures == list(range(1, limit + 1)), failures
