@@ -15,7 +15,7 @@ from typing import Any
 
 from src.answering.definitions import defines, definition_subject
 from src.answering.guardrails import is_planted_instruction, strip_foreign_links
-from src.kit.text import sentences_of, terms
+from src.kit.text import code_comments, sentences_of, terms
 from src.retrieval.fusion import Fused
 
 # Exercise and scenario lines ("You are designing...", "Scenario: ...") read badly as an answer.
@@ -34,6 +34,7 @@ MIN_RELATIVE_SCORE = 0.6  # a sentence joins the answer when it scores at least 
 FOLLOWING_SENTENCES = 4  # sentences after the best one that come with it
 HEADING_WEIGHT = 0.5
 FOCUS_BONUS = 0.1  # for the sentences of the passage that speaks to the question best
+COMMENT_WEIGHT = 0.5  # a sentence read from a comment in code counts this share of one in prose
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,13 @@ def compose(
                 candidates.append((rank, order, sentence, terms(sentence)))
     if not candidates:
         return None
+    # A comment in a passage's code ("# Store for next iteration") explains a line of code, not the topic:
+    # it scores less, and is never the first line under a heading, which is read as the definition.
+    comments = {rank: code_comments(str(hit.payload.get("content", ""))) for rank, hit in enumerate(hits[:max_passages])}
     first_of: dict[int, int] = {}
-    for rank, order, *_ in candidates:
-        first_of.setdefault(rank, order)
+    for rank, order, sentence, _ in candidates:
+        if sentence not in comments[rank]:
+            first_of.setdefault(rank, order)
     if weights is None:
         doc_freq = Counter(t for *_, ts in candidates for t in set(ts))
         weights = {t: math.log(1 + len(candidates) / (1 + doc_freq[t])) for t in q_terms}
@@ -129,11 +134,13 @@ def compose(
             continue
         coverage = (sum(idf[t] for t in matched) + HEADING_WEIGHT * sum(idf[t] for t in from_heading)) / total_weight
         # A definition: a sentence that says what the subject is, or the first one under a heading that names it.
-        is_definition = bool(subject) and (defines(sentence, subject) or (rank in headed and order == first_of[rank]))
+        is_definition = bool(subject) and (defines(sentence, subject) or (rank in headed and order == first_of.get(rank)))
         if coverage < min_coverage and not is_definition:
             continue
         length_penalty = 1.0 if 6 <= len(ts) <= 60 else 0.8
         kind_penalty = 0.3 if _EXERCISE.match(sentence) or _SIGNPOST.search(sentence) or rank in signposts else 1.0
+        if sentence in comments[rank]:
+            kind_penalty *= COMMENT_WEIGHT
         # A passage under a heading that names the question's subject ("PID Control") is about it.
         bonus = (0.35 if is_definition else 0.0) + 0.1 * heading_share[rank]
         score = coverage * length_penalty * kind_penalty + bonus + 0.15 / (1 + rank) - 0.01 * order
@@ -155,7 +162,7 @@ def compose(
     # The book's definition of the subject opens the answer whatever else scores well; a sentence that
     # says what X is beats the first line under a heading that names X.
     defining = [p for p in picked if subject and defines(p.text, subject)]
-    defining += [p for p in picked if subject and p.hit_rank in headed and p.order == first_of[p.hit_rank] and p not in defining]
+    defining += [p for p in picked if subject and p.hit_rank in headed and p.order == first_of.get(p.hit_rank) and p not in defining]
     if defining:
         picked = [defining[0], *(p for p in picked if p is not defining[0])]
     best = picked[0].score
@@ -168,7 +175,7 @@ def compose(
         chosen.append(p)
     if not chosen:  # every score is negative (faint matches deep in long passages): nothing answers it
         return None
-    if subject and (defines(chosen[0].text, subject) or (chosen[0].hit_rank in headed and chosen[0].order == first_of[chosen[0].hit_rank])):
+    if subject and (defines(chosen[0].text, subject) or (chosen[0].hit_rank in headed and chosen[0].order == first_of.get(chosen[0].hit_rank))):
         definition_at = (chosen[0].hit_rank, chosen[0].order)
     # The best sentence is read with what follows it in the book (a definition and its explanation,
     # a lead-in and its list), as long as that is prose about the topic, not an exercise or a signpost.

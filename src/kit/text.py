@@ -71,6 +71,27 @@ def table_row(header: list[str], cells: list[str]) -> str | None:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
+def comment_sentence(line: str) -> str | None:
+    """A code line's comment that explains the code in words, as a sentence: the book's text too
+    ("# Integral term (accumulate error over time)")."""
+    comment = _CODE_COMMENT.match(line.strip())
+    if comment and len(comment["text"].split()) >= 3 and re.search(r"[A-Za-z]{3}", comment["text"]):
+        return clean_sentence(comment["text"]).rstrip(".") + "."
+    return None
+
+
+def code_comments(content: str) -> set[str]:
+    """The sentences `sentences_of` takes from comments inside a passage's code blocks."""
+    found: set[str] = set()
+    in_fence = False
+    for line in content.split("\n"):
+        if line.strip().startswith(("```", "~~~")):
+            in_fence = not in_fence
+        elif in_fence and (comment := comment_sentence(line)):
+            found.add(comment)
+    return found
+
+
 def sentences_of(content: str) -> list[str]:
     """Prose sentences of a passage, and table rows written out as sentences; code blocks and formulas
     are not sentences."""
@@ -103,10 +124,9 @@ def sentences_of(content: str) -> list[str]:
             flush()
             continue
         if in_fence:
-            comment = _CODE_COMMENT.match(stripped)
-            # A comment that explains the code in words is the book's text too ("# Integral term (accumulate error over time)").
-            if comment and len(comment["text"].split()) >= 3 and re.search(r"[A-Za-z]{3}", comment["text"]):
-                out.append(clean_sentence(comment["text"]).rstrip(".") + ".")
+            comment = comment_sentence(stripped)
+            if comment:
+                out.append(comment)
             continue
         if stripped.startswith("|"):
             flush()

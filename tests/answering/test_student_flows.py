@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from src.kit.text import code_comments
 from tests.conftest import API_KEY, REPO, env_for, free_port, make_settings, shared_path, wait_healthy
 
 CHAPTERS = [
@@ -221,6 +222,19 @@ def test_a_refusal_points_to_each_closest_section_once(http: httpx.Client) -> No
         assert 1 <= len(listed) <= 3 and len(set(listed)) == len(listed), (row["question"], answer)
         pointed += 1
     assert pointed >= 10, pointed
+
+
+def test_an_answer_opens_with_the_books_prose_not_a_comment_from_its_code(http: httpx.Client) -> None:
+    """The PID passages begin inside the chapter's code: its comments ("# Store for next iteration") are
+    read as sentences, but they explain a line of code, so they neither open the answer nor stand for the
+    definition under the heading."""
+    chapter = shared_path("data", "textbooks", "physical-ai/docs/11-robotics-control-systems/index.md").read_text()
+    comments = code_comments(chapter)
+    assert "Store for next iteration." in comments and "Integral term (accumulate error over time)." in comments
+    body = ask(http, "How does a PID controller work?")
+    opening = body["answer"].split(" [1]", 1)[0]
+    assert opening not in comments, body["answer"]
+    assert "The ubiquitous proportional-integral-derivative controller: [" in body["answer"], body["answer"]
 
 
 def test_general_knowledge_and_errands_are_refused(http: httpx.Client) -> None:
