@@ -32,6 +32,7 @@ class Route:
     follow_up: bool = False  # `question` was rewritten against the conversation
     conversation_sources: tuple[str, ...] = ()  # files the conversation's answers cited, latest first
     conversation_sections: tuple[tuple[str, str], ...] = ()  # sections the latest answer cited (for a follow-up)
+    seen: tuple[str, ...] = ()  # what the latest answer quoted (for a follow-up): said again only if nothing new answers
 
     @property
     def refused(self) -> bool:
@@ -56,4 +57,6 @@ async def classify(question: str, selection: str | None, history: HistoryLoader 
     past = await history()
     resolved = resolve(question, past)
     sources = resolved.prefer or tuple(dict.fromkeys(s for turn in reversed(past) for s in turn.sources))
-    return Route("book", resolved.question, follow_up=resolved.follow_up, conversation_sources=sources, conversation_sections=resolved.sections)
+    return Route(
+        "book", resolved.question, follow_up=resolved.follow_up, conversation_sources=sources, conversation_sections=resolved.sections, seen=resolved.seen
+    )

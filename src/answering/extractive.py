@@ -35,6 +35,7 @@ FOLLOWING_SENTENCES = 4  # sentences after the best one that come with it
 HEADING_WEIGHT = 0.5
 FOCUS_BONUS = 0.1  # for the sentences of the passage that speaks to the question best
 COMMENT_WEIGHT = 0.5  # a sentence read from a comment in code counts this share of one in prose
+SEEN_WEIGHT = 0.5  # a sentence the student was shown in the answer before (a follow-up) counts this share
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Picked:
     text: str
     score: float
     coverage: float
+    stale: bool = False  # shown in the answer before and not about the follow-up's own words
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,11 @@ def citation_for(n: int, hit: Fused, quotes: list[str]) -> dict[str, Any]:
     }
 
 
+def was_seen(sentence: str, seen: tuple[str, ...]) -> bool:
+    """Whether the answer before quoted `sentence` (its citations' quotes hold the book's sentences whole)."""
+    return any(sentence in quote for quote in seen)
+
+
 def book_of(hit: Fused) -> str:
     """Which book a passage is from, when several share one index (`rust-book/src/...`): its top folder."""
     source = str(hit.payload.get("source_file") or "")
@@ -82,6 +89,8 @@ def compose(
     weights: dict[str, float] | None = None,
     min_coverage: float = 0.0,
     accept: Callable[[str], bool] | None = None,
+    seen: tuple[str, ...] = (),
+    asked: str = "",
 ) -> Composed | None:
     """The best-supported sentences for `question`, each cited; None when no passage addresses it.
 
@@ -90,8 +99,18 @@ def compose(
     counting half. Every sentence must bear on the question (`min_coverage` of its weight); the answer
     keeps to the book the search ranked first and leans on the passage that speaks to the question
     best; `accept` narrows the sentences further (examples only, say). The book's defining sentence of
-    what a "What is X?" question asks about comes first, with what follows it."""
+    what a "What is X?" question asks about comes first, with what follows it.
+
+    For a follow-up, `seen` is what the answer before quoted and `asked` the student's own words: a
+    sentence the student has read that holds none of those words is stale. It scores less and does not
+    open the answer as the definition, so a follow-up is led by what is new ("Why does it matter for walking?" after the ZMP's definition), and what was
+    read before only where it speaks to the new words ("For stable walking, ZMP must stay...")."""
     q_terms = set(terms(question))
+    own_terms = set(terms(asked))
+
+    def stale(sentence: str, sentence_terms: list[str]) -> bool:
+        return bool(seen) and was_seen(sentence, seen) and not own_terms.intersection(sentence_terms)
+
     subject_text = definition_subject(question)
     subject = terms(subject_text) if subject_text else []
     if not q_terms or not hits:
@@ -141,10 +160,12 @@ def compose(
         kind_penalty = 0.3 if _EXERCISE.match(sentence) or _SIGNPOST.search(sentence) or rank in signposts else 1.0
         if sentence in comments[rank]:
             kind_penalty *= COMMENT_WEIGHT
+        if stale(sentence, ts):
+            kind_penalty *= SEEN_WEIGHT
         # A passage under a heading that names the question's subject ("PID Control") is about it.
         bonus = (0.35 if is_definition else 0.0) + 0.1 * heading_share[rank]
         score = coverage * length_penalty * kind_penalty + bonus + 0.15 / (1 + rank) - 0.01 * order
-        picked.append(Picked(rank, order, sentence, score, coverage))
+        picked.append(Picked(rank, order, sentence, score, coverage, stale(sentence, ts)))
     if not picked:
         return None
     # Objectives, exercises and reference lists only when nothing else speaks to the question.
@@ -161,8 +182,8 @@ def compose(
     picked = sorted(picked, key=lambda p: -(p.score + (FOCUS_BONUS if p.hit_rank == focus else 0.0)))
     # The book's definition of the subject opens the answer whatever else scores well; a sentence that
     # says what X is beats the first line under a heading that names X.
-    defining = [p for p in picked if subject and defines(p.text, subject)]
-    defining += [p for p in picked if subject and p.hit_rank in headed and p.order == first_of.get(p.hit_rank) and p not in defining]
+    defining = [p for p in picked if subject and not p.stale and defines(p.text, subject)]
+    defining += [p for p in picked if subject and not p.stale and p.hit_rank in headed and p.order == first_of.get(p.hit_rank) and p not in defining]
     if defining:
         picked = [defining[0], *(p for p in picked if p is not defining[0])]
     best = picked[0].score
@@ -175,7 +196,11 @@ def compose(
         chosen.append(p)
     if not chosen:  # every score is negative (faint matches deep in long passages): nothing answers it
         return None
-    if subject and (defines(chosen[0].text, subject) or (chosen[0].hit_rank in headed and chosen[0].order == first_of.get(chosen[0].hit_rank))):
+    if (
+        subject
+        and not chosen[0].stale
+        and (defines(chosen[0].text, subject) or (chosen[0].hit_rank in headed and chosen[0].order == first_of.get(chosen[0].hit_rank)))
+    ):
         definition_at = (chosen[0].hit_rank, chosen[0].order)
     # The best sentence is read with what follows it in the book (a definition and its explanation,
     # a lead-in and its list), as long as that is prose about the topic, not an exercise or a signpost.

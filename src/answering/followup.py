@@ -39,6 +39,7 @@ class PastTurn:
     question: str
     sources: tuple[str, ...] = ()
     sections: tuple[tuple[str, str], ...] = ()  # (source file, section) of each citation
+    quotes: tuple[str, ...] = ()  # what its answer quoted from the book, citation by citation
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Resolved:
     follow_up: bool
     prefer: tuple[str, ...] = field(default_factory=tuple)  # source files the conversation is in
     sections: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # the sections the latest answer cited
+    seen: tuple[str, ...] = field(default_factory=tuple)  # what the latest answer quoted: the student has read it
 
 
 def leans_on_context(question: str) -> bool:
@@ -133,7 +135,7 @@ def resolve(question: str, history: list[PastTurn]) -> Resolved:
         rewritten = f"{question.rstrip()} ({' '.join(carried)})" if carried else question
     elif topic and not set(terms(topic)) <= set(terms(rewritten)):
         rewritten = f"{rewritten.rstrip()} ({topic})"
-    return Resolved(rewritten, True, prefer, history[-1].sections)
+    return Resolved(rewritten, True, prefer, history[-1].sections, history[-1].quotes)
 
 
 def standalone(question: str, previous_questions: list[str]) -> str:

@@ -90,6 +90,10 @@ def cited_sources(citations: list[dict[str, Any]]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(c["source_file"]) for c in citations if c.get("source_file")))
 
 
+def cited_quotes(citations: list[dict[str, Any]]) -> tuple[str, ...]:
+    return tuple(str(c["quote"]) for c in citations if c.get("quote"))
+
+
 def cited_sections(citations: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
     return tuple(dict.fromkeys((str(c["source_file"]), str(c.get("section") or "")) for c in citations if c.get("source_file")))
 
@@ -146,14 +150,16 @@ class AnswerService:
             result = self._fixed_reply(session_id, route)
         else:
             preference = self._preference(route, page)
-            key = await self._cache_key(route.question, k, flt, mode, selection, preference)
+            key = await self._cache_key(route.question, k, flt, mode, selection, preference, route.seen)
             cached = await self.cache.get("answer", key)
             if cached is not None:
                 body: dict[str, Any] = json.loads(cached)
                 result = AnswerResponse(**{**body, "answer_id": uuid.uuid4().hex, "session_id": session_id})
                 yield "retrieval", result.retrieved_contexts
             else:
-                brief = replace(await self._brief(route.question, selection, mode), follow_up=route.follow_up, streamed=asked.streamed)
+                brief = replace(
+                    await self._brief(route.question, selection, mode), follow_up=route.follow_up, seen=route.seen, asked=question, streamed=asked.streamed
+                )
                 found = await self._find(brief, k, flt, preference)
                 contexts = [to_context(h) for h in found.hits]
                 yield "retrieval", contexts
@@ -181,10 +187,14 @@ class AnswerService:
             return respond(session_id, route.reply, confidence_score=1.0, route="smalltalk")
         return respond(session_id, route.reply, refused=True, route="out_of_scope")
 
-    async def _cache_key(self, question: str, k: int, flt: SearchFilter, mode: str, selection: str | None, preference: Preference) -> str:
+    async def _cache_key(
+        self, question: str, k: int, flt: SearchFilter, mode: str, selection: str | None, preference: Preference, seen: tuple[str, ...] = ()
+    ) -> str:
+        """The answer's cache key: all that shapes it, the sentences a follow-up's student has just read included."""
         version = await self.cache.index_version()
         selected = hashlib.sha256(selection.encode()).hexdigest() if selection else ""
-        key_text = f"{version}|{self.provider_name}|{normalise_question(question)}|{k}|{flt.cache_key()}|{mode}|{selected}|{preference.cache_key()}"
+        shown = hashlib.sha256("\x1f".join(seen).encode()).hexdigest() if seen else ""
+        key_text = f"{version}|{self.provider_name}|{normalise_question(question)}|{k}|{flt.cache_key()}|{mode}|{selected}|{preference.cache_key()}|{shown}"
         return hashlib.sha256(key_text.encode()).hexdigest()
 
     @staticmethod
@@ -286,4 +296,8 @@ class AnswerService:
                 messages = await SessionRepository(session).history(session_id, turns)
         except (DBAPIError, OSError, TimeoutError):
             return []
-        return [PastTurn(m.standalone_question or m.question, cited_sources(m.citations), cited_sections(m.citations)) for m in messages if m.question]
+        return [
+            PastTurn(m.standalone_question or m.question, cited_sources(m.citations), cited_sections(m.citations), cited_quotes(m.citations))
+            for m in messages
+            if m.question
+        ]

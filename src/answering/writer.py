@@ -122,6 +122,8 @@ class Brief:
     missing: tuple[str, ...] = ()  # names in the question the book never mentions
     rare_weight: float = float("inf")  # a term weighing this much is rare in the book
     follow_up: bool = False  # the question was resolved against a conversation the book has been answering
+    seen: tuple[str, ...] = ()  # what the conversation's latest answer quoted (a follow-up's student has read it)
+    asked: str = ""  # a follow-up's own words, before it was made standalone
     streamed: bool = False  # a stream may go on past the first sentence's deadline (ANSWER_STREAM_MAX_SECONDS)
 
 
@@ -171,7 +173,14 @@ class AnswerWriter:
             composed = None
             if part.evidence >= threshold - BORDERLINE_EVIDENCE:
                 with stage("answer"):
-                    composed = compose(part.query, part.hits, weights=brief.weights if len(found.parts) == 1 else None, min_coverage=topical(part.query))
+                    composed = compose(
+                        part.query,
+                        part.hits,
+                        weights=brief.weights if len(found.parts) == 1 else None,
+                        min_coverage=topical(part.query),
+                        seen=brief.seen,
+                        asked=brief.asked,
+                    )
                 # Just under the threshold, answer only when one sentence covers most of the question's terms
                 # (half of them, in a conversation the book has been answering).
                 strong = FOLLOW_UP_COVERAGE if brief.follow_up else STRONG_COVERAGE

@@ -7,6 +7,7 @@ indexed through the API. Passages, conversations and off-book questions come fro
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -158,6 +159,34 @@ def test_a_three_turn_conversation_stays_on_its_topic(http: httpx.Client, server
     with sqlite3.connect(server[1] / "app.db") as db:
         recorded = db.execute("SELECT standalone_question FROM messages WHERE id = ?", (third["answer_id"],)).fetchone()
     assert recorded == (third["standalone_question"],)
+
+
+def sentences_of_answer(body: dict[str, Any]) -> list[str]:
+    return [part.strip() for part in re.split(r"\s*\[\d+\]\s*", body["answer"]) if part.strip()]
+
+
+def test_a_follow_up_is_led_by_what_the_student_has_not_read_yet(http: httpx.Client) -> None:
+    """ "got an example of that?" after the digital twin's comparison with simulation: the answer gives an
+    example from the book instead of the comparison again (it was the same answer, word for word)."""
+    turns = flows("conversations.jsonl")["conv-pai-07"]["turns"]
+    first = ask(http, turns[0]["question"])
+    second = ask(http, turns[1]["question"], session_id=first["session_id"])
+    third = ask(http, turns[2]["question"], session_id=first["session_id"])
+    assert third["standalone_question"] and "digital twin" in third["standalone_question"]
+    assert third["answer"] != second["answer"]
+    assert sentences_of_answer(third)[0] not in sentences_of_answer(second), (second["answer"], third["answer"])
+    assert cited_files(third) == {TWIN}
+
+
+def test_a_sentence_read_before_comes_back_when_it_speaks_to_the_follow_up(http: httpx.Client) -> None:
+    """ "Why does it matter for walking?" after the ZMP's definition: "For stable walking, ZMP must stay within
+    the support polygon" was in the first answer, and it is the answer to the second, so it stays."""
+    turns = flows("conversations.jsonl")["conv-pai-02"]["turns"]
+    first = ask(http, turns[0]["question"])
+    walking = "For stable walking, ZMP must stay within the support polygon."
+    assert walking in sentences_of_answer(first)
+    second = ask(http, turns[1]["question"], session_id=first["session_id"])
+    assert walking in sentences_of_answer(second), second["answer"]
 
 
 def test_an_ellipsis_follow_up_takes_the_earlier_question_s_frame(http: httpx.Client) -> None:
