@@ -17,7 +17,8 @@ Steps, in order (a failed step stops the ones that need it):
    its `schema_compatibility` lists this release's head, and fails, saying so, when it does not.
 3. answer: the service is opened on the copy (no Redis: no cached answer can stand in) and on the restored
    vector store (the embedded engine unpacked from `vectors.tar.gz` into a scratch DATA_DIR), or on the
-   configured one when no vector snapshot is given; the question must be answered with citations, every
+   configured Qdrant server when no vector snapshot is given (an embedded store without one fails the
+   check at once, as `vectors`: the one under DATA_DIR is the live store, not the backup's); the question must be answered with citations, every
    cited file must be in the restored `indexed_documents`, and `expect_source`, when given, among them.
 """
 
@@ -313,6 +314,15 @@ async def restore_check(
     """Restore `dump` into a scratch copy, check it, and remove the copy (unless `keep`): an SQLite database
     into a scratch folder, a PostgreSQL dump into a scratch database on `server_url` (default: the
     service's database server)."""
+    if vectors is None and not settings.qdrant_url:
+        # The embedded store lives under DATA_DIR: the service holds it, and it is not the backup's.
+        report = RestoreReport(database=str(dump))
+        report.add(
+            "vectors",
+            False,
+            f"the vector store is embedded (under {settings.data_dir}): pass the backup's snapshot with --vectors <backup>/vectors.tar.gz; the live store is not opened",
+        )
+        return report
     sqlite = await to_thread.run_sync(is_sqlite_file, dump)
     scratch: Scratch = SQLiteScratch.new() if sqlite else PostgresScratch.on(server_url or settings.database_url)
     report = RestoreReport(database=scratch.label)

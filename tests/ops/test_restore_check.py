@@ -187,6 +187,19 @@ async def test_an_sqlite_backup_restores_and_answers_without_touching_the_live_d
     assert scratch_folders(scratch_root) == [], "the scratch copy and the unpacked vectors are removed"
 
 
+async def test_without_the_vector_snapshot_an_embedded_store_is_not_opened(sqlite_backup: Backup, restore_check: Check, scratch_root: Path) -> None:
+    """The embedded store under DATA_DIR is the live one, held by the service, and not the backup's: the
+    check asks for --vectors instead of answering from it (it used to, and passed on the live vectors)."""
+    live = files(sqlite_backup.service.data_dir)
+    done = restore_check(str(sqlite_backup.folder / "app.db"), "--question", QUESTION, settings=sqlite_backup.service)
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("FAIL  vectors: the vector store is embedded") and "--vectors <backup>/vectors.tar.gz" in lines[0], lines
+    assert lines[-1] == "restore-check: FAILED" and "Traceback" not in done.stderr
+    assert files(sqlite_backup.service.data_dir) == live, "the live DATA_DIR is untouched"
+    assert scratch_folders(scratch_root) == []
+
+
 def corrupt_copy(database: Path, to: Path) -> Path:
     """`database` with every page after the first (the schema) overwritten: the header still says SQLite."""
     data = bytearray(database.read_bytes())
