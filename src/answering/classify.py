@@ -32,7 +32,7 @@ class Route:
     follow_up: bool = False  # `question` was rewritten against the conversation
     conversation_sources: tuple[str, ...] = ()  # files the conversation's answers cited, latest first
     conversation_sections: tuple[tuple[str, str], ...] = ()  # sections the latest answer cited (for a follow-up)
-    seen: tuple[str, ...] = ()  # what the latest answer quoted (for a follow-up): said again only if nothing new answers
+    seen: tuple[str, ...] = ()  # what the latest answer quoted (for a follow-up): it weighs less in this answer
 
     @property
     def refused(self) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 from src.answering.definitions import defines, definition_subject
 from src.answering.guardrails import is_planted_instruction, strip_foreign_links
-from src.kit.text import code_comments, sentences_of, terms
+from src.kit.text import marked_sentences, terms
 from src.retrieval.fusion import Fused
 
 # Exercise and scenario lines ("You are designing...", "Scenario: ...") read badly as an answer.
@@ -103,8 +103,9 @@ def compose(
 
     For a follow-up, `seen` is what the answer before quoted and `asked` the student's own words: a
     sentence the student has read that holds none of those words is stale. It scores less and does not
-    open the answer as the definition, so a follow-up is led by what is new ("Why does it matter for walking?" after the ZMP's definition), and what was
-    read before only where it speaks to the new words ("For stable walking, ZMP must stay...")."""
+    open the answer as the definition, so a follow-up is led by what is new ("Why does it matter for
+    walking?" after the ZMP's definition), and what was read before comes back where it speaks to the
+    new words ("For stable walking, ZMP must stay...")."""
     q_terms = set(terms(question))
     own_terms = set(terms(asked))
 
@@ -118,19 +119,21 @@ def compose(
     candidates: list[tuple[int, int, str, list[str]]] = []
     signposts = {rank for rank, hit in enumerate(hits[:max_passages]) if NOT_AN_ANSWER_SECTION.match(str(hit.payload.get("section") or ""))}
     headed = {rank for rank, hit in enumerate(hits[:max_passages]) if subject and names_subject(str(hit.payload.get("section") or ""), subject)}
+    # A comment in a passage's code ("# Store for next iteration") explains a line of code, not the topic:
+    # it scores less, and is never the first line under a heading, which is read as the definition.
+    comment_at: set[tuple[int, int]] = set()
     for rank, hit in enumerate(hits[:max_passages]):
-        for order, sentence in enumerate(sentences_of(str(hit.payload.get("content", "")))):
+        for order, (sentence, from_code) in enumerate(marked_sentences(str(hit.payload.get("content", "")))):
             # Text addressed to the assistant is never quoted, and a question answers nothing.
             if not is_planted_instruction(sentence) and not sentence.rstrip().endswith("?") and (accept is None or accept(sentence)):
                 candidates.append((rank, order, sentence, terms(sentence)))
+                if from_code:
+                    comment_at.add((rank, order))
     if not candidates:
         return None
-    # A comment in a passage's code ("# Store for next iteration") explains a line of code, not the topic:
-    # it scores less, and is never the first line under a heading, which is read as the definition.
-    comments = {rank: code_comments(str(hit.payload.get("content", ""))) for rank, hit in enumerate(hits[:max_passages])}
     first_of: dict[int, int] = {}
-    for rank, order, sentence, _ in candidates:
-        if sentence not in comments[rank]:
+    for rank, order, *_ in candidates:
+        if (rank, order) not in comment_at:
             first_of.setdefault(rank, order)
     if weights is None:
         doc_freq = Counter(t for *_, ts in candidates for t in set(ts))
@@ -158,14 +161,15 @@ def compose(
             continue
         length_penalty = 1.0 if 6 <= len(ts) <= 60 else 0.8
         kind_penalty = 0.3 if _EXERCISE.match(sentence) or _SIGNPOST.search(sentence) or rank in signposts else 1.0
-        if sentence in comments[rank]:
+        if (rank, order) in comment_at:
             kind_penalty *= COMMENT_WEIGHT
-        if stale(sentence, ts):
+        is_stale = stale(sentence, ts)
+        if is_stale:
             kind_penalty *= SEEN_WEIGHT
         # A passage under a heading that names the question's subject ("PID Control") is about it.
         bonus = (0.35 if is_definition else 0.0) + 0.1 * heading_share[rank]
         score = coverage * length_penalty * kind_penalty + bonus + 0.15 / (1 + rank) - 0.01 * order
-        picked.append(Picked(rank, order, sentence, score, coverage, stale(sentence, ts)))
+        picked.append(Picked(rank, order, sentence, score, coverage, is_stale))
     if not picked:
         return None
     # Objectives, exercises and reference lists only when nothing else speaks to the question.

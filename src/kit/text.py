@@ -71,31 +71,20 @@ def table_row(header: list[str], cells: list[str]) -> str | None:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def comment_sentence(line: str) -> str | None:
-    """A code line's comment that explains the code in words, as a sentence: the book's text too
-    ("# Integral term (accumulate error over time)")."""
-    comment = _CODE_COMMENT.match(line.strip())
-    if comment and len(comment["text"].split()) >= 3 and re.search(r"[A-Za-z]{3}", comment["text"]):
-        return clean_sentence(comment["text"]).rstrip(".") + "."
-    return None
+def sentences_of(content: str) -> list[str]:
+    """Prose sentences of a passage, and table rows written out as sentences; code blocks and formulas
+    are not sentences, but a comment in code that explains it in words is."""
+    return [sentence for sentence, _ in marked_sentences(content)]
 
 
 def code_comments(content: str) -> set[str]:
     """The sentences `sentences_of` takes from comments inside a passage's code blocks."""
-    found: set[str] = set()
-    in_fence = False
-    for line in content.split("\n"):
-        if line.strip().startswith(("```", "~~~")):
-            in_fence = not in_fence
-        elif in_fence and (comment := comment_sentence(line)):
-            found.add(comment)
-    return found
+    return {sentence for sentence, from_code in marked_sentences(content) if from_code}
 
 
-def sentences_of(content: str) -> list[str]:
-    """Prose sentences of a passage, and table rows written out as sentences; code blocks and formulas
-    are not sentences."""
-    out: list[str] = []
+def marked_sentences(content: str) -> list[tuple[str, bool]]:
+    """`sentences_of`, each with whether it is a comment in the passage's code."""
+    out: list[tuple[str, bool]] = []
     in_fence = False
     paragraph: list[str] = []
 
@@ -113,7 +102,7 @@ def sentences_of(content: str) -> list[str]:
                         lead_in[:] = [s[:-1].rstrip() + "."]
                     else:
                         lead_in.clear()
-                    out.append(s)
+                    out.append((s, False))
             paragraph.clear()
 
     header: list[str] | None = None
@@ -124,9 +113,10 @@ def sentences_of(content: str) -> list[str]:
             flush()
             continue
         if in_fence:
-            comment = comment_sentence(stripped)
-            if comment:
-                out.append(comment)
+            comment = _CODE_COMMENT.match(stripped)
+            # A comment that explains the code in words is the book's text too ("# Integral term (accumulate error over time)").
+            if comment and len(comment["text"].split()) >= 3 and re.search(r"[A-Za-z]{3}", comment["text"]):
+                out.append((clean_sentence(comment["text"]).rstrip(".") + ".", True))
             continue
         if stripped.startswith("|"):
             flush()
@@ -138,7 +128,7 @@ def sentences_of(content: str) -> list[str]:
                 continue
             row = table_row(header, cells)
             if row:
-                out.append(row)
+                out.append((row, False))
             continue
         header = None
         if in_fence or stripped.startswith(("$$", "<")) or not stripped:

@@ -18,8 +18,9 @@ Steps, in order (a failed step stops the ones that need it):
 3. answer: the service is opened on the copy (no Redis: no cached answer can stand in) and on the restored
    vector store (the embedded engine unpacked from `vectors.tar.gz` into a scratch DATA_DIR), or on the
    configured Qdrant server when no vector snapshot is given (an embedded store without one fails the
-   check at once, as `vectors`: the one under DATA_DIR is the live store, not the backup's); the question must be answered with citations, every
-   cited file must be in the restored `indexed_documents`, and `expect_source`, when given, among them.
+   check at once, as `vectors`: the one under DATA_DIR is the live store, not the backup's); the question
+   must be answered with citations, every cited file must be in the restored `indexed_documents`, and
+   `expect_source`, when given, among them.
 """
 
 from __future__ import annotations
