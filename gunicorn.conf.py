@@ -20,7 +20,8 @@ with uvicorn's proxy-header handling off). What this file adds:
   named with -k, such as the runbook's `uvicorn.workers.UvicornWorker`).
 - Prometheus multiprocess mode. `/metrics` must sum every worker: the master creates a fresh
   PROMETHEUS_MULTIPROC_DIR before forking (unless the operator set one, which is emptied instead) and
-  removes a process's files when it exits.
+  removes a process's files when it exits. With METRICS_PORT set, the master itself serves them on that port
+  (`when_ready`), and the workers' public port has no /metrics.
 
 The app is imported in each worker after the fork (no `preload_app`): prometheus_client picks its
 multiprocess mode when imported, so it must see PROMETHEUS_MULTIPROC_DIR, and the embedded store must
@@ -133,6 +134,26 @@ def _created_multiproc_dir() -> str | None:
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
     parent, name = os.path.split(os.path.abspath(path)) if path else ("", "")
     return path if name.startswith(MULTIPROC_PREFIX) and parent == os.path.abspath(tempfile.gettempdir()) else None
+
+
+def when_ready(server: Any) -> None:
+    """In the master, listening, before the first worker forks: with METRICS_PORT set, /metrics is served from
+    here, summing every worker (src/kit/metrics_server.py). A port in use stops gunicorn, as a taken bind does."""
+    settings = _settings()
+    if settings is None or settings.metrics_port is None:
+        return
+    from src.kit.metrics_server import MetricsPortUnavailable, serve_from_master
+
+    try:
+        served = serve_from_master(settings.metrics_host, settings.metrics_port)
+    except MetricsPortUnavailable as exc:
+        server.log.error(str(exc))
+        if server.pidfile is not None:
+            server.pidfile.unlink()
+        on_exit(server)
+        raise  # gunicorn prints "Error: <message>" and exits 1
+    if served is not None:
+        server.log.info("Metrics at: http://%s/metrics", served.address)
 
 
 def nworkers_changed(server: Any, new_value: int, old_value: int | None) -> None:

@@ -16,6 +16,9 @@
 #                          (default rag-backend; empty: the caller has stopped the service itself)
 # Each run writes BACKUP_DIR/rag-backend-YYYYmmdd_HHMMSS/: database.sql.gz (or app.db), vectors.tar.gz (embedded)
 # or vectors.snapshot (Qdrant server). A run that fails leaves no folder and deletes nothing.
+# Secrets never reach a command line, which every local user can read (ps, /proc/*/cmdline): the database
+# password goes to pg_dump in a password file (PGPASSFILE) and the Qdrant API key to curl as a header file
+# (-H @file), both in a private temporary folder removed when the script exits.
 set -euo pipefail
 umask 077
 
@@ -57,12 +60,35 @@ WORK="$FINAL.partial"
 [ ! -e "$FINAL" ] || die "$FINAL already exists"
 mkdir "$WORK"
 trap 'rm -rf "$WORK"' EXIT
+SECRETS=$(mktemp -d)  # mode 700: the password file and the api-key header
+trap 'rm -rf "$WORK" "$SECRETS"' EXIT
 
 # 1. The database, first: it is consistent while the service runs.
 if [ -n "$DSN" ]; then
   # pg_dump takes libpq URLs: postgresql://, not the service's postgresql+asyncpg://, and sslmode, not ssl.
-  PG_URL=$(printf '%s' "$DSN" | sed -E 's#^postgres(ql)?(\+[a-z0-9]+)?://#postgresql://#; s#([?&])ssl=#\1sslmode=#g')
+  # The password (in the URL's user part, or a password= parameter) is taken out of it: read from stdin,
+  # written to a .pgpass line (every field a wildcard; `\` and `:` escaped) and never printed.
+  PG_URL=$(printf '%s' "$DSN" | python3 -c '
+import sys
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+url = urlsplit(sys.stdin.read().strip())
+userinfo, at, hosts = url.netloc.rpartition("@")
+user, _, password = userinfo.partition(":")
+password = unquote(password)
+query = []
+for name, value in parse_qsl(url.query, keep_blank_values=True):
+    if name == "password":
+        password = value
+    else:
+        query.append(("sslmode" if name == "ssl" else name, value))
+if password:
+    escaped = password.replace("\\", "\\\\").replace(":", "\\:")
+    with open(sys.argv[1], "w") as passfile:
+        passfile.write("*:*:*:*:" + escaped + "\n")
+print(urlunsplit(("postgresql", user + at + hosts, url.path, urlencode(query, quote_via=quote), url.fragment)))
+' "$SECRETS/pgpass")
   log "dumping the database"
+  if [ -f "$SECRETS/pgpass" ]; then export PGPASSFILE="$SECRETS/pgpass"; fi
   pg_dump --no-owner --no-privileges --dbname="$PG_URL" | gzip -6 > "$WORK/database.sql.gz"
   gzip -t "$WORK/database.sql.gz"
   zcat "$WORK/database.sql.gz" | tail -n 5 | grep -q 'PostgreSQL database dump complete' || die "the dump is incomplete"
@@ -77,7 +103,10 @@ fi
 if [ -n "$QDRANT_URL" ]; then
   log "taking a snapshot of $COLLECTION on the Qdrant server"
   auth=()
-  [ -z "$QDRANT_API_KEY" ] || auth=(-H "api-key: $QDRANT_API_KEY")
+  if [ -n "$QDRANT_API_KEY" ]; then
+    printf 'api-key: %s\n' "$QDRANT_API_KEY" > "$SECRETS/qdrant-headers"  # printf is a builtin: no command line
+    auth=(-H "@$SECRETS/qdrant-headers")
+  fi
   base="${QDRANT_URL%/}/collections/$COLLECTION/snapshots"
   created=$(curl -fsS --max-time 3600 -X POST "${auth[@]}" "$base?wait=true")
   name=$(printf '%s' "$created" | python3 -c 'import json, sys; print(json.load(sys.stdin)["result"]["name"])')
@@ -93,19 +122,20 @@ else
     log "stopping $SERVICE_UNIT while the embedded store is archived"
     systemctl stop "$SERVICE_UNIT"
     restart=$SERVICE_UNIT
-    trap 'systemctl start "$restart" || true; rm -rf "$WORK"' EXIT
+    trap 'systemctl start "$restart" || true; rm -rf "$WORK" "$SECRETS"' EXIT
   fi
   log "archiving $DATA_DIR/qdrant"
   tar -czf "$WORK/vectors.tar.gz" -C "$DATA_DIR" qdrant
   if [ -n "$restart" ]; then
     systemctl start "$restart"
     log "started $restart again"
-    trap 'rm -rf "$WORK"' EXIT
+    trap 'rm -rf "$WORK" "$SECRETS"' EXIT
   fi
   tar -tzf "$WORK/vectors.tar.gz" > /dev/null
 fi
 
 mv "$WORK" "$FINAL"
+rm -rf "$SECRETS"
 trap - EXIT
 log "wrote $FINAL ($(du -sh "$FINAL" | cut -f1))"
 

@@ -12,10 +12,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from src.analytics.router import router as analytics_router
 from src.answering.router import router as answer_router
 from src.container import close_container, open_container
+from src.health.router import metrics_router
 from src.health.router import router as health_router
 from src.ingestion.router import router as index_router
 from src.kit.error_handlers import install_error_handlers
 from src.kit.logging import configure_logging
+from src.kit.metrics_server import serve_in_process
 from src.kit.middleware import InFlight, RequestMiddleware
 from src.kit.request_context import ClientAddressMiddleware, TrustedProxies
 from src.kit.settings import VERSION, Settings, get_settings
@@ -27,6 +29,7 @@ from src.security.blocklist import BlockMiddleware
 from src.security.ratelimit import RateLimiter, RateLimitMiddleware
 from src.security.throttle import AuthThrottle
 from src.sessions.router import router as sessions_router
+from src.web.docs import router as docs_router
 from src.web.router import router as web_router
 
 
@@ -39,11 +42,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        access = AccessControl(settings, settings_source)  # first: malformed keys or blocks stop the start
+        access = AccessControl(settings, settings_source)  # first; a bad keys or blocklist file is reported, never stops the start
+        metrics = serve_in_process(settings.metrics_host, settings.metrics_port)  # METRICS_PORT: one in use stops the start too
         container = await open_container(settings, in_flight)
         container.publish(app.state)
         app.state.access = access
-        app.state.auth_throttle = AuthThrottle(container.redis, settings.auth_failure_limit, settings.auth_failure_window_seconds)
+        app.state.auth_throttle = AuthThrottle(
+            container.redis, settings.auth_failure_limit, settings.auth_failure_window_seconds, settings.rate_limit_ipv6_prefix
+        )
         start_jobs(container)
         sigterm = watch_sigterm(in_flight, settings.shutdown_grace_seconds)
         access.install_sighup()
@@ -54,16 +60,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             access.uninstall_sighup()
             sigterm.uninstall()
             await close_container(container)
+            if metrics is not None:
+                await metrics.aclose()
 
     app = FastAPI(
         title="AI-textbook chatbot backend",
         version=VERSION,
         description="Answers students' questions from an indexed textbook, with citations.",
         lifespan=lifespan,
+        # FastAPI's own pages load Swagger UI from a CDN: web/docs.py serves them from this app, with a policy.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.api_docs_enabled else None,
     )
     app.state.in_flight = in_flight
     install_error_handlers(app)
-    for router in (health_router, index_router, query_router, answer_router, sessions_router, analytics_router, web_router):
+    routers = [health_router, index_router, query_router, answer_router, sessions_router, analytics_router, web_router]
+    if settings.metrics_port is None:
+        routers.append(metrics_router)  # else served on METRICS_PORT alone (kit/metrics_server.py)
+    if settings.api_docs_enabled:
+        routers.append(docs_router)
+    for router in routers:
         app.include_router(router)
 
     def limiter() -> RateLimiter | None:

@@ -3,8 +3,12 @@
 `migrate` is what every start path runs before serving (the image, the systemd unit, `make migrate`).
 
 `index` reads a folder or glob into the index in process (same code as the HTTP API), with a
-progress bar and a summary. With the embedded vector store, run it while the server is stopped
-(the store serves one process); with QDRANT_URL it can run beside the server.
+progress bar and a summary. `--prune` removes documents whose files left the book (a file that
+fails to read is still there, and keeps its chunks); `--dry-run` reports what it would do and writes
+nothing; a file with no text left to index keeps its chunks unless `--allow-empty`. Files and
+folders linked from outside the book folder are skipped. With the embedded vector store, run it
+while the server is stopped (the store serves one process); with QDRANT_URL it can run beside the
+server.
 """
 
 from __future__ import annotations
@@ -22,20 +26,29 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from src.ingestion.files import DOCUMENT_TYPES, discover, read_document
+from src.ingestion.files import DOCUMENT_TYPES, discover, read_document, source_file_of
 from src.kit.settings import get_settings
 
 app = typer.Typer(help="AI-textbook chatbot backend: indexing and operations.", no_args_is_help=True)
 console = Console(stderr=True)
 
 
-async def _index(paths: list[Path], root: Path, base_url: str | None, prefix: str | None, if_empty: bool, prune: bool) -> int:
+def _say(label: str, style: str, detail: str) -> None:
+    """A coloured label, then text from files or errors exactly as it is: never read as Rich markup
+    (a file named `[bold]x.md`) or emoji codes, and on one line, for grep."""
+    console.print(Text.assemble((label, style), " ", detail), soft_wrap=True)
+
+
+async def _index(
+    paths: list[Path], root: Path, base_url: str | None, prefix: str | None, *, if_empty: bool, prune: bool, dry_run: bool, allow_empty: bool
+) -> int:
     from src.container import close_container, open_container
-    from src.ingestion.bulk import Load, index_many
+    from src.ingestion.bulk import Load, index_many, preview_many
     from src.ingestion.repository import DocumentRepository
     from src.ingestion.schemas import IndexMetadata
-    from src.ingestion.service import DocumentNotFound, IndexOutcome
+    from src.ingestion.service import DocumentNotFound, EmptyReindex, IndexOutcome
     from src.kit.db import transaction
     from src.kit.logging import configure_logging
     from src.kit.middleware import InFlight
@@ -43,52 +56,69 @@ async def _index(paths: list[Path], root: Path, base_url: str | None, prefix: st
     settings = get_settings()
     configure_logging("WARNING", settings.log_dir, settings.log_json, settings.log_file_max_bytes, settings.log_file_backups)
     container = await open_container(settings, InFlight())
+    would, skipped = ("would ", "would skip") if dry_run else ("", "skipped")
     try:
         if if_empty and container.store.count() > 0:
             console.print(f"The index already holds {container.store.count()} chunks: nothing to do.")
             return 0
         totals = dict.fromkeys(("files", "chunks", "new", "unchanged", "deleted", "failed", "removed files"), 0)
-        seen: set[str] = set()
         started = time.perf_counter()
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console) as progress:
             task = progress.add_task("indexing", total=len(paths))
 
             def loader(path: Path) -> Load:
                 def load() -> tuple[str | bytes, IndexMetadata]:
-                    content, meta = read_document(path, root, base_url, prefix)
-                    seen.add(meta.source_file)
-                    return content, meta
+                    return read_document(path, root, base_url, prefix)
 
                 return load
 
             async def report(position: int, result: IndexOutcome | Exception) -> None:
-                progress.update(task, description=str(paths[position].relative_to(root))[:60])
-                if isinstance(result, Exception):
+                path = paths[position]
+                progress.update(task, description=str(path.relative_to(root))[:60])
+                if isinstance(result, EmptyReindex):  # nothing was removed: say how to remove it on purpose
                     totals["failed"] += 1
-                    console.print(f"[red]skipped[/red] {paths[position]}: {result}")
+                    _say(skipped, "red", f"{path}: {result.reason}; pass --allow-empty to empty it, or delete the file and --prune")
+                elif isinstance(result, Exception):
+                    totals["failed"] += 1
+                    _say(skipped, "red", f"{path}: {result}")
                 else:
                     totals["files"] += 1
                     totals["chunks"] += result.indexed_chunks
                     totals["new"] += result.chunks_new
                     totals["unchanged"] += result.chunks_unchanged
                     totals["deleted"] += result.chunks_deleted
+                    if dry_run and result.status != "unchanged":
+                        changes = f"{result.indexed_chunks} chunks ({result.chunks_new} new, {result.chunks_deleted} removed)"
+                        _say("would index", "cyan", f"{path}: {changes}")
                 progress.advance(task)
 
-            await index_many(container.indexing, [loader(p) for p in paths], report, settings.index_pool_chunks)
+            loads = [loader(p) for p in paths]
+            allowed = range(len(paths)) if allow_empty else range(0)
+            if dry_run:
+                await preview_many(container.indexing, loads, report, allowed)
+            else:
+                await index_many(container.indexing, loads, report, settings.index_pool_chunks, allowed)
         if prune:
+            # What is on disk is every file found under the arguments, read or not: a file that failed to
+            # read is still the book's, and keeps its chunks until it is fixed or removed.
+            present = {source_file_of(p, root, prefix) for p in paths}
             async with transaction(container.db) as session:
-                registered = [d.source_file for d in await DocumentRepository(session).list(1_000_000, 0)]
-            for source_file in registered:
-                inside = source_file.startswith(prefix + "/") if prefix else True
-                if inside and source_file not in seen:
-                    with contextlib.suppress(DocumentNotFound):  # removed meanwhile: nothing left to do
-                        totals["deleted"] += await container.indexing.delete(source_file)
-                    totals["removed files"] += 1
-        if container.store.needs_optimize():
+                registered = await DocumentRepository(session).list(1_000_000, 0)
+            gone = [d for d in registered if d.source_file not in present and (d.source_file.startswith(prefix + "/") if prefix else True)]
+            for document in gone:  # all listed before the first is removed
+                _say(f"{would}remove", "yellow", f"{document.source_file} ({document.chunk_count} chunks): not among the files found on disk")
+            for document in gone:
+                totals["removed files"] += 1
+                if dry_run:
+                    totals["deleted"] += document.chunk_count
+                    continue
+                with contextlib.suppress(DocumentNotFound):  # removed meanwhile: nothing left to do
+                    totals["deleted"] += await container.indexing.delete(document.source_file)
+        if container.store.needs_optimize() and not dry_run:
             console.print("Building the search index (HNSW)...")
             await container.indexing.optimize_now()
-        table = Table(title="Indexing summary")
+        table = Table(title="Dry run: nothing was written" if dry_run else "Indexing summary")
         columns_out = ("files", "chunks", "new", "unchanged", "deleted", "removed files", "failed")
         for column in (*columns_out, "seconds"):
             table.add_column(column, justify="right")
@@ -105,28 +135,48 @@ def index(
     root: Annotated[Path | None, typer.Option(help="Book root: source_file names are relative to it (default: the common folder)")] = None,
     base_url: Annotated[str | None, typer.Option(help="The published site's URL, for citation links")] = None,
     prefix: Annotated[str | None, typer.Option(help="Put source_file names under this prefix (several books in one index)")] = None,
-    prune: Annotated[bool, typer.Option("--prune", help="Also remove indexed files (under --prefix) that are no longer on disk")] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Also remove indexed files (under --prefix) that are no longer on disk; needs a folder or glob, or --prefix")
+    ] = False,
     if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing if the index already has chunks")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what indexing and --prune would do: write nothing")] = False,
+    allow_empty: Annotated[
+        bool, typer.Option("--allow-empty", help="Let a file with no text to index remove all chunks of its indexed version (refused otherwise)")
+    ] = False,
 ) -> None:
     """Index a book folder (Markdown, MDX, reStructuredText, HTML, text, PDF), a file, or a glob."""
-    files: list[Path] = []
-    for pattern in paths:
-        matches = [Path(p) for p in glob.glob(pattern, recursive=True)] if any(c in pattern for c in "*?[") else [Path(pattern)]
-        for match in matches:
-            files.extend(discover(match))
-    files = sorted(set(files))
-    if not files:
-        console.print(f"No indexable files ({', '.join(sorted(DOCUMENT_TYPES))}) under {', '.join(paths)}.")
-        raise typer.Exit(1)
+    literal = [p for p in paths if not _is_glob(p) and not Path(p).is_dir()]
+    if prune and prefix is None and literal:
+        # Every other indexed document would count as gone from disk, and be removed.
+        typer.echo(f"index: refused: --prune with the file {literal[0]!r} would remove every other document; pass its folder, or --prefix", err=True)
+        raise typer.Exit(2)
     book_root = (root or _common_root(paths)).resolve()
-    raise typer.Exit(asyncio.run(_index([f.resolve() for f in files], book_root, base_url, prefix, if_empty, prune)))
+
+    def outside(path: Path, target: Path) -> None:
+        _say("skipped", "yellow", f"{path}: it leads to {target}, outside the book folder {book_root}")
+
+    files: set[Path] = set()
+    for pattern in paths:
+        matches = [Path(p) for p in glob.glob(pattern, recursive=True)] if _is_glob(pattern) else [Path(pattern)]
+        for match in matches:
+            files.update(f.resolve() for f in discover(match, book_root, outside))
+    if not files:
+        console.print(Text(f"No indexable files ({', '.join(sorted(DOCUMENT_TYPES))}) under {', '.join(paths)}."))
+        raise typer.Exit(1)
+    options = {"if_empty": if_empty, "prune": prune, "dry_run": dry_run, "allow_empty": allow_empty}
+    raise typer.Exit(asyncio.run(_index(sorted(files), book_root, base_url, prefix, **options)))
+
+
+def _is_glob(pattern: str) -> bool:
+    """A pattern with wildcards that is not itself a path on disk (a folder may be named `notes[1]`)."""
+    return any(c in pattern for c in "*?[") and not Path(pattern).exists()
 
 
 def _common_root(patterns: list[str]) -> Path:
     """The folder the arguments name (for a glob, the part before the first wildcard)."""
     bases = []
     for pattern in patterns:
-        head = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+        head = re.split(r"[*?\[]", pattern, maxsplit=1)[0] if _is_glob(pattern) else pattern
         base = Path(head or ".")
         bases.append(str((base if base.is_dir() else base.parent).resolve()))
     return Path(os.path.commonpath(bases)) if bases else Path.cwd()
@@ -203,7 +253,7 @@ def report(
     names = [n.strip() for n in only.split(",") if n.strip()]
     unknown = [n for n in names if n not in TABLES]
     if unknown or output not in ("table", "csv", "json"):
-        console.print(f"[red]unknown report or format:[/red] {', '.join(unknown) or output}")
+        _say("unknown report or format:", "red", ", ".join(unknown) or output)
         raise typer.Exit(2)
     key, _ = load_or_create_api_key(get_settings())
     params = {"since": since, **({"until": until} if until else {}), **({"format": "csv"} if output == "csv" else {})}
@@ -213,11 +263,11 @@ def report(
             for name in names:
                 response = client.get(f"/api/v1/analytics/{name}", params=params)
                 if response.status_code != 200:
-                    console.print(f"[red]{name}: HTTP {response.status_code}[/red] {response.text[:200]}")
+                    _say(f"{name}: HTTP {response.status_code}", "red", response.text[:200])
                     raise typer.Exit(1)
                 reports[name] = response.text if output == "csv" else response.json()
     except httpx.HTTPError as exc:
-        console.print(f"[red]The service at {url} cannot be reached ({type(exc).__name__}).[/red] Start it (make run), or pass --url.")
+        console.print(Text.assemble((f"The service at {url} cannot be reached ({type(exc).__name__}).", "red"), " Start it (make run), or pass --url."))
         raise typer.Exit(1) from exc
     if output == "json":
         typer.echo(json.dumps(reports, indent=2, ensure_ascii=False))
@@ -251,7 +301,7 @@ def restore_check(
     try:
         report = asyncio.run(check(settings, dump, question, server_url=server_url, vectors=vectors, expect_source=expect_source, keep=keep))
     except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(Text(str(exc), style="red"))
         raise typer.Exit(2) from exc
     for step in report.steps:
         typer.echo(f"{'PASS' if step.passed else 'FAIL'}  {step.name}: {step.detail}")

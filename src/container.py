@@ -17,6 +17,7 @@ from src.answering.providers import build_provider
 from src.answering.service import AnswerService
 from src.db.migrations import alembic_head, is_migrated, migrate_once
 from src.ingestion.jobs import JobRunner
+from src.ingestion.sandbox import close_parsers
 from src.ingestion.service import IndexingService
 from src.kit.cache import Cache
 from src.kit.db import create_engine, session_factory
@@ -30,7 +31,6 @@ from src.retrieval.sparse import SparseEncoder
 from src.retrieval.store.base import VectorStore
 from src.retrieval.store.factory import open_store
 from src.retrieval.store.readiness import StoreReadiness
-from src.security.keys import load_or_create_api_key
 from src.security.ratelimit import RateLimiter
 from src.sessions.recorder import TurnRecorder
 
@@ -40,7 +40,6 @@ log = get_logger(__name__)
 @dataclass
 class Container:
     settings: Settings
-    api_key: str
     engine: AsyncEngine
     db: async_sessionmaker[AsyncSession]
     redis: RedisLink
@@ -72,7 +71,7 @@ class Container:
 
     def publish(self, state: State) -> None:
         """Put each part where its domain's dependencies read it (`request.app.state.<name>`)."""
-        for name in ("settings", "api_key", "engine", "db", "redis", "cache", "limiter", "embedder", "store", "store_state"):
+        for name in ("settings", "engine", "db", "redis", "cache", "limiter", "embedder", "store", "store_state"):
             setattr(state, name, getattr(self, name))
         for name in ("recorder", "indexing", "jobs", "retrieval", "answers", "analytics", "migrations_head"):
             setattr(state, name, getattr(self, name))
@@ -80,14 +79,20 @@ class Container:
 
 
 async def open_container(settings: Settings, in_flight: InFlight) -> Container:
-    api_key, _ = load_or_create_api_key(settings)
     if settings.is_sqlite and settings.auto_migrate:
         await to_thread.run_sync(migrate_once, settings)
     engine = create_engine(settings)
     db = session_factory(engine)
     redis = RedisLink(settings.redis_url, settings.redis_timeout_seconds, settings.redis_retry_seconds)
-    cache = Cache(redis, settings.cache_max_entries)
-    limiter = RateLimiter(redis, settings.rate_limit_requests_per_minute, settings.rate_limit_tokens_per_minute, settings.rate_limit_concurrent_requests)
+    cache = Cache(redis, settings.cache_max_entries, settings.cache_max_bytes)
+    limiter = RateLimiter(
+        redis,
+        settings.rate_limit_requests_per_minute,
+        settings.rate_limit_tokens_per_minute,
+        settings.rate_limit_concurrent_requests,
+        ipv6_prefix=settings.rate_limit_ipv6_prefix,
+        answers_max_in_flight=settings.answers_max_in_flight,
+    )
     embedder = await to_thread.run_sync(Embedder, settings.embedding_threads, settings.embedding_quantization, settings.models_dir)
     sparse = SparseEncoder()
     store = await to_thread.run_sync(open_store, settings, embedder.dimensions)
@@ -97,7 +102,6 @@ async def open_container(settings: Settings, in_flight: InFlight) -> Container:
     provider = await to_thread.run_sync(build_provider, settings)
     container = Container(
         settings=settings,
-        api_key=api_key,
         engine=engine,
         db=db,
         redis=redis,
@@ -132,6 +136,7 @@ async def open_container(settings: Settings, in_flight: InFlight) -> Container:
 
 async def close_container(container: Container) -> None:
     await container.jobs.close()  # an unfinished bulk job is recorded as interrupted
+    await to_thread.run_sync(close_parsers)  # the PDF/HTML parsing children (ingestion/sandbox.py)
     if container.answers.provider is not None:
         with contextlib.suppress(Exception):
             await container.answers.provider.close()

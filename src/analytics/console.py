@@ -1,13 +1,26 @@
 """The reports for a terminal (`python -m src.cli report`): rich tables, or the JSON and CSV the API
 gives. The command asks the running service, so it works whichever stores the service uses and
-needs no lock on the embedded vector store."""
+needs no lock on the embedded vector store.
+
+Readers write the questions and comments, and the book's text is the author's: every such string goes
+into a table as `Text` (`_literal`), so "[link=...]" or "[bold red]" is shown as typed, never read as
+Rich markup, and a control character (an escape sequence for the terminal) is shown, not sent."""
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+
+def _literal(text: str) -> Text:
+    """Text as typed: Text is never parsed for markup or emoji codes; control characters other than the
+    line breaks and tabs a question may hold become visible escapes (Rich passes ESC through)."""
+    shown = "".join(c if c in "\n\t" or unicodedata.category(c) != "Cc" else repr(c)[1:-1] for c in text)
+    return Text(shown)
 
 
 def _pct(x: float) -> str:
@@ -16,7 +29,7 @@ def _pct(x: float) -> str:
 
 def summary_table(report: dict[str, Any]) -> Table:
     t = report["total"]
-    table = Table(title=f"Summary  {report['window']['since'][:10]} → {report['window']['until'][:10]}")
+    table = Table(title=_literal(f"Summary  {report['window']['since'][:10]} → {report['window']['until'][:10]}"))
     for column in ("day", "questions", "answered", "refused", "refused rate", "👍 / 👎", "degraded", "p50 / p95 ms"):
         table.add_column(column, justify="left" if column == "day" else "right")
 
@@ -46,7 +59,7 @@ def gaps_table(report: dict[str, Any]) -> Table:
         table.add_column(column, justify="right" if column == "count" else "left", overflow="fold")
     for g in report["groups"]:
         sections = "\n".join(" › ".join(x for x in (s["title"], s["section"]) if x) for s in g["nearest_sections"])
-        table.add_row(str(g["count"]), "\n".join(g["examples"]), ", ".join(g["chapters"]) or "–", sections)
+        table.add_row(str(g["count"]), _literal("\n".join(g["examples"])), _literal(", ".join(g["chapters"]) or "–"), _literal(sections))
     return table
 
 
@@ -56,7 +69,7 @@ def chapters_table(report: dict[str, Any]) -> Table:
         table.add_column(column, justify="left" if column in ("chapter", "top questions") else "right", overflow="fold")
     for c in report["chapters"]:
         top = "\n".join(f"{g['count']} × {g['examples'][0]}" for g in c["top_groups"] if g["examples"])
-        table.add_row(c["chapter"], str(c["questions"]), _pct(c["refused_rate"]), _pct(c["thumbs_down_rate"]), top)
+        table.add_row(_literal(c["chapter"]), str(c["questions"]), _pct(c["refused_rate"]), _pct(c["thumbs_down_rate"]), _literal(top))
     return table
 
 
@@ -66,7 +79,7 @@ def feedback_table(report: dict[str, Any]) -> Table:
         table.add_column(column, overflow="fold")
     for a in report["answers"]:
         answer = a["answer"] if len(a["answer"]) <= 240 else a["answer"][:237] + "…"
-        table.add_row(a["rated_at"][:16].replace("T", " "), a["question"], answer, a["comment"] or "")
+        table.add_row(a["rated_at"][:16].replace("T", " "), _literal(a["question"]), _literal(answer), _literal(a["comment"] or ""))
     return table
 
 

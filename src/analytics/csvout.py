@@ -1,5 +1,6 @@
 """Reports as CSV (`?format=csv`): one row for each item of the report's list, the same rows as the
-JSON; lists inside an item are joined with " | "."""
+JSON; lists inside an item are joined with " | ". A text cell that a spreadsheet would read as a
+formula is escaped (OWASP "CSV injection"): readers write the questions and comments in them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,21 @@ from collections.abc import Iterable
 from typing import Any
 
 from src.analytics.schemas import Chapters, Feedback, Gaps, Summary
+
+# What makes Excel, LibreOffice or Google Sheets read a cell as a formula (=HYPERLINK(...), +cmd|...,
+# -2+3, @SUM(...)), and the tab and line breaks that can hide one after them.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def _safe(value: Any) -> str:
+    """A cell's text; one that starts like a formula gets a leading apostrophe, which spreadsheets show as
+    text. Numbers are left as they are, so a numeric column stays numeric (a negative one too). A carriage
+    return becomes a line feed: the writer quotes a cell holding "\n" (its line terminator), not one
+    holding a bare "\r", which a spreadsheet would read as the end of the row."""
+    text = _cell(value).replace("\r\n", "\n").replace("\r", "\n")
+    if isinstance(value, (int, float)) or not text.startswith(_FORMULA_STARTS):
+        return text
+    return "'" + text
 
 
 def _cell(value: Any) -> str:
@@ -26,7 +42,7 @@ def _write(header: list[str], rows: Iterable[list[Any]]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     for row in rows:
-        writer.writerow([_cell(v) for v in row])
+        writer.writerow([_safe(v) for v in row])
     return out.getvalue()
 
 

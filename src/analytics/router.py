@@ -18,7 +18,7 @@ from src.kit.deps import DbSession
 from src.kit.errors import error_responses
 from src.security.auth import IndexingKey, IndexingKeyRoute
 
-router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"], dependencies=[IndexingKey], route_class=IndexingKeyRoute)
+router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"], dependencies=[IndexingKey], route_class=IndexingKeyRoute.requiring("analytics"))
 Since = Annotated[str | None, Query(max_length=40, description="Start: ISO 8601, or a span back from now (7d, 24h, 2w); default 30 days before `until`")]
 Until = Annotated[str | None, Query(max_length=40, description="End: ISO 8601 or a span; default now")]
 Format = Annotated[Literal["json", "csv"], Query(description="json (default) or csv")]

@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from anyio import to_thread
+
 from src.answering.followup import PastTurn, resolve
 from src.answering.guardrails import OFF_TOPIC, REDIRECT, is_manipulation, is_off_task
 from src.answering.smalltalk import smalltalk_reply
@@ -41,7 +43,21 @@ class Route:
 
 async def classify(question: str, selection: str | None, history: HistoryLoader | None) -> Route:
     """The route of a turn. `history` loads the session's earlier questions; it is called only for a
-    book question in a session that has one (so small talk never waits on the database)."""
+    book question in a session that has one (so small talk never waits on the database). The checks
+    read a client's text (up to the question's cap): they run in a worker thread, off the event loop."""
+    route = await to_thread.run_sync(_without_history, question, selection)
+    if route.kind != "book" or history is None:
+        return route
+    past = await history()
+    resolved = await to_thread.run_sync(resolve, question, past)
+    sources = resolved.prefer or tuple(dict.fromkeys(s for turn in reversed(past) for s in turn.sources))
+    return Route(
+        "book", resolved.question, follow_up=resolved.follow_up, conversation_sources=sources, conversation_sections=resolved.sections, seen=resolved.seen
+    )
+
+
+def _without_history(question: str, selection: str | None) -> Route:
+    """The route as far as the message alone decides it: a book question is then made standalone."""
     if not selection:
         reply = smalltalk_reply(question)
         if reply is not None:
@@ -52,11 +68,4 @@ async def classify(question: str, selection: str | None, history: HistoryLoader 
         return Route("selection", question)
     if is_off_task(question):
         return Route("creative", question, OFF_TOPIC)
-    if history is None:
-        return Route("book", question)
-    past = await history()
-    resolved = resolve(question, past)
-    sources = resolved.prefer or tuple(dict.fromkeys(s for turn in reversed(past) for s in turn.sources))
-    return Route(
-        "book", resolved.question, follow_up=resolved.follow_up, conversation_sources=sources, conversation_sections=resolved.sections, seen=resolved.seen
-    )
+    return Route("book", question)

@@ -25,7 +25,9 @@ _CODEY = re.compile(r"[_:]|[a-z][A-Z]|\(\)|\.[a-z]")  # par_iter, std::mem, came
 _HAS_DIGIT = re.compile(r"\d")
 _ACRONYM = re.compile(r"^[A-Z][A-Z0-9]{1,7}s?$")
 # A lowercase word is a name when the question uses it like one: "with egui", "rayon's", "use anyhow".
-_NAME_SLOT = re.compile(r"\b(?:with|using|use|via|vs\.?|versus)\s+([a-z][a-z0-9-]{2,})\b(?!\s+(?:the|a|an)\b)|\b([a-z][a-z0-9-]{2,})'s\b")
+# A name before "'s" is read up to 63 characters from each word start: unbounded, a run of "a-a-a-..."
+# (every letter a word start) was read to its end from each one.
+_NAME_SLOT = re.compile(r"\b(?:with|using|use|via|vs\.?|versus)\s+([a-z][a-z0-9-]{2,})\b(?!\s+(?:the|a|an)\b)|\b([a-z][a-z0-9-]{2,62})'s\b")
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,9 @@ def specific_terms(question: str) -> list[Specific]:
         if i and question[tokens[i - 1].end() : match.start()].strip():
             close()  # punctuation between two words ends a name: "Unitree G1, Figure 02"
         token = match.group(0).rstrip(".")
-        first = i == 0 or question[: match.start()].rstrip().endswith((".", "?", "!", ":", '"'))
+        # What stands before a token is the gap after the one before it (a token never ends in these marks):
+        # the whole question before each token would be read once per token.
+        first = i == 0 or question[tokens[i - 1].end() : match.start()].rstrip().endswith((".", "?", "!", ":", '"'))
         numbered = bool(run) and run[0][:1].isupper() and re.fullmatch(r"\d+(\.\d+)*", token) is not None  # "Figure 02", "ROS 2"
         if _name_like(token, first) or numbered:
             run.append(token.removesuffix("'s").removesuffix("’s"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from src.kit.text import terms
+from src.kit.text import squeezed, terms
 
 _ASKS_DEFINITION = (
     re.compile(
@@ -20,13 +20,21 @@ _ASKS_DEFINITION = (
 _NOT_A_TERM = re.compile(r"^(the\s+)?(difference|point|purpose|reason|role|best|way|use|goal|idea|problem|benefit|advantage)s?\b", re.I)
 _DEFINING_VERB = re.compile(r"\b(is|are|refers? to|means|is defined as|are defined as|is called|are called|describes?|denotes?|stands for)\b", re.I)
 _ALSO_KNOWN = re.compile(r"\b(also known as|also called|known as|or simply|abbreviated|short for)\b", re.I)
-_CONTEXT = re.compile(r"\s+in\s+(?:rust|ros ?2|robotics|robots|humanoid robots|physical ai|deep learning)$", re.I)
-_PURPOSE = re.compile(r"\s+(?:used for|good for|used|for|about|all about)$", re.I)
+# From the first space of a run only (`(?<!\s)`, possessive `\s++`): from every space of it, a subject
+# of spaces would cost the square of its length.
+_CONTEXT = re.compile(r"(?<!\s)\s++in\s++(?:rust|ros ?2|robotics|robots|humanoid robots|physical ai|deep learning)$", re.I)
+_PURPOSE = re.compile(r"(?<!\s)\s++(?:used for|good for|used|for|about|all about)$", re.I)
 MAX_SUBJECT_TERMS = 6
+# A definition names its subject in a sentence's first words: what is read of a sentence for it, in
+# characters too (one "word" of a pasted log can be thousands), and how far in a ":" or "(" may stand.
+HEAD_CHARS = 400
+MARK_CHARS = 200
 
 
 def definition_subject(question: str) -> str | None:
     """The term a definition question asks about, or None when it is not one."""
+    # One space between words: the patterns' `\s*` and `\s+` around the subject then never split a run.
+    question = squeezed(question)
     for pattern in _ASKS_DEFINITION:
         match = pattern.match(question)
         if match:
@@ -44,12 +52,15 @@ def defines(sentence: str, subject_terms: list[str]) -> bool:
     if not subject_terms:
         return False
     wanted = set(subject_terms)
-    head = " ".join(sentence.split()[: len(subject_terms) + 12])
+    words = sentence.split()
+    head = " ".join(words[: len(subject_terms) + 12])[:HEAD_CHARS]
     if _ALSO_KNOWN.search(head) and wanted <= set(terms(head)):
         return True
-    for match in _DEFINING_VERB.finditer(head):
+    # A verb further in has more words before it than the subject may bring (a verb is up to three words).
+    near = " ".join(words[: len(subject_terms) + 7])[:HEAD_CHARS]
+    for match in _DEFINING_VERB.finditer(near):
         before = head[: match.start()]
-        if wanted <= set(terms(before)) and len(before.split()) <= len(subject_terms) + 4:
+        if len(before.split()) <= len(subject_terms) + 4 and wanted <= set(terms(before)):
             return True
     # "ZMP: the point where...", "Zero Moment Point (ZMP) is...": the subject and nothing else before the mark.
-    return any(set(terms(head[: m.start()])) == wanted for m in re.finditer(r":|\(|—| - ", head))
+    return any(set(terms(head[: m.start()])) == wanted for m in re.finditer(r":|\(|—| - ", head[:MARK_CHARS]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,24 @@ HEADING_WEIGHT = 0.5
 FOCUS_BONUS = 0.1  # for the sentences of the passage that speaks to the question best
 COMMENT_WEIGHT = 0.5  # a sentence read from a comment in code counts this share of one in prose
 SEEN_WEIGHT = 0.5  # a sentence the student was shown in the answer before (a follow-up) counts this share
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When composing stops reading and answers with what it has (a `time.monotonic()` instant). The
+    composer runs in a worker thread, which cannot be cancelled: it checks this as it goes instead."""
+
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(time.monotonic() + seconds)
+
+    def passed(self) -> bool:
+        return time.monotonic() >= self.at
+
+
+NEVER = Deadline(math.inf)
 
 
 @dataclass(frozen=True)
@@ -91,6 +110,7 @@ def compose(
     accept: Callable[[str], bool] | None = None,
     seen: tuple[str, ...] = (),
     asked: str = "",
+    deadline: Deadline = NEVER,
 ) -> Composed | None:
     """The best-supported sentences for `question`, each cited; None when no passage addresses it.
 
@@ -105,7 +125,10 @@ def compose(
     sentence the student has read that holds none of those words is stale. It scores less and does not
     open the answer as the definition, so a follow-up is led by what is new ("Why does it matter for
     walking?" after the ZMP's definition), and what was read before comes back where it speaks to the
-    new words ("For stable walking, ZMP must stay...")."""
+    new words ("For stable walking, ZMP must stay...").
+
+    Past `deadline`, no further passage is read and no further sentence scored: the answer is composed
+    of what was read (the first passage, at least)."""
     q_terms = set(terms(question))
     own_terms = set(terms(asked))
 
@@ -123,6 +146,8 @@ def compose(
     # it scores less, and is never the first line under a heading, which is read as the definition.
     comment_at: set[tuple[int, int]] = set()
     for rank, hit in enumerate(hits[:max_passages]):
+        if rank and deadline.passed():
+            break
         for order, (sentence, from_code) in enumerate(marked_sentences(str(hit.payload.get("content", "")))):
             # Text addressed to the assistant is never quoted, and a question answers nothing.
             if not is_planted_instruction(sentence) and not sentence.rstrip().endswith("?") and (accept is None or accept(sentence)):
@@ -150,6 +175,8 @@ def compose(
     # under "RT-2 (Robotics Transformer 2)" answers "what's RT-2?". Words found only in the heading count half.
     heading_terms = {rank: q_terms & set(terms(str(hit.payload.get("section") or ""))) for rank, hit in enumerate(hits[:max_passages])}
     for rank, order, sentence, ts in candidates:
+        if picked and deadline.passed():
+            break
         matched = q_terms.intersection(ts)
         from_heading = heading_terms[rank] - matched
         if not matched and not from_heading:
@@ -238,10 +265,13 @@ def compose(
     return Composed(" ".join(parts), citations, sorted(numbers), max(p.coverage for p in chosen))
 
 
+_PARENTHESIS = re.compile(r"\([^()]*\)")  # from a "(" to the next parenthesis: a run of "(" is read once
+
+
 def names_subject(heading: str, subject: list[str]) -> bool:
     """Whether a heading is about the subject itself ("What is a Digital Twin?", "Strategy 1: Domain
     Randomization", "RT-2 (Robotics Transformer 2)"), not merely mentions it ("Digital Twin vs Simulation")."""
-    words = terms(re.sub(r"\([^)]*\)", " ", heading))
+    words = terms(_PARENTHESIS.sub(" ", heading))
     if not words or not set(subject) <= set(words):
         return False
     return len(set(words) - set(subject)) <= 1 or words[: len(subject)] == subject
@@ -259,7 +289,11 @@ def _focus(picked: list[Picked], heading_share: dict[int, float]) -> int:
 
 def overlap(a: str, b: str) -> float:
     """The share of the shorter text's terms the other one holds."""
-    ta, tb = set(terms(a)), set(terms(b))
+    return shared_share(set(terms(a)), set(terms(b)))
+
+
+def shared_share(ta: set[str], tb: set[str]) -> float:
+    """`overlap` of two texts' terms."""
     return len(ta & tb) / max(1, min(len(ta), len(tb)))
 
 
@@ -279,7 +313,7 @@ def merge(answers: list[Composed]) -> Composed:
     """Several composed answers as one (a compound question's parts), citations renumbered so that a
     passage cited by two parts keeps one number."""
     by_chunk: dict[str, dict[str, Any]] = {}
-    texts: list[str] = []
+    texts: dict[str, None] = {}  # in order, each once (a selection's answer may quote hundreds of its sentences)
     for composed in answers:
         renumber: dict[int, int] = {}
         for citation in composed.citations:
@@ -291,7 +325,7 @@ def merge(answers: list[Composed]) -> Composed:
             renumber[citation["id"]] = merged["id"]
         renumbered = _renumber(composed.answer, renumber)
         # A sentence both parts chose is said once.
-        texts.extend(piece.strip() for piece in _CITED_SENTENCE.findall(renumbered) if piece.strip() not in texts)
+        texts.update((piece.strip(), None) for piece in _CITED_SENTENCE.findall(renumbered))
     return Composed(
         " ".join(texts),
         sorted(by_chunk.values(), key=lambda c: c["id"]),

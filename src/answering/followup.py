@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from src.answering.definitions import definition_subject
-from src.kit.text import terms
+from src.kit.text import squeezed, terms
 
 _LEANS_ON_CONTEXT = re.compile(
     r"\b(it|its|it's|itself|this|that|these|those|they|them|their|theirs|he|she|his|her|one|ones|the same|same thing|the former|the latter"
@@ -27,6 +27,7 @@ _ELLIPSIS = re.compile(
     r"^\s*(?:and|but|what about|how about|and what about|ok and)\s+(?P<prep>for|with|in|on|about|to|from|during|when)?\s*(?P<rest>[^?]+?)\s*\??\s*$", re.I
 )
 _PREPOSITION_PHRASE = r"\b{prep}\s+(?:an?\s+|the\s+)?[\w\s'/-]+?(?=\s+(?:in|on|for|with|to|from|at|by|when|during)\b|[?.!,]|$)"
+_CARRIED = re.compile(r"\([^()]*\)\s*$")
 MAX_CONTENT_TERMS = 4
 MAX_CARRIED = 8
 MAX_TOPIC_TERMS = 6
@@ -66,38 +67,44 @@ _TOPIC = re.compile(
 )
 
 
+_TOPIC_CONTEXT = re.compile(r"(?<!\s)\s++in\s++(?:rust|ros ?2|robotics|robots)$", re.I)  # from a run's first space only
+
+
 def topic_of(question: str) -> str | None:
     """What a question is about, when it says so plainly: the X of "what is X?", "what does X do?",
     "how does X work?", "what is X for?"."""
     subject = definition_subject(question)
     if subject:
         return subject
-    match = _TOPIC.match(question)
+    match = _TOPIC.match(squeezed(question))  # one space between words: `\s+` after a lazy topic never splits a run
     topic = next((g for g in match.groups() if g), None) if match else None
     if not topic:
         return None
-    topic = re.sub(r"\s+in\s+(?:rust|ros ?2|robotics|robots)$", "", topic.strip(), flags=re.I)
+    topic = _TOPIC_CONTEXT.sub("", topic.strip())
     return topic if len(terms(topic)) <= MAX_TOPIC_TERMS else None
 
 
 def _substitute(question: str, topic: str) -> str | None:
     """The follow-up with its first pronoun replaced by the topic ("why does it matter" -> "why does the
     ZMP matter"); None when it has no pronoun to replace."""
+    # The topic is the student's words: a function, so a backslash in them is text, not a group reference.
     if _POSSESSIVE.search(question):
-        return _POSSESSIVE.sub(f"{topic}'s", question, count=1)
+        return _POSSESSIVE.sub(lambda _: f"{topic}'s", question, count=1)
     if _PRONOUN.search(question):
-        return _PRONOUN.sub(topic, question, count=1)
+        return _PRONOUN.sub(lambda _: topic, question, count=1)
     return None
 
 
 def _fill_ellipsis(question: str, previous: str) -> str | None:
     """ "and for velocity commands?" after "What QoS should I use for lidar scans in ROS 2?" ->
     "What QoS should I use for velocity commands in ROS 2?"."""
-    match = _ELLIPSIS.match(question)
+    # One space between words in both: the patterns' `\s+` beside a lazy phrase then never split a run.
+    match = _ELLIPSIS.match(squeezed(question))
     if not match or _PRONOUN.search(match["rest"]):
         return None
     prep, rest = match["prep"], match["rest"].strip()
     if prep:
+        previous = squeezed(previous)
         phrase = re.search(_PREPOSITION_PHRASE.format(prep=re.escape(prep)), previous, re.I)
         if phrase:
             return previous[: phrase.start()] + f"{prep} {rest}" + previous[phrase.end() :]
@@ -106,7 +113,9 @@ def _fill_ellipsis(question: str, previous: str) -> str | None:
 
 def _own_words(question: str) -> str:
     """A resolved question without the words it carried over (its parenthesis)."""
-    return re.sub(r"\s*\([^()]*\)\s*$", "", question)
+    # Found from its "(" (not from every space before it), then the spaces before it are dropped.
+    carried = _CARRIED.search(question)
+    return question[: carried.start()].rstrip() if carried else question
 
 
 def _carried(question: str, sources: list[str]) -> list[str]:
@@ -115,10 +124,12 @@ def _carried(question: str, sources: list[str]) -> list[str]:
     carried: list[str] = []
     for source in sources:
         for word in re.findall(r"[A-Za-z0-9][A-Za-z0-9+#'-]*", source):
+            if len(carried) == MAX_CARRIED:  # a long earlier question is read only as far as it gives words
+                return carried
             stemmed = terms(word)
             if stemmed and stemmed[0] not in own and word.lower() not in {c.lower() for c in carried}:
                 carried.append(word)
-    return carried[:MAX_CARRIED]
+    return carried
 
 
 def resolve(question: str, history: list[PastTurn]) -> Resolved:

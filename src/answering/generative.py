@@ -10,6 +10,8 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from anyio import to_thread
+
 from src.answering.grounding import Checked, check_sentence, split_finished
 from src.answering.prompt import NOT_IN_BOOK, build_messages
 from src.answering.providers import Provider, ProviderError
@@ -39,7 +41,8 @@ async def generate(
 
     ANSWER_TIMEOUT_SECONDS bounds the wait for the first supported sentence. A whole answer (/answer)
     must be done by then too; a stream may go on, sentence by sentence, until ANSWER_STREAM_MAX_SECONDS."""
-    messages, shown = build_messages(question, hits, settings.llm_context_tokens)
+    # The passages' sentences and each sentence's grounding are CPU work on book and client text: worker threads.
+    messages, shown = await to_thread.run_sync(build_messages, question, hits, settings.llm_context_tokens)
     passages = {n: hits[n - 1] for n in shown}
     allowed = {str(h.payload.get("url")) for h in hits if h.payload.get("url")}
     buffer = ""
@@ -78,7 +81,7 @@ async def generate(
             if last and buffer.strip():
                 finished, buffer = [*finished, buffer.strip()], ""
             for sentence in finished:
-                checked = check_sentence(sentence, shown, allowed, question)
+                checked = await to_thread.run_sync(check_sentence, sentence, shown, allowed, question)
                 (outcome.kept if checked.supported else outcome.removed).append(checked)
                 if checked.supported:
                     yield checked, passages

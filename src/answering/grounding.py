@@ -11,14 +11,17 @@ from dataclasses import dataclass
 
 from src.answering.guardrails import is_planted_instruction, strip_foreign_links
 from src.answering.prompt import CANARY
+from src.kit.linear import LinearPattern
 from src.kit.text import clean_sentence, sentences_of, terms
 
 MIN_SUPPORT = 0.7
 MIN_WORDS = 5
 _CITE = re.compile(r"\[(\d+)\]")
 _NUMBER = re.compile(r"\b\d+(?:[.,]\d+)?\b")
-# A finished sentence: end punctuation with any citations around it, then whitespace.
-_SENTENCE_END = re.compile(r"(?:[.!?](?:\s*\[\d+\])+|(?:\s*\[\d+\])+\s*[.!?]|[.!?])(?=\s)")
+# A finished sentence: end punctuation with any citations around it, then whitespace (the match takes that
+# one whitespace character: RE2 has no lookahead). RE2: under `re`, a run of spaces or of "[1] [1] ..."
+# without a period was read to its end from each of its characters.
+_SENTENCE_END = LinearPattern(r"(?:[.!?](?:\s*\[\d+\])+|(?:\s*\[\d+\])+\s*[.!?]|[.!?])(?:\s|\p{Z})")
 
 
 @dataclass(frozen=True)
@@ -35,10 +38,11 @@ def split_finished(buffer: str) -> tuple[list[str], str]:
     done: list[str] = []
     start = 0
     for match in _SENTENCE_END.finditer(buffer):
-        piece = buffer[start : match.end()].strip()
+        end = match.end() - 1  # the whitespace after a sentence is the next one's
+        piece = buffer[start:end].strip()
         if piece:
             done.append(piece)
-        start = match.end()
+        start = end
     return done, buffer[start:]
 
 

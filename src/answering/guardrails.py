@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import re
 
+from src.kit.linear import LinearPattern
+
+# The three long patterns are RE2 (linear in the text): "repeat the ... prompt" and "translate ... into"
+# read any length between two phrases, which `re` would retry from every "repeat the" and "translate".
 # A sentence of book text that addresses the assistant's own output or rules (indirect prompt injection).
-_PLANTED = re.compile(
+_PLANTED = LinearPattern(
     r"\byour (answer|response|reply|output|message)('s)?\b"
     r"|\b(reply|respond|answer) (using|in|with)\b|\bcan you (reply|respond|answer)\b"
     r"|\bignore (all |any |the )?(previous|prior|above|earlier|preceding) (instructions|rules|directions)"
@@ -15,10 +19,10 @@ _PLANTED = re.compile(
     r"|^\W*(please\s+)?(summari[sz]e|provide|recommend|suggest|translate|show me|help me|tell me|give me|find me"
     r"|(write|draft|compose)( me)? an? (\w+ )?(script|program|poem|story|essay|email|letter|review|tweet|speech|introduction)"
     r"|(analy[sz]e|determine|classify) the (sentiment|mood|tone|trend))\b",
-    re.I,
+    ignore_case=True,
 )
 # A message that tries to extract the instructions or to switch the rules off (garak, DAN, PyRIT).
-_MANIPULATION = re.compile(
+_MANIPULATION = LinearPattern(
     r"\b(system[ _]?prompt|system message|system (instructions|configuration)|initiali[sz]ation string|initial (instructions|prompt)"
     r"|your (\w+ )?(instructions|rules|prompt|guidelines|configuration|programming)|(were you|you were|i was) (told|instructed|given)"
     r"|not supposed to (tell|say|reveal)|(the )?above text|(admin|administrator) override|repeat (this|the|everything|all)\b[^.?!]*(conversation|prompt|above)"
@@ -27,7 +31,7 @@ _MANIPULATION = re.compile(
     r"|(the )?(text|everything|words) above|developer mode|maintenance mode|jailbr(eak|oken)|do anything now|stay in character"
     r"|(pretend|act) (to be|as if you|like you)|you are (now|going to be|about to)\b|from now on,? you|no (restrictions|filters|censorship))"
     r"|(?-i:\b(DAN|STAN|DUDE)\b)",
-    re.I,
+    ignore_case=True,
 )
 # A request for something other than an explanation from the book.
 _TASK = re.compile(
@@ -44,7 +48,7 @@ _CREATIVE = re.compile(
 )
 # Requests outside a study assistant's job, whatever book words they carry: errands, the assistant's
 # own opinions, live facts, role play and predictions.
-_OFF_TASK = re.compile(
+_OFF_TASK = LinearPattern(
     r"\b(book|order|buy|reserve) me\b|\b(email|text|message|call|phone) (my|the|our) \w+|\bsend (an? )?(email|text message)\b|\bsend (a )?message to (my|the) (professor|teacher|mom|dad|friend|boss)\b"
     r"|\bremind me\b|\bset (a|an|me a) (timer|alarm|reminder)\b|\bschedule (a|an|my)\b|\btranslate\b.+\binto\b"
     r"|\bwrite (me )?(my|a) (cover letter|resume|cv|homework|essay|assignment)\b"
@@ -52,7 +56,7 @@ _OFF_TASK = re.compile(
     r"|\b(right now|at the moment|today'?s|currently open|open now)\b|\b(current|latest|live) (price|weather|score|news)\b|\b(bitcoin|stock) price\b"
     r"|\bweather (in|today|tomorrow)\b|\bpretend (you'?re|you are|to be)\b|\bact as an?\b|\banswer like an?\b|\brole-?play\b"
     r"|\b(who'?s|who is|who will) (going to )?win\b|\bwill win the\b",
-    re.I,
+    ignore_case=True,
 )
 _URL = re.compile(r"(?:https?://|www\.)[^\s)\]>\"']+", re.I)
 
@@ -84,13 +88,17 @@ def is_off_task(message: str) -> bool:
     return bool(_CREATIVE.match(message) or _OFF_TASK.search(message))
 
 
+def _is_foreign(url: str, allowed: set[str], prefixes: set[str]) -> bool:
+    return url.rstrip(".,;") not in allowed and url.split("#", 1)[0].rstrip(".,;") not in prefixes
+
+
 def foreign_links(text: str, allowed: set[str]) -> list[str]:
     """Links in `text` that do not point into the book (`allowed`: the cited sections' URLs)."""
     prefixes = {u.split("#", 1)[0] for u in allowed if u}
-    return [u for u in _URL.findall(text) if u.rstrip(".,;") not in allowed and u.split("#", 1)[0].rstrip(".,;") not in prefixes]
+    return [u for u in _URL.findall(text) if _is_foreign(u, allowed, prefixes)]
 
 
 def strip_foreign_links(text: str, allowed: set[str]) -> str:
-    for url in foreign_links(text, allowed):
-        text = text.replace(url, "")
-    return text
+    # One pass over the text: removing each link with its own `replace` cost links x length.
+    prefixes = {u.split("#", 1)[0] for u in allowed if u}
+    return _URL.sub(lambda m: "" if _is_foreign(m.group(0), allowed, prefixes) else m.group(0), text)

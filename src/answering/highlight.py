@@ -9,37 +9,40 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
-from src.kit.text import clean_sentence, sentences_of, terms
+from src.kit.linear import LinearPattern
+from src.kit.text import bounded, clean_sentence, sentences_of, terms
 
 IntentKind = Literal["explain", "meaning", "summarize", "example", "why"]
 
 _DEIXIS = r"(?:this|that|it|these|those|the (?:passage|text|sentence|paragraph|part|selection|quote|bit|above))"
-_INTENTS: tuple[tuple[IntentKind, re.Pattern[str]], ...] = (
+# RE2: "what is X mean" and "define X here" read a term of any length between two phrases, which `re`
+# would try from every "what is" to the end of the question.
+_INTENTS: tuple[tuple[IntentKind, LinearPattern], ...] = (
     (
         "summarize",
-        re.compile(
+        LinearPattern(
             r"\b(summari[sz]e|summary|tl;?\s?dr|sum (?:it|this|that) up|gist|in (?:one|a|two) sentences?|short version|key points?|main (?:point|idea)s?)\b",
-            re.I,
+            ignore_case=True,
         ),
     ),
-    ("example", re.compile(r"\b(examples?|for instance|illustrate|show me (?:how|what)|a case of)\b", re.I)),
+    ("example", LinearPattern(r"\b(examples?|for instance|illustrate|show me (?:how|what)|a case of)\b", ignore_case=True)),
     (
         "meaning",
-        re.compile(
+        LinearPattern(
             r"\bwhat (?:does|do|did|is) (?P<term>.+?) (?:mean|means|refer to|stand for|meant)\b|\bwhat is meant by (?P<term2>.+?)(?:\?|$| here| in)"
             r"|\bmeaning of (?P<term3>.+?)(?:\?|$| here| in)|\bdefine (?P<term4>.+?)(?:\?|$| here| in)",
-            re.I,
+            ignore_case=True,
         ),
     ),
     (
         "explain",
-        re.compile(
+        LinearPattern(
             r"\b(explain|elaborate|clarify|break (?:it|this|that) down|unpack|i (?:don'?t|do not|dont) (?:get|understand)|help me understand|eli5|like i'?m (?:5|five)"
             r"|(?:simpler|plain|simple|other|easier) (?:words|terms|english|language)|what (?:is|'s) (?:this|that|it) (?:saying|about|talking about)|rephrase|paraphrase|in english)\b",
-            re.I,
+            ignore_case=True,
         ),
     ),
-    ("why", re.compile(r"^\s*(?:but |and |so )?(?:why|how come|how so)\b", re.I)),
+    ("why", LinearPattern(r"^\s*(?:but |and |so )?(?:why|how come|how so)\b", ignore_case=True)),
 )
 # Words of asking for help with a passage: they say nothing about a topic.
 _REQUEST_WORDS = frozenset(
@@ -51,10 +54,11 @@ _REQUEST_WORDS = frozenset(
         "dont don't i'm im five 5 little bit more detail details"
     )
 )
-_EXAMPLE_MARKER = re.compile(
+# RE2: "if ... then" and "if ..., " read any length between the two, which `re` would retry from every "if".
+_EXAMPLE_MARKER = LinearPattern(
     r"^\W*examples?\b|\b(e\.g\.|for example|for instance|such as|like a|like an|like the|consider|imagine|suppose|say you"
     r"|if (?:an?|you|the|your)\b.*\bthen\b)|\bif\b[^.]*,\s*(?:then\s+)?\w",
-    re.I,
+    ignore_case=True,
 )
 _REASON_MARKER = re.compile(
     r"\b(because|since|so that|in order to|due to|the reason|therefore|thus|this means|which means|enabl\w+|allow\w*|to avoid|prevent\w*)\b", re.I
@@ -82,7 +86,8 @@ def intent_of(question: str) -> Intent | None:
             term = term.strip(" '\"`“”‘’") if term else None
             if term and re.fullmatch(_DEIXIS, term, re.I):
                 term = None
-        leftover = [t for t in terms(question) if t not in _REQUEST_WORDS and (not term or t not in terms(term))]
+        term_words = set(terms(term)) if term else set()
+        leftover = [t for t in terms(question) if t not in _REQUEST_WORDS and t not in term_words]
         if kind == "meaning" and term:
             return Intent("meaning", term) if len(terms(term)) <= 5 and len(leftover) <= 2 else None
         if not leftover:
@@ -94,7 +99,8 @@ def split_sentences(text: str) -> list[str]:
     """A selection's sentences as the reader sees them (a selection is prose the student chose, so
     every sentence counts, short ones too)."""
     flat = clean_sentence(text.replace("\n", " "))
-    return [s.strip() for s in _SPLIT.split(flat) if len(s.strip()) > 1 and re.search(r"[A-Za-z]{2}", s)]
+    pieces = (piece for run in _SPLIT.split(flat) for piece in bounded(run.strip()))
+    return [s for s in pieces if len(s) > 1 and re.search(r"[A-Za-z]{2}", s)]
 
 
 def central(sentences: list[str], limit: int = MAX_CENTRAL) -> list[int]:
@@ -126,7 +132,9 @@ def has_example(text: str) -> bool:
     return bool(_EXAMPLE_MARKER.search(text))
 
 
-_EXAMPLES_LABEL = re.compile(r"^\W*(?:for )?examples?\W*(?:nodes?|uses?|cases?)?\W*:?\W*$", re.I)
+# "Examples:", "Example nodes:": one run of non-word characters between the words (`\W*:?\W*` was three
+# that split a long run of punctuation every way before failing).
+_EXAMPLES_LABEL = re.compile(r"^\W*(?:for )?examples?\W*(?:(?:nodes?|uses?|cases?)\W*)?$", re.I)
 _LIST_LINE = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(?P<item>.+)$")
 
 

@@ -9,7 +9,9 @@ from src.answering.followup import leans_on_context, standalone
 from src.kit.text import STOPWORDS, terms
 
 _QUESTION_WORD = r"(?:what|how|why|when|where|which|who|whom|whose|is|are|does|do|did|can|could|should|would|will)"
-_SPLIT = re.compile(rf"\?\s+(?=\S)|[,;]?\s+(?:and|also|plus|as well as)\s+(?={_QUESTION_WORD}\b)", re.I)
+# A run of spaces is read from its first one only (`(?<!\s)`, possessive `\s++`): from every space of
+# it, a question of spaces cost the square of its length.
+_SPLIT = re.compile(rf"\?\s++(?=\S)|(?:[,;]|(?<!\s))\s++(?:and|also|plus|as well as)\s++(?={_QUESTION_WORD}\b)", re.I)
 MIN_PART_TERMS = 1
 # Words of spoken, loose phrasing that say nothing about the topic.
 FILLER = frozenset(
@@ -20,6 +22,7 @@ FILLER = frozenset(
     """.split()
 )
 MAX_PARTS = 3
+_DROPPED = STOPWORDS | FILLER  # once: built per word, the union cost a question's length times its size
 
 
 def split_compound(question: str) -> list[str]:
@@ -34,6 +37,6 @@ def split_compound(question: str) -> list[str]:
 
 def reformulate(question: str) -> str | None:
     """A keywords-only form of the question, or None when it would not differ."""
-    words = [w for w in re.findall(r"[A-Za-z0-9][A-Za-z0-9+#'_-]*", question) if w.lower() not in STOPWORDS | FILLER and len(w) > 1]
+    words = [w for w in re.findall(r"[A-Za-z0-9][A-Za-z0-9+#'_-]*", question) if w.lower() not in _DROPPED and len(w) > 1]
     query = " ".join(words)
     return query if query and query.lower() != question.lower().rstrip("?. ") else None

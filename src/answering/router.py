@@ -32,10 +32,16 @@ def asked(body: AnswerRequest) -> Asked:
     return Asked(body.question, body.k, body.session_id, flt, body.selected_text, body.mode, body.page)
 
 
+def tokens_of(body: AnswerRequest, answer: str) -> int:
+    """What an answer costs its client's token budget: all the text it was given (the question, and the
+    highlighted passage, which is read and quoted like the book) and the answer."""
+    return approx_tokens(body.question, *([body.selected_text] if body.selected_text else []), answer)
+
+
 @router.post("", response_model=AnswerResponse, responses=error_responses(400, 413, 422, 429, 503))
 async def answer(body: AnswerRequest, answers: AnswerServiceDep, limiter: RateLimiterDep, request: Request) -> AnswerResponse:
     result = await answers.answer(asked(body))
-    await charge_tokens(request, limiter, approx_tokens(body.question, result.answer))
+    await charge_tokens(request, limiter, tokens_of(body, result.answer))
     return result
 
 
@@ -66,7 +72,7 @@ async def answer_stream(body: AnswerRequest, answers: AnswerServiceDep, limiter:
                     yield sse("citation", data.model_dump())
                 else:
                     yield sse("done", data.model_dump())
-                    await charge_tokens(request, limiter, approx_tokens(body.question, data.answer))
+                    await charge_tokens(request, limiter, tokens_of(body, data.answer))
         except (AppError, DBAPIError) as exc:
             described = describe(exc)
             error = described.error if described else "service_unavailable"

@@ -10,26 +10,33 @@ from src.retrieval.schemas import Filters, RetrievedContext
 from src.security.inputs import validate_question
 from src.sessions.schemas import SESSION_ID_PATTERN
 
+# What a client may send, sized to what a reader needs. A question: a quiz's whole scenario, or a pasted
+# jailbreak refused as one. A selection: a section of the book (99.6% of the shared books' sections are
+# shorter, code aside; about 1,300 words). Longer is 422, before any work is done on it.
+MAX_QUESTION_CHARS = 10_000
+MAX_SELECTION_CHARS = 8_000
+MAX_PAGE_CHARS = 2048
+
 
 class AnswerRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(min_length=1, max_length=10_000)
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     k: int = Field(default=5, ge=1, le=50)
     session_id: str | None = Field(default=None, pattern=SESSION_ID_PATTERN, description="Links turns; omit to start a session")
     filters: Filters | None = None
     selected_text: str | None = Field(
         default=None,
-        max_length=20_000,
+        max_length=MAX_SELECTION_CHARS,
         validation_alias=AliasChoices("selected_text", "highlight_override"),
-        description="A passage the student highlighted (`highlight_override` is accepted too)",
+        description="A passage the student highlighted (`highlight_override` is accepted too), up to a section of the book",
     )
     mode: Literal["book", "selection_only"] = Field(
         default="book", description="book: the selection first, the book for the rest; selection_only: answer from the selection alone"
     )
     page: str | None = Field(
         default=None,
-        max_length=2048,
+        max_length=MAX_PAGE_CHARS,
         description="The page the reader is on (its URL or source_file): preferred by the search, and recorded with the turn",
     )
 

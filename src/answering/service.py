@@ -14,14 +14,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+from anyio import to_thread
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from src.answering.classify import HistoryLoader, Route, classify
-from src.answering.coverage import specific_terms, unmentioned
+from src.answering.coverage import Specific, specific_terms, unmentioned
 from src.answering.events import Event, whole
 from src.answering.followup import PastTurn
-from src.answering.highlight import intent_of
+from src.answering.highlight import Intent, intent_of
 from src.answering.providers import Provider
 from src.answering.schemas import AnswerResponse
 from src.answering.search_agent import Found, SearchAgent
@@ -34,7 +35,7 @@ from src.kit.settings import Settings
 from src.kit.text import terms
 from src.retrieval.fusion import Preference
 from src.retrieval.schemas import to_context
-from src.retrieval.service import RetrievalService, normalise_question
+from src.retrieval.service import RetrievalService, WordFacts, normalise_question
 from src.retrieval.store.base import SearchFilter
 from src.retrieval.vocabulary import COUNT_CAP
 from src.sessions.recorder import Turn, TurnRecorder
@@ -52,6 +53,50 @@ _THIS_PAGE = re.compile(
 SELECTION_QUERY_CHARS = 600
 EXAMPLE_PASSAGES = 10  # an example the selection lacks is looked for in more of the book
 RARE_SHARE = 0.7  # a word weighing this share of the rarest possible is one few passages hold
+# What one question may look up in the store (each word and phrase is a search): a question's first
+# distinct words and names, and its first names of a few words. A word past these weighs as an average
+# one, and a name past them counts as held by the book.
+MAX_LOOKUP_WORDS = 128  # the longest quiz question in the shared sets has 71
+MAX_LOOKUP_PHRASES = 16
+MAX_PHRASE_WORDS = 8
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9+#'_-]*")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the brief reads of a question before it asks the store anything."""
+
+    intent: Intent | None
+    words: list[str]  # the question's content words, as written
+    specifics: list[Specific]  # the names in it
+    lookups: list[str]  # the words and names whose counts and weights are asked for
+    phrases: list[str]  # the names of several words whose occurrence is asked for
+
+
+def read_question(question: str, selection: str | None, selection_only: bool) -> Reading:
+    """CPU work on the client's text, run in a worker thread: its intent (about a selection), its words and
+    names, and the bounded set of them to look up."""
+    intent = intent_of(question) if selection else None
+    if intent is not None:
+        return Reading(intent, [], [], [], [])
+    words = [w for w in _WORD.findall(question) if terms(w)]
+    specifics = [] if selection_only else specific_terms(question)
+    names = [w for sp in specifics for w in sp.words]
+    lookups = list(dict.fromkeys(words + names))[:MAX_LOOKUP_WORDS]
+    phrases = list(dict.fromkeys(sp.text for sp in specifics if 1 < len(sp.words) <= MAX_PHRASE_WORDS))[:MAX_LOOKUP_PHRASES]
+    return Reading(None, words, specifics, lookups, phrases)
+
+
+def brief_of(question: str, selection: str | None, selection_only: bool, reading: Reading, facts: WordFacts) -> Brief:
+    """The brief from what the store says of the question's words (CPU work too: a worker thread)."""
+    weights = {terms(w)[0]: facts.weights[w] for w in reading.words if w in facts.weights}
+
+    # A name spelt one letter off from a name the book holds is the student's typo, not a new name.
+    def held(word: str) -> int:
+        return COUNT_CAP if facts.variants.get(word) else facts.counts.get(word, COUNT_CAP)
+
+    missing = unmentioned(reading.specifics, held, lambda p: facts.phrases.get(p, True))
+    return Brief(question, selection, selection_only, None, weights, tuple(missing), RARE_SHARE * facts.max_weight)
 
 
 @dataclass(frozen=True)
@@ -141,7 +186,7 @@ class AnswerService:
             raise ServiceUnavailable("The service is catching up with its database; retry shortly.", retry_after=5)
         flt = asked.filters or SearchFilter()
         history = self._history(session_id) if session_id is not None else None
-        session_id = session_id or uuid.uuid4().hex
+        session_id, history = await self.recorder.session_for(session_id, history)
         route = await classify(question, selection, history)
         result: AnswerResponse | None = None
         replay = True  # an answer that is whole already (a fixed reply, a cached answer) is streamed in pieces
@@ -169,7 +214,7 @@ class AnswerService:
                     else:
                         yield kind, data
                 assert result is not None
-                if not result.degraded:
+                if not result.degraded and len(selection or "") <= self.settings.cache_answer_max_selection_chars:
                     await self.cache.set("answer", key, json.dumps(result.model_dump()).encode(), self.settings.cache_answer_ttl_seconds)
                 replay = False
         assert result is not None
@@ -217,23 +262,14 @@ class AnswerService:
     async def _brief(self, question: str, selection: str | None, mode: str) -> Brief:
         """What the writer needs to know of the question: what it asks of a selection, and what the book's
         own words say about it (how rare each of its words is, which of its names the book never uses)."""
-        intent = intent_of(question) if selection else None
         selection_only_mode = bool(selection) and mode == "selection_only"
-        if intent is not None:
-            return Brief(question, selection, selection_only_mode, intent)
-        words = [w for w in re.findall(r"[A-Za-z0-9][A-Za-z0-9+#'_-]*", question) if terms(w)]
-        specifics = [] if selection_only_mode else specific_terms(question)
-        names = [w for sp in specifics for w in sp.words]
-        phrases = [sp.text for sp in specifics if len(sp.words) > 1]
-        facts = await self.retrieval.word_facts(list(dict.fromkeys(words + names)), phrases, names)
-        weights = {terms(w)[0]: facts.weights[w] for w in words}
-
-        # A name spelt one letter off from a name the book holds is the student's typo, not a new name.
-        def held(word: str) -> int:
-            return COUNT_CAP if facts.variants.get(word) else facts.counts.get(word, COUNT_CAP)
-
-        missing = unmentioned(specifics, held, lambda p: facts.phrases.get(p, True))
-        return Brief(question, selection, selection_only_mode, None, weights, tuple(missing), RARE_SHARE * facts.max_weight)
+        reading = await to_thread.run_sync(read_question, question, selection, selection_only_mode)
+        if reading.intent is not None:
+            return Brief(question, selection, selection_only_mode, reading.intent)
+        looked_up = set(reading.lookups)
+        names = [w for sp in reading.specifics for w in sp.words if w in looked_up]
+        facts = await self.retrieval.word_facts(reading.lookups, reading.phrases, names)
+        return await to_thread.run_sync(brief_of, question, selection, selection_only_mode, reading, facts)
 
     async def _find(self, brief: Brief, k: int, flt: SearchFilter, preference: Preference) -> Found:
         selection = brief.selection

@@ -12,8 +12,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from anyio import to_thread
+
 from src.answering.events import Event, whole
-from src.answering.extractive import Composed, citation_for, compose, merge, overlap
+from src.answering.extractive import NEVER, Composed, Deadline, citation_for, compose, merge, shared_share
 from src.answering.generative import Outcome, generate
 from src.answering.guardrails import OFF_TOPIC, foreign_links, is_task_request
 from src.answering.highlight import Intent, answering_sentences, examples_in, split_sentences
@@ -73,7 +75,9 @@ def not_covered(hits: list[Fused], lead: str = NOT_COVERED) -> str:
     return lead + " The closest sections are: " + "; ".join(closest) + "."
 
 
-_ID_LIKE = re.compile(r"(?=[\w-]*\d)(?=[\w-]*[a-z])[\w-]{8,}", re.I)  # "alice-1a2b3c4d5e", a hash, a token
+# "alice-1a2b3c4d5e", a hash, a token. Read from a run's first character only: from each one, the
+# lookaheads would read the rest of a long run.
+_ID_LIKE = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[a-z])[\w-]{8,}", re.I)
 
 
 def topical(question: str) -> float:
@@ -135,12 +139,14 @@ def model_question(brief: Brief) -> str:
     return brief.question
 
 
-def book_example(selection: str, book: list[Fused]) -> Composed | None:
+def book_example(selection: str, book: list[Fused], deadline: Deadline = NEVER) -> Composed | None:
     """An example from the book for a passage that gives none: from the passage that shares most words
-    with the selection among those that give examples."""
+    with the selection among those that give examples (among those read by `deadline`)."""
     wanted = set(terms(selection))
     best: tuple[float, int, list[str]] | None = None
     for rank, hit in enumerate(book):
+        if best is not None and deadline.passed():
+            break
         examples = examples_in(str(hit.payload.get("content", "")))
         if examples:
             shared = len(wanted & set(terms(" ".join(examples) + " " + str(hit.payload.get("section") or "")))) - 0.01 * rank
@@ -158,18 +164,21 @@ class AnswerWriter:
         self.settings = settings
         self.provider = provider
 
-    def extractive(self, found: Found, brief: Brief) -> tuple[Composed | None, list[str]]:
-        """The extractive answer over every part the book covers, and the parts it does not cover."""
+    def extractive(self, found: Found, brief: Brief, deadline: Deadline = NEVER) -> tuple[Composed | None, list[str]]:
+        """The extractive answer over every part the book covers, and the parts it does not cover. CPU
+        work (`write` runs it in a worker thread); past `deadline` it answers with what it has composed."""
         if brief.selection and brief.intent:
-            return self._about_selection(found, brief), []
+            return self._about_selection(found, brief, deadline), []
         if brief.selection_only and brief.selection:
-            return self._from_selection_alone(found, brief), []
+            return self._from_selection_alone(found, brief, deadline), []
         if brief.missing:
             return None, [brief.question]
         threshold = self.settings.evidence_threshold
         answers: list[Composed] = []
         uncovered: list[str] = []
         for part in found.parts:
+            if answers and deadline.passed():
+                break  # the parts composed so far are the answer
             composed = None
             if part.evidence >= threshold - BORDERLINE_EVIDENCE:
                 with stage("answer"):
@@ -180,6 +189,7 @@ class AnswerWriter:
                         min_coverage=topical(part.query),
                         seen=brief.seen,
                         asked=brief.asked,
+                        deadline=deadline,
                     )
                 # Just under the threshold, answer only when one sentence covers most of the question's terms
                 # (half of them, in a conversation the book has been answering).
@@ -194,7 +204,7 @@ class AnswerWriter:
             return None, uncovered
         return (answers[0] if len(answers) == 1 else merge(answers)), uncovered
 
-    def _from_selection_alone(self, found: Found, brief: Brief) -> Composed | None:
+    def _from_selection_alone(self, found: Found, brief: Brief, deadline: Deadline) -> Composed | None:
         """A question of its own about a selection, answered from it alone: when the selection holds enough
         of the question's weight and none of its rare words is missing from it (a question naming
         something rare that the passage does not mention is about something else)."""
@@ -203,10 +213,10 @@ class AnswerWriter:
         if any(w >= brief.rare_weight and t not in held for t, w in (brief.weights or {}).items()):
             return None
         with stage("answer"):
-            composed = compose(brief.question, found.hits, weights=brief.weights)
+            composed = compose(brief.question, found.hits, weights=brief.weights, deadline=deadline)
         return composed if composed is not None and composed.coverage >= SELECTION_COVERAGE else None
 
-    def _about_selection(self, found: Found, brief: Brief) -> Composed | None:
+    def _about_selection(self, found: Found, brief: Brief, deadline: Deadline) -> Composed | None:
         """ "Explain this", "summarize", "what does TERM mean here", "give me an example": the passage's
         own sentences that do it, cited to the selection; in book mode, then the book's explanation of
         the passage's terms (or, for an example the passage lacks, an example from the book)."""
@@ -217,19 +227,23 @@ class AnswerWriter:
         if not chosen:
             if brief.selection_only or brief.intent.kind != "example" or not book:
                 return None
-            return book_example(brief.selection, book)
+            return book_example(brief.selection, book, deadline)
         own = from_selection(brief.selection, [sentences[i] for i in chosen])
-        if brief.selection_only or not book:
+        if brief.selection_only or not book or deadline.passed():
             return own
+        selected = set(terms(brief.selection))  # once, not once per sentence of the book read
         with stage("answer"):
-            explained = compose(brief.selection, book, max_sentences=2, accept=lambda s: overlap(s, brief.selection or "") < 0.6)
+            explained = compose(brief.selection, book, max_sentences=2, accept=lambda s: shared_share(set(terms(s)), selected) < 0.6, deadline=deadline)
         return merge([own, explained]) if explained is not None else own
 
     async def write(self, session_id: str, found: Found, contexts: list[RetrievedContext], brief: Brief) -> AsyncIterator[Event]:
         """("delta", text) and ("citation", Citation) as the answer is written, then ("done", response)."""
         question, selection_only = brief.question, brief.selection_only
         route = "selection" if selection_only else "book"
-        composed, uncovered = self.extractive(found, brief)
+        # CPU work on text a client sent: in a worker thread, so the event loop keeps serving, and bounded
+        # by ANSWER_COMPOSE_SECONDS (the thread cannot be cancelled; the composer checks the deadline).
+        deadline = Deadline.after(self.settings.answer_compose_seconds)
+        composed, uncovered = await to_thread.run_sync(self.extractive, found, brief, deadline)
         confidence = round(min(1.0, max(0.0, found.evidence)), 4)
         if composed is None:
             if selection_only:

@@ -3,7 +3,7 @@ vector store's readiness, Redis, the turns waiting to be recorded, the embedder,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -14,6 +14,7 @@ from src.kit.redis_link import RedisLink
 from src.kit.settings import Settings
 from src.retrieval.embedder import Embedder
 from src.retrieval.store.readiness import StoreReadiness
+from src.security.access import AccessControl
 from src.sessions.recorder import TurnRecorder
 
 
@@ -27,12 +28,13 @@ class Probed:
     recorder: TurnRecorder
     embedder: Embedder
     in_flight: InFlight
+    access: AccessControl | None = None  # on app.state; the scheduler's own check (of the container) has none
 
     @classmethod
     def of(cls, source: object) -> Probed:
         """Each field read from the attribute of the same name: of `app.state` (the container publishes them)
         or of the container itself (the scheduler's readiness check)."""
-        return cls(**{f.name: getattr(source, f.name) for f in fields(cls)})
+        return cls(**{f.name: getattr(source, f.name) for f in fields(cls) if f.default is MISSING or hasattr(source, f.name)})
 
 
 def get_probed(request: Request) -> Probed:

@@ -1,4 +1,5 @@
-"""Liveness, health and readiness, apart; and Prometheus metrics.
+"""Liveness, health and readiness, apart; and Prometheus metrics (`metrics_router`, on the main port unless
+METRICS_PORT gives them a port of their own).
 
 - `/health`: liveness, 200 while the process runs (cheap, touches nothing).
 - `/api/v1/health`: each dependency's state; 200 when healthy or degraded, 503 when unhealthy.
@@ -45,7 +46,12 @@ async def readiness(probed: ProbedDep) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ready else 503, headers={} if ready else {"Retry-After": "5"})
 
 
-@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+# Included by the app only while METRICS_PORT is unset; with it set the metrics are served on that port alone
+# (kit/metrics_server.py) and the public port answers /metrics with 404.
+metrics_router = APIRouter(tags=["health"])
+
+
+@metrics_router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
 async def metrics() -> Response:
     body, content_type = render_metrics()
     return Response(body, media_type=content_type)

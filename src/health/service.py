@@ -82,6 +82,10 @@ async def evaluate_readiness(probed: Probed, required_only: bool = False) -> dic
         found = await services(probed, required_only)
         ready = required_up(found)
         body = {"status": "ready" if ready else "not_ready", "ready": ready, "services": found}
+        if probed.access is not None and not required_only:
+            # Shown, not part of the verdict: a typo in a keys file refuses its line, and must not take every
+            # instance out of the load balancer while students read (the alert on rag_access_reload_failed tells).
+            body["access"] = probed.access.status()
     # A drain that began while the checks ran has set 0 already (kit/shutdown.py): it stands.
     READY.set(1 if body["ready"] and not probed.in_flight.draining else 0)
     _Evaluated.at = time.monotonic()

@@ -11,7 +11,7 @@ leaves a state that the next run completes exactly. Results are reported in inpu
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Container, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,9 +53,10 @@ _FLUSH = object()  # embed and write what is pooled before the next document (a 
 _END = object()
 
 
-async def index_many(service: IndexingService, loads: Iterable[Load], report: Report, pool_chunks: int) -> None:
+async def index_many(service: IndexingService, loads: Iterable[Load], report: Report, pool_chunks: int, allow_empty: Container[int] = ()) -> None:
     """Index every document `loads` yields (each a blocking reader, run in a thread); `report` gets
-    (position, outcome or the document's error) in input order."""
+    (position, outcome or the document's error) in input order. A document whose position is in
+    `allow_empty` may be emptied; any other that would lose every chunk fails with EmptyReindex."""
     queue: asyncio.Queue[object] = asyncio.Queue(maxsize=max(8, pool_chunks // 4))
 
     async def produce() -> None:
@@ -72,7 +73,7 @@ async def index_many(service: IndexingService, loads: Iterable[Load], report: Re
             lock = service.lock(meta.source_file)
             await lock.acquire()
             try:
-                plan = await to_thread.run_sync(service.plan, content, meta)
+                plan = await to_thread.run_sync(service.plan, content, meta, position in allow_empty)
             except DOCUMENT_ERRORS as exc:
                 lock.release()
                 await queue.put(_Failed(position, exc))
@@ -120,6 +121,21 @@ async def index_many(service: IndexingService, loads: Iterable[Load], report: Re
         for p in [*writing, *pooled]:  # never written (or the write failed): free their sources
             if isinstance(p, _Planned):
                 p.free()
+
+
+async def preview_many(service: IndexingService, loads: Iterable[Load], report: Report, allow_empty: Container[int] = ()) -> None:
+    """A dry run of index_many: each document is read and planned (parsed, chunked, compared with the
+    store) and `report` gets the outcome indexing would have, or the error it would fail with. Nothing
+    is embedded or written."""
+    for position, load in enumerate(loads):
+        try:
+            content, meta = await to_thread.run_sync(load)
+            async with service.lock(meta.source_file):
+                plan = await to_thread.run_sync(service.plan, content, meta, position in allow_empty)
+        except DOCUMENT_ERRORS as exc:
+            await report(position, exc)
+        else:
+            await report(position, service.preview(plan))
 
 
 async def _next(queue: asyncio.Queue[object], producer: asyncio.Task[None]) -> object:

@@ -12,12 +12,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from src.ingestion.document import ParsedDocument, Section
+from src.ingestion.document import DocumentCaps, ParsedDocument, Section
 
 TokenCounter = Callable[[str], int]
 _SPECIAL_TOKENS = 2  # [CLS] and [SEP]
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 _FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})")
+_MIN_BUDGET = 32  # tokens a piece keeps for text, whatever wraps it
 
 
 @dataclass(frozen=True)
@@ -83,15 +84,29 @@ def split_blocks(text: str) -> list[tuple[str, bool]]:
     return blocks
 
 
-def _split_long(text: str, atomic: bool, budget: int, count: TokenCounter, overlap: int = 0) -> list[str]:
+def _split_long(text: str, atomic: bool, budget: int, count: TokenCounter, overlap: int = 0, fenced: bool = False) -> list[str]:
     """Cut one over-long block: code by lines, prose by sentences (each piece starting with the
     previous piece's last sentences, up to `overlap` tokens), then by words."""
     lines = text.split("\n")
-    if atomic and len(lines) > 2 and _FENCE.match(lines[0]) and lines[-1].strip().startswith(lines[0].strip()[:3]):
-        # A fenced block too long for one chunk: every piece is fenced again, with the same language.
-        opening, closing = lines[0], lines[-1]
-        wrap = count(opening) + count(closing) + 2
-        inner = _split_long("\n".join(lines[1:-1]), True, budget - wrap, count, 0)
+    # A fenced block too long for one chunk: every piece is fenced again, with the same language. Fences
+    # nested in it are peeled in one loop (it recursed once per fence), and only while a piece keeps
+    # _MIN_BUDGET tokens for its text: fence lines longer than that would be copied into every piece.
+    fences = 0
+    while (
+        atomic
+        and not fenced
+        and len(lines) - 2 * fences > 2
+        and _FENCE.match(lines[fences])
+        and lines[-1 - fences].strip().startswith(lines[fences].strip()[:3])
+    ):
+        wrap = count(lines[fences]) + count(lines[-1 - fences]) + 2
+        if budget - wrap < _MIN_BUDGET:
+            break
+        budget -= wrap
+        fences += 1
+    if fences:
+        opening, closing = "\n".join(lines[:fences]), "\n".join(lines[len(lines) - fences :])
+        inner = _split_long("\n".join(lines[fences : len(lines) - fences]), True, budget, count, 0, fenced=True)
         return [f"{opening}\n{piece}\n{closing}" for piece in inner]
     tabular = len(lines) > 1 and all(line.lstrip().startswith(("|", "-", "*", "+", ">")) or line.lstrip()[:1].isdigit() for line in lines if line.strip())
     line_units = atomic or tabular
@@ -139,8 +154,9 @@ def _bisect(unit: str, budget: int, count: TokenCounter) -> list[str]:
     if count(unit) + 1 <= budget:
         return [unit]
     words = unit.split()
-    if len(words) < 2:
-        return [unit[: len(unit) // 2], unit[len(unit) // 2 :]] if len(unit) > 1 else [unit]
+    if len(words) < 2:  # one "word" past a chunk (a run of punctuation, a blob): halves by characters, until they fit
+        half = len(unit) // 2
+        return _bisect(unit[:half], budget, count) + _bisect(unit[half:], budget, count) if half else [unit]
     mid = len(words) // 2
     return _bisect(" ".join(words[:mid]), budget, count) + _bisect(" ".join(words[mid:]), budget, count)
 
@@ -201,9 +217,12 @@ def chunk_section(section: Section, title: str, max_tokens: int, overlap: int, c
     return out
 
 
-def chunk_document(doc: ParsedDocument, max_tokens: int, overlap: int, count: TokenCounter) -> list[Chunk]:
+def chunk_document(doc: ParsedDocument, max_tokens: int, overlap: int, count: TokenCounter, caps: DocumentCaps | None = None) -> list[Chunk]:
+    """Raises DocumentTooLarge as soon as the chunks pass `caps.chunks` (the rest is not counted)."""
     chunks: list[Chunk] = []
     for section in doc.sections:
+        if caps is not None:
+            caps.check_chunks(len(chunks))
         for content, embed_text, tokens in chunk_section(section, doc.title, max_tokens, overlap, count):
             chunks.append(
                 Chunk(
@@ -216,4 +235,6 @@ def chunk_document(doc: ParsedDocument, max_tokens: int, overlap: int, count: To
                     page=section.page,
                 )
             )
+    if caps is not None:
+        caps.check_chunks(len(chunks))
     return chunks

@@ -68,7 +68,8 @@ class JobRunner:
 
         try:
             await self._record(job_id, status="running")
-            await index_many(self.indexing, [loader(doc) for doc in documents], report, self.indexing.settings.index_pool_chunks)
+            allowed = {position for position, doc in enumerate(documents) if doc.allow_empty}
+            await index_many(self.indexing, [loader(doc) for doc in documents], report, self.indexing.settings.index_pool_chunks, allowed)
             await self._record(job_id, status="completed")
             log.info("INDEX_JOB_COMPLETED", job_id=job_id, done=done, failed=failed)
         except asyncio.CancelledError:

@@ -7,6 +7,7 @@ Code fences and math blocks are never read as headings and are kept intact.
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,19 +15,20 @@ from typing import Any
 
 import yaml
 
-from src.ingestion.document import ParsedDocument, Section
+from src.ingestion.document import ParsedDocument, Section, UnreadableDocument
 
-_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
+# Every pattern here costs time linear in its input: no search may rescan an unbounded run from each
+# start (an unclosed `<!--` or `[` did), and no line pattern may backtrack over nested runs (the old
+# heading pattern took 25 s on a 2 KB line of spaces). Those are scanned by hand below.
 _SETEXT_H1 = re.compile(r"^=+\s*$")
 _SETEXT_H2 = re.compile(r"^-+\s*$")
 _FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})")
-_CUSTOM_ID = re.compile(r"\s*\{#([A-Za-z0-9_-]+)\}\s*$")
+_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _IMPORT_EXPORT = re.compile(r"^(import|export)\s.+$")
 _JSX_LINE = re.compile(r"^\s*</?[A-Z][A-Za-z0-9.]*(\s[^>]*)?/?>\s*$")
 _ADMONITION_OPEN = re.compile(r"^\s*:::\s*(note|tip|info|caution|warning|danger|important|success|secondary)\b\s*(.*)$", re.I)
 _ADMONITION_CLOSE = re.compile(r"^\s*:::\s*$")
-_HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
-_MDBOOK_DIRECTIVE = re.compile(r"^\s*\{\{#\w+[^}]*\}\}\s*$")
+_MDBOOK_DIRECTIVE = re.compile(r"^\s*\{\{#\w[^}]*\}\}\s*$")
 # d2lbook / MyST roles: `:label:` lines go, `:numref:`x`` and `:eqref:` keep their target, `:cite:` goes.
 _ROLE_LINE = re.compile(r"^\s*:(label|eqlabel|width|height|bibliography|begin_tab|end_tab)?:`[^`]*`\s*$|^\s*:(begin_tab|end_tab)\b.*$")
 _ROLE_CITE = re.compile(r":cite:`[^`]*`")
@@ -35,29 +37,171 @@ _INLINE_HTML = re.compile(
     r"</?(span|div|a|img|br|sup|sub|p|details|summary|figure|figcaption|center|kbd|small|b|i|u|em|strong|section|picture|source)\b[^>]*>", re.I
 )
 _INLINE_MARKUP = re.compile(r"(\*\*|__|`)")
-_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _sub_closed(pattern: re.Pattern[str], repl: str, text: str, closer: str) -> str:
+    """`pattern.sub(repl, text)` for a pattern that ends at the first `closer` after its start: past the
+    last `closer` nothing can match, so only the text before it is searched (an unclosed opener would
+    otherwise be scanned to the end from every start)."""
+    end = text.rfind(closer) + 1
+    return pattern.sub(repl, text[:end]) + text[end:] if end else text
+
+
+def unlink(text: str) -> str:
+    r"""`[label](target)` -> `label`, as `re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)` does, in one pass."""
+    out: list[str] = []
+    done = 0
+    start = text.find("[")
+    while start != -1:
+        close = text.find("]", start + 1)
+        if close == -1:
+            break
+        if not text.startswith("(", close + 1):
+            start = text.find("[", close + 1)  # every `[` before `close` ends at this `]` too
+            continue
+        end = text.find(")", close + 2)
+        if end == -1:
+            break  # no `)` left: no later link can close either
+        out += [text[done:start], text[start + 1 : close]]
+        done = end + 1
+        start = text.find("[", done)
+    return "".join(out) + text[done:] if out else text
+
+
+def strip_html_comments(text: str) -> str:
+    """`<!-- ... -->` removed, as `re.sub(r"<!--.*?-->", "", text, flags=re.S)` does, in one pass: an
+    unclosed `<!--` costs one search, not one per `<!--` after it."""
+    out: list[str] = []
+    done = 0
+    while (start := text.find("<!--", done)) != -1:
+        end = text.find("-->", start + 4)
+        if end == -1:
+            break
+        out.append(text[done:start])
+        done = end + 3
+    return "".join(out) + text[done:] if out else text
 
 
 def slugify(heading: str) -> str:
     """The anchor Docusaurus (github-slugger) and mdBook derive from a heading's text."""
-    text = _LINK.sub(r"\1", heading)
+    text = unlink(heading)
     text = _INLINE_MARKUP.sub("", text).strip().lower()
-    text = re.sub(r"<[^>]+>", "", text)
+    text = _sub_closed(_TAG, "", text, ">")
     text = re.sub(r"[^\w\- ]", "", text, flags=re.UNICODE)
     return text.replace(" ", "-")
 
 
+def heading_of(line: str) -> tuple[int, str] | None:
+    r"""An ATX heading's level and raw text, as `^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$` matches it (closing
+    `#`s and the blanks around them dropped), without that pattern's backtracking."""
+    level = len(line) - len(line.lstrip("#"))
+    if not 1 <= level <= 6:
+        return None
+    after = line[level:]
+    body = after.lstrip(" \t")
+    blanks = len(after) - len(body)
+    if not blanks:
+        return None
+    if not body:  # only blanks: the pattern takes one of them as the text
+        return (level, after[-1]) if blanks > 1 else None
+    text = body.rstrip(" \t").rstrip("#").rstrip(" \t")
+    return level, text or body[:1]
+
+
+def _custom_id(raw: str) -> tuple[str, str | None]:
+    """A trailing `{#id}` (Docusaurus' explicit anchor): the text without it, and the id."""
+    stripped = raw.rstrip()
+    if stripped.endswith("}"):
+        start = stripped.rfind("{#")
+        ident = stripped[start + 2 : -1] if start != -1 else ""
+        if ident and _ID_CHARS.issuperset(ident):
+            return stripped[:start].rstrip(), ident
+    return raw, None
+
+
+# Front matter is read by a YAML loader that refuses what can make a small block expensive: anchors
+# and aliases (nine aliases of nine aliases ... expand exponentially once printed), nesting past
+# _FRONT_MATTER_DEPTH (recursion), more than _FRONT_MATTER_BYTES, and a title, slug or sidebar
+# position that is not one short value. Merely malformed YAML is an author's mistake: it is ignored.
+_FRONT_MATTER_BYTES = 64 * 1024
+_FRONT_MATTER_DEPTH = 20
+_FRONT_MATTER_FIELDS = {"title": 1000, "slug": 1000, "sidebar_position": 32}  # the fields read, and their longest value
+_SCALARS = (str, int, float, bool, datetime.date)
+
+
+class FrontMatterRefused(UnreadableDocument):
+    """Front matter built to be expensive (aliases, deep nesting, oversized): the document gets a 422."""
+
+
+class _FrontMatterLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type hints
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        # Checked on the events, before any node is built, let alone expanded.
+        if self.check_event(yaml.AliasEvent):
+            raise FrontMatterRefused("front matter refused: YAML aliases (*name) are not accepted")
+        if self.peek_event().anchor is not None:
+            raise FrontMatterRefused("front matter refused: YAML anchors (&name) are not accepted")
+        if self.depth >= _FRONT_MATTER_DEPTH:
+            raise FrontMatterRefused(f"front matter refused: nested deeper than {_FRONT_MATTER_DEPTH} levels")
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _front_matter_block(text: str) -> tuple[str, int] | None:
+    r"""The YAML between a first line `---` and the next line `---`, and where the body starts; as
+    `^---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|$)` (re.S) finds them, in one forward scan."""
+    opening = re.match(r"---[ \t]*\r?\n", text)
+    if not opening:
+        return None
+    start = opening.end()
+    at = text.find("\n---", start)
+    while at != -1:
+        after = at + 4
+        while after < len(text) and text[after] in " \t":
+            after += 1
+        ending = 1 if text.startswith("\n", after) else 2 if text.startswith("\r\n", after) else 0
+        if ending or after == len(text):
+            end = at - 1 if at > start and text[at - 1] == "\r" else at
+            return text[start:end], after + ending
+        at = text.find("\n---", at + 1)
+    return None
+
+
+def _checked_fields(data: dict[str, Any]) -> dict[str, Any]:
+    for name, longest in _FRONT_MATTER_FIELDS.items():
+        value = data.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, _SCALARS):
+            raise FrontMatterRefused(f"front matter refused: {name} must be a single value, not a {type(value).__name__}")
+        if len(str(value)) > longest:
+            raise FrontMatterRefused(f"front matter refused: {name} is longer than {longest} characters")
+    return data
+
+
 def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    """The front matter's fields and the body after it. Raises FrontMatterRefused (a 422) for a
+    hostile block; malformed YAML is read as no fields."""
     if not text.startswith("---"):
         return {}, text
-    match = re.match(r"^---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|$)", text, re.S)
-    if not match:
+    found = _front_matter_block(text)
+    if found is None:
         return {}, text
+    block, body_start = found
+    if len(block) > _FRONT_MATTER_BYTES or len(block.encode("utf-8", "surrogatepass")) > _FRONT_MATTER_BYTES:
+        raise FrontMatterRefused(f"front matter refused: larger than {_FRONT_MATTER_BYTES // 1024} KiB")
     try:
-        data = yaml.safe_load(match.group(1)) or {}
-    except yaml.YAMLError:
+        data = yaml.load(block, Loader=_FrontMatterLoader) or {}  # a SafeLoader that also refuses aliases
+    except (yaml.YAMLError, ValueError):  # ValueError: an int past Python's digit limit, a date that does not exist
         data = {}
-    return (data if isinstance(data, dict) else {}), text[match.end() :]
+    return (_checked_fields(data) if isinstance(data, dict) else {}), text[body_start:]
 
 
 @dataclass
@@ -69,17 +213,15 @@ class _Open:
 
 
 def clean_heading(raw: str, slugger: Callable[[str], str] = slugify) -> tuple[str, str | None]:
-    custom = _CUSTOM_ID.search(raw)
-    anchor = custom.group(1) if custom else None
-    title = _CUSTOM_ID.sub("", raw).strip()
-    title = _INLINE_HTML.sub("", _LINK.sub(r"\1", title))
+    title, anchor = _custom_id(raw)
+    title = _sub_closed(_INLINE_HTML, "", unlink(title.strip()), ">")
     title = _INLINE_MARKUP.sub("", title).strip()
     return title, anchor or slugger(title)
 
 
 def parse_markdown(text: str, default_title: str | None = None, slugger: Callable[[str], str] = slugify) -> ParsedDocument:
     front, body = split_front_matter(text.replace("\r\n", "\n"))
-    body = _HTML_COMMENT.sub("", body)
+    body = strip_html_comments(body)
     lines = body.split("\n")
     sections: list[_Open] = [_Open(level=0, title="", anchor=None)]
     fence: str | None = None
@@ -116,9 +258,9 @@ def parse_markdown(text: str, default_title: str | None = None, slugger: Callabl
         if in_math:
             current.lines.append(line)
             continue
-        heading = _HEADING.match(line)
+        heading = heading_of(line)
         if heading:
-            open_heading(len(heading.group(1)), heading.group(2))
+            open_heading(*heading)
             continue
         if i + 1 < len(lines) and line.strip() and not line.startswith((" ", "\t", "-", "*", ">", "|")):
             nxt = lines[i + 1]
@@ -128,7 +270,7 @@ def parse_markdown(text: str, default_title: str | None = None, slugger: Callabl
                 continue
         if _IMPORT_EXPORT.match(line) or _JSX_LINE.match(line) or _MDBOOK_DIRECTIVE.match(line) or _ROLE_LINE.match(line):
             continue
-        line = _INLINE_HTML.sub("", _ROLE_REF.sub(r"\2", _ROLE_CITE.sub("", line)))
+        line = _sub_closed(_INLINE_HTML, "", _ROLE_REF.sub(r"\2", _ROLE_CITE.sub("", line)), ">")
         admonition = _ADMONITION_OPEN.match(line)
         if admonition:
             label = admonition.group(2).strip() or admonition.group(1).capitalize()

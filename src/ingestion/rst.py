@@ -12,17 +12,22 @@ import textwrap
 
 from docutils.nodes import make_id
 
-from src.ingestion.document import ParsedDocument, Section
+from src.ingestion.document import ParsedDocument, Section, UnreadableDocument
 
 _ADORNMENT = re.compile(r"^([=\-~^\"*+#'`:._!$%&,;/<>?@\\|])\1{2,}\s*$")
 _DIRECTIVE = re.compile(r"^(\s*)\.\.\s+([\w:-]+)::\s*(.*)$")
 _TARGET_OR_COMMENT = re.compile(r"^(\s*)\.\.(\s|$)")
-_ROLE_WITH_TARGET = re.compile(r":[\w:+-]+:`([^`<]*?)\s*<[^>]*>`")
-_ROLE = re.compile(r":[\w:+-]+:`([^`]*)`")
-_LINK = re.compile(r"`([^`<]+?)\s*<[^>]+>`__?")
+# Linear on any input: a role's name is bounded (unbounded, every `:` of a long run of `:` rescanned the
+# run); a `<target>` ends at the next backtick (it ran to the next `>`, however far, from every start);
+# the text before it is taken whole and its trailing blanks stripped in Python (a lazy `*?` before `\s*`
+# tried every split of a run of blanks).
+_ROLE_WITH_TARGET = re.compile(r":[\w:+-]{1,64}:`([^`<]*)<[^>`]*>`")
+_ROLE = re.compile(r":[\w:+-]{1,64}:`([^`]*)`")
+_LINK = re.compile(r"`([^`<]+)<[^>`]+>`__?")
 _REF = re.compile(r"`([^`]+)`__?")
 _LITERAL = re.compile(r"``([^`]+)``")
 _SUBST = re.compile(r"\|([^|\s][^|]*)\|")
+_MAX_NESTING = 20  # directives inside directives; Sphinx sources nest a few
 _CODE_DIRECTIVES = {"code-block", "code", "sourcecode", "highlight"}
 _ADMONITIONS = {
     "note",
@@ -57,10 +62,16 @@ _SKIP_DIRECTIVES = {
 }
 
 
+def _label(match: re.Match[str]) -> str:
+    r"""The text before ` <target>`: what a lazy `(...*?)\s*<` would capture (at least one character for a link)."""
+    text = match.group(1)
+    return text.rstrip() or text[: match.re is _LINK]
+
+
 def inline(text: str) -> str:
-    text = _ROLE_WITH_TARGET.sub(r"\1", text)
+    text = _ROLE_WITH_TARGET.sub(_label, text)
     text = _ROLE.sub(r"\1", text)
-    text = _LINK.sub(r"\1", text)
+    text = _LINK.sub(_label, text)
     text = _LITERAL.sub(r"`\1`", text)
     text = _REF.sub(r"\1", text)
     return _SUBST.sub(r"\1", text)
@@ -76,13 +87,16 @@ def _indented_block(lines: list[str], start: int) -> tuple[list[str], int]:
     while block and not block[-1].strip():
         block.pop()
         i -= 1
-    while block and not block[0].strip():
-        block.pop(0)
+    first = next((n for n, line in enumerate(block) if line.strip()), len(block))
+    block = block[first:]  # one slice: pop(0) per leading blank line was quadratic
     return textwrap.dedent("\n".join(block)).split("\n") if block else [], i
 
 
-def _body_lines(lines: list[str]) -> list[str]:
-    """Directives, literal blocks and roles of one region into plain Markdown-like lines."""
+def _body_lines(lines: list[str], depth: int = 0) -> list[str]:
+    """Directives, literal blocks and roles of one region into plain Markdown-like lines. Each level of
+    directives inside directives reads its block again, so the depth is capped (_MAX_NESTING)."""
+    if depth > _MAX_NESTING:
+        raise UnreadableDocument(f"the reStructuredText nests directives deeper than {_MAX_NESTING} levels")
     out: list[str] = []
     i = 0
     while i < len(lines):
@@ -98,11 +112,11 @@ def _body_lines(lines: list[str]) -> list[str]:
                 out.extend([f"```{argument}".rstrip(), *block, "```", ""])
             elif name in _ADMONITIONS:
                 label = name.capitalize() if name != "admonition" else (argument or "Note")
-                out.extend([f"{label}:", *_body_lines(block), ""])
+                out.extend([f"{label}:", *_body_lines(block, depth + 1), ""])
             elif name not in _SKIP_DIRECTIVES:
                 if argument and name in {"tab", "group-tab", "code-tab", "topic", "rubric", "sidebar"}:
                     out.append(inline(argument) + ":")
-                out.extend([*_body_lines(block), ""])
+                out.extend([*_body_lines(block, depth + 1), ""])
             continue
         if _TARGET_OR_COMMENT.match(line):
             _, i = _indented_block(lines, i + 1)  # a target, substitution or comment: nothing to read

@@ -59,6 +59,13 @@ class IndexRequest(BaseModel):
 
     content: str = Field(min_length=1)
     metadata: IndexMetadata
+    allow_empty: bool = Field(
+        default=False,
+        description=(
+            "Let a re-index remove every chunk of an indexed document (content with no text to index). Without it such a"
+            " re-index is refused with 422 and changes nothing; DELETE /api/v1/index/{source_file} removes a page."
+        ),
+    )
 
     @field_validator("content")
     @classmethod

@@ -23,15 +23,16 @@ from anyio import to_thread
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from src.ingestion.chunking import Chunk, chunk_document
-from src.ingestion.document import ParsedDocument
-from src.ingestion.parsers import parse
+from src.ingestion.document import DocumentCaps, ParsedDocument
+from src.ingestion.parsers import parse_document
 from src.ingestion.pdf import UnreadablePdf
 from src.ingestion.repository import DocumentRepository
+from src.ingestion.sandbox import SandboxLimits
 from src.ingestion.schemas import IndexMetadata
 from src.ingestion.sites import chapter_number_from_path
 from src.kit.cache import Cache
 from src.kit.db import transaction
-from src.kit.errors import NotFound
+from src.kit.errors import InvalidInput, NotFound
 from src.kit.logging import get_logger
 from src.kit.metrics import stage
 from src.kit.settings import Settings
@@ -71,6 +72,20 @@ def join_url(url: str | None, anchor: str | None) -> str | None:
 
 class DocumentNotFound(NotFound):
     """Nothing is indexed under that source_file."""
+
+
+class EmptyReindex(InvalidInput):
+    """A re-index that would take a document from some chunks to none. Content that parses to nothing
+    (a comment, whitespace, a page whose text is all navigation, a scanned PDF) is far more often a
+    broken upload than a page emptied on purpose, so it is refused unless the caller says so
+    (allow_empty); DELETE is the way to remove a page."""
+
+    def __init__(self, source_file: str, chunks: int) -> None:
+        self.source_file = source_file
+        self.chunks = chunks
+        self.reason = f"would remove all {chunks} chunks of {source_file}: the new content has no text to index"
+        message = f"{self.reason}; send allow_empty: true, or DELETE the document"
+        super().__init__(message, [{"loc": ["body", "content"], "msg": message, "type": "empty_reindex"}])
 
 
 @dataclass(frozen=True)
@@ -125,13 +140,16 @@ class IndexingService:
         self._optimizing = False
 
     def prepare(self, content: str | bytes, meta: IndexMetadata) -> tuple[ParsedDocument, list[Chunk]]:
-        doc = parse(meta.document_type, content, meta.title, meta.site)
+        """Parse (PDF and HTML in a child process with limits) and chunk, within the document caps: a
+        document past one, or one its parser cannot read, raises an UnreadableDocument (422)."""
+        caps = DocumentCaps.of(self.settings)
+        doc = parse_document(meta.document_type, content, meta.title, meta.site, caps, SandboxLimits.of(self.settings))
         if meta.title:
             doc.title = meta.title
         if not doc.title:  # a page without any heading: name it after its file
             stem = meta.source_file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
             doc.title = re.sub(r"[-_]+", " ", stem).strip().capitalize() or meta.source_file
-        chunks = chunk_document(doc, self.settings.chunk_max_tokens, self.settings.chunk_overlap_tokens, self.embedder.count_tokens)
+        chunks = chunk_document(doc, self.settings.chunk_max_tokens, self.settings.chunk_overlap_tokens, self.embedder.count_tokens, caps)
         return doc, chunks
 
     def payloads(self, doc: ParsedDocument, chunks: list[Chunk], meta: IndexMetadata) -> list[tuple[str, dict[str, Any]]]:
@@ -166,9 +184,10 @@ class IndexingService:
             out.append((chunk_id_for(meta.source_file, c.position, chunk_hash), payload))
         return out
 
-    def plan(self, content: str | bytes, meta: IndexMetadata) -> Plan:
+    def plan(self, content: str | bytes, meta: IndexMetadata, allow_empty: bool = False) -> Plan:
         """Parse, chunk and compare with the store (blocking: run it in a thread). The caller holds
-        the source's lock from here until commit()."""
+        the source's lock from here until commit(). Raises EmptyReindex, before anything is written,
+        when the document has chunks and the content has none, unless `allow_empty`."""
         started = time.perf_counter()
         if meta.document_type == "pdf" and isinstance(content, str):
             content = decode_pdf_upload(content)
@@ -179,6 +198,8 @@ class IndexingService:
         planned = self.payloads(doc, chunks, meta)
         by_id = {cid: (payload, chunk.embed_text) for (cid, payload), chunk in zip(planned, chunks, strict=True)}
         existing = self.store.chunks_of_source(meta.source_file)
+        if existing and not by_id and not allow_empty:
+            raise EmptyReindex(meta.source_file, len(existing))
         fresh = [cid for cid in by_id if cid not in existing]
         stale = sorted(existing.keys() - by_id.keys())
         # A chunk that only moved (same text and document fields, new position) keeps its vector.
@@ -231,10 +252,10 @@ class IndexingService:
             self._maybe_optimize()
         return outcomes
 
-    def _outcome(self, plan: Plan) -> IndexOutcome:
-        changed = bool(plan.fresh or plan.stale)
-        outcome = IndexOutcome(
-            status="indexed" if changed else "unchanged",
+    def preview(self, plan: Plan) -> IndexOutcome:
+        """What commit() will report for the plan (a dry run reports it without writing)."""
+        return IndexOutcome(
+            status="indexed" if plan.fresh or plan.stale else "unchanged",
             indexed_chunks=len(plan.by_id),
             content_id=content_id_for(plan.meta.source_file),
             processing_time=round(time.perf_counter() - plan.started, 4),
@@ -243,6 +264,9 @@ class IndexingService:
             chunks_deleted=len(plan.stale),
             chunks_embedded=len(plan.to_embed),
         )
+
+    def _outcome(self, plan: Plan) -> IndexOutcome:
+        outcome = self.preview(plan)
         log.info(
             "DOCUMENT_INDEXED",
             source_file=plan.meta.source_file,
@@ -258,10 +282,10 @@ class IndexingService:
         """Held from plan() to commit(): one writer per source at a time."""
         return self._locks[source_file]
 
-    async def index(self, content: str | bytes, meta: IndexMetadata) -> IndexOutcome:
+    async def index(self, content: str | bytes, meta: IndexMetadata, allow_empty: bool = False) -> IndexOutcome:
         """One document (POST /api/v1/index). Many documents go through bulk.index_many."""
         async with self.lock(meta.source_file):
-            plan = await to_thread.run_sync(self.plan, content, meta)
+            plan = await to_thread.run_sync(self.plan, content, meta, allow_empty)
             with stage("embed_documents"):
                 vectors = await to_thread.run_sync(self.embedder.embed, plan.texts, self.settings.embedding_batch_size)
             return (await self.commit([plan], [vectors]))[0]

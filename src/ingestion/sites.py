@@ -3,6 +3,7 @@ Docusaurus, mdBook, Sphinx and d2lbook. A citation link is `page URL + # + headi
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -81,4 +82,4 @@ def chapter_number(relative: str, front_matter: dict[str, Any] | None, category_
     if from_path is not None:
         return from_path
     position = (front_matter or {}).get("sidebar_position")
-    return int(position) if isinstance(position, int | float) else None
+    return int(position) if isinstance(position, int | float) and math.isfinite(position) else None  # `.inf` and `.nan` are YAML floats

@@ -21,12 +21,33 @@ _PREFIX = "rag:"
 _VERSION_KEY = _PREFIX + "index_version"
 
 
-class LocalTTLCache:
-    """A bounded LRU with per-entry expiry; one process only."""
+# What an entry costs besides its key's and value's own bytes: the bytes and str objects' headers, the
+# (expiry, value) tuple, the float and the ordered dict's node (about 200 bytes on CPython 3.11), rounded up.
+ENTRY_OVERHEAD_BYTES = 256
 
-    def __init__(self, max_entries: int) -> None:
+
+class LocalTTLCache:
+    """A bounded LRU with per-entry expiry; one process only. Bounded both in entries and in bytes
+    (keys, values and ENTRY_OVERHEAD_BYTES each): answers differ in size by a hundredfold, so a count
+    alone bounds nothing."""
+
+    def __init__(self, max_entries: int, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.size_bytes = 0
         self._data: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    @staticmethod
+    def _cost(key: str, value: bytes) -> int:
+        return len(key) + len(value) + ENTRY_OVERHEAD_BYTES
+
+    def _drop(self, key: str) -> None:
+        item = self._data.pop(key, None)
+        if item is not None:
+            self.size_bytes -= self._cost(key, item[1])
 
     def get(self, key: str) -> bytes | None:
         item = self._data.get(key)
@@ -34,27 +55,31 @@ class LocalTTLCache:
             return None
         expires, value = item
         if expires < time.monotonic():
-            self._data.pop(key, None)
+            self._drop(key)
             return None
         self._data.move_to_end(key)
         return value
 
     def set(self, key: str, value: bytes, ttl: int) -> None:
-        if self.max_entries <= 0 or ttl <= 0:
+        self._drop(key)  # a value that does not fit must not leave the older one behind
+        cost = self._cost(key, value)
+        if self.max_entries <= 0 or ttl <= 0 or cost > self.max_bytes:
             return
         self._data[key] = (time.monotonic() + ttl, value)
-        self._data.move_to_end(key)
-        while len(self._data) > self.max_entries:
-            self._data.popitem(last=False)
+        self.size_bytes += cost
+        while len(self._data) > self.max_entries or self.size_bytes > self.max_bytes:
+            oldest, (_, dropped) = self._data.popitem(last=False)
+            self.size_bytes -= self._cost(oldest, dropped)
 
     def clear(self) -> None:
         self._data.clear()
+        self.size_bytes = 0
 
 
 class Cache:
-    def __init__(self, redis: RedisLink, max_entries: int) -> None:
+    def __init__(self, redis: RedisLink, max_entries: int, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.redis = redis
-        self.local = LocalTTLCache(max_entries)
+        self.local = LocalTTLCache(max_entries, max_bytes)
         self._local_version = 0
         self._bump_pending = False
 

@@ -69,6 +69,18 @@ def parse_address(hop: str) -> IPAddress | None:
     return address
 
 
+def client_key(client: str, ipv6_prefix: int = 64) -> str:
+    """Whom a client's limits are counted for: an IPv4 address itself, an IPv6 address's network of
+    `ipv6_prefix` bits (one subscriber is usually given a whole /64, and picks any address in it at will;
+    128 keys the exact address). Anything that is not an address is its own key."""
+    address = parse_address(client)
+    if address is None:
+        return client
+    if not isinstance(address, ipaddress.IPv6Address) or ipv6_prefix >= 128:
+        return str(address)
+    return str(ipaddress.IPv6Network((address, ipv6_prefix), strict=False))
+
+
 def _shown(hop: str) -> str:
     address = parse_address(hop)
     return str(address) if address is not None else hop.strip()[:_MAX_ADDRESS_CHARS]

@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import re
 
+# Every pattern here reads text from outside (a student's question or selection, a book's passages) and
+# is linear in it under `re`: each scans from a start it cannot revisit (a word, a bracket, a line's
+# start), and no two adjacent parts can both take the same characters. A link's text and target stop at
+# the next bracket, a bullet's indent at the end of its line, and a comment's text at its first
+# lowercase letter, so a run of "[", of blank lines or of "#" costs its length, not its square.
 _WORD = re.compile(r"[a-z0-9][a-z0-9+#'-]*")
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[*`])")
-_MARKUP = re.compile(r"(\*\*|__|`|^#+\s*|^\s*[-*+]\s+|^\s*\d+[.)]\s+|^>\s*)", re.M)
-_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+_MARKUP = re.compile(r"(\*\*|__|`|^#+\s*|^[^\S\n]*[-*+]\s+|^[^\S\n]*\d+[.)]\s+|^>\s*)", re.M)
+_LINK = re.compile(r"\[([^\[\]]+)\]\([^)\[\]]*\)")
 _LIST_ITEM = re.compile(r"^\s*([-*+]|\d+[.)])\s+")
-_CODE_COMMENT = re.compile(r"^(?:#|//)\s*(?P<text>[A-Z][^=(){};]*[a-z][^=;{}]*)$")
+_CODE_COMMENT = re.compile(r"^(?:#|//)\s*(?P<text>[A-Z][^=(){};a-z]*[a-z][^=;{}]*)$")
+# A book's sentences are shorter than this; a longer run (a selection without a period, a pasted log) is
+# read in pieces of at most this length, so no sentence-level check ever reads more at once.
+MAX_SENTENCE_CHARS = 1000
 
 # Function words, and the verbs of asking ("explain", "describe", "mean") that say nothing about a topic.
 STOPWORDS = frozenset(
@@ -54,6 +62,31 @@ def terms(text: str) -> list[str]:
     return out
 
 
+def bounded(sentence: str, limit: int = MAX_SENTENCE_CHARS) -> list[str]:
+    """`sentence` as it is, or cut into pieces of at most `limit` characters, at a space where there is one."""
+    if len(sentence) <= limit:
+        return [sentence] if sentence else []
+    pieces: list[str] = []
+    start, end = 0, len(sentence)
+    while start < end:
+        if end - start <= limit:
+            cut = end
+        else:
+            space = sentence.rfind(" ", start + 1, start + limit + 1)
+            cut = space if space > 0 else start + limit
+        piece = sentence[start:cut].strip()
+        if piece:
+            pieces.append(piece)
+        start = cut
+    return pieces
+
+
+def squeezed(text: str) -> str:
+    """`text` with every run of whitespace as one space, and none at its ends: a question's patterns with
+    `\\s+` between words then cost its length, whatever runs of spaces or newlines it holds."""
+    return " ".join(text.split())
+
+
 def clean_sentence(text: str) -> str:
     """`text` without Markdown links, emphasis, list bullets or heading marks, on one line."""
     text = _LINK.sub(r"\1", text)
@@ -93,8 +126,7 @@ def marked_sentences(content: str) -> list[tuple[str, bool]]:
     def flush() -> None:
         lead_in.clear()
         if paragraph:
-            for s in _SENTENCE_SPLIT.split(" ".join(paragraph)):
-                s = clean_sentence(s)
+            for s in (piece for run in _SENTENCE_SPLIT.split(" ".join(paragraph)) for piece in bounded(clean_sentence(run))):
                 # A lead-in to a list ("A digital twin is a ... representation that:") is kept, the list follows it;
                 # one to code ("The ubiquitous proportional-integral-derivative controller:") names what the code is.
                 if len(s) >= 20 and re.search(r"[A-Za-z]{3}", s):
@@ -116,7 +148,7 @@ def marked_sentences(content: str) -> list[tuple[str, bool]]:
             comment = _CODE_COMMENT.match(stripped)
             # A comment that explains the code in words is the book's text too ("# Integral term (accumulate error over time)").
             if comment and len(comment["text"].split()) >= 3 and re.search(r"[A-Za-z]{3}", comment["text"]):
-                out.append((clean_sentence(comment["text"]).rstrip(".") + ".", True))
+                out.extend((piece.rstrip(".") + ".", True) for piece in bounded(clean_sentence(comment["text"])))
             continue
         if stripped.startswith("|"):
             flush()
@@ -128,7 +160,7 @@ def marked_sentences(content: str) -> list[tuple[str, bool]]:
                 continue
             row = table_row(header, cells)
             if row:
-                out.append((row, False))
+                out.extend((piece, False) for piece in bounded(row))
             continue
         header = None
         if in_fence or stripped.startswith(("$$", "<")) or not stripped:

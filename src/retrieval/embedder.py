@@ -92,7 +92,9 @@ class Embedder:
         tok = self.tokenizer
         tok.no_truncation()
         try:
-            return len(tok.encode(text, add_special_tokens=False).ids)
+            # encode_batch releases the GIL while it works (encode holds it): a long text counted in a worker
+            # thread (80,000 characters take about 0.1 s) must not stall the event loop meanwhile.
+            return len(tok.encode_batch([text], add_special_tokens=False)[0].ids)
         finally:
             tok.enable_truncation(MAX_TOKENS)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -10,12 +10,21 @@ from src.retrieval.fusion import Fused
 from src.retrieval.store.base import SearchFilter
 from src.security.inputs import validate_question, validate_source_file
 
+# Filters name what can be indexed (ingestion's limits: a source_file of 1,024 characters, a chapter of
+# 500), and a few files at a time; each path is checked character by character, so its length is bounded first.
+MAX_SOURCE_FILE_CHARS = 1024
+MAX_FILTER_FILES = 100
+MAX_CHAPTER_CHARS = 500
+SourceFile = Annotated[str, Field(min_length=1, max_length=MAX_SOURCE_FILE_CHARS)]
+
 
 class Filters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    source_file: str | list[str] | None = Field(default=None, description="One book-relative path or several")
-    chapter: str | None = Field(default=None, max_length=500)
+    source_file: SourceFile | Annotated[list[SourceFile], Field(max_length=MAX_FILTER_FILES)] | None = Field(
+        default=None, description="One book-relative path or several (at most 100)"
+    )
+    chapter: str | None = Field(default=None, max_length=MAX_CHAPTER_CHARS)
     up_to_chapter: int | None = Field(default=None, ge=0, le=10_000, description="Only chapters numbered up to this one")
 
     @field_validator("source_file")
@@ -24,8 +33,6 @@ class Filters(BaseModel):
         if value is None:
             return None
         values = [value] if isinstance(value, str) else value
-        if len(values) > 100:
-            raise ValueError("at most 100 source files")
         for v in values:
             validate_source_file(v)
         return value

@@ -86,15 +86,17 @@ class Vocabulary:
 
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
+MAX_VARIANT_LETTERS = 32  # longer than the longest words a book uses ("electroencephalography" is 22)
 _FORMS = (("ian", ""), ("ian", "ia"), ("an", "a"), ("an", ""), ("n", ""), ("ist", "ism"), ("ists", "ism"), ("s", ""), ("es", ""))
 
 
 def near_variants(word: str) -> list[str]:
     """Other forms of a word, and its spellings one edit away, as far as the word is long enough that an
     edit is more likely a typo than another word ("sqlx" is not a typo of "sql"): swaps from 4 letters,
-    deletions and insertions from 6, substitutions from 7."""
+    deletions and insertions from 6, substitutions from 7; none past MAX_VARIANT_LETTERS."""
     w = word.lower()
-    if not w.isalpha() or len(w) < 4:
+    # A word is at most this long to have its spellings tried: there are 51 per letter, each as long as it.
+    if not w.isalpha() or len(w) < 4 or len(w) > MAX_VARIANT_LETTERS:
         return []
     out = {w[: -len(end)] + new for end, new in _FORMS if w.endswith(end) and len(w) - len(end) >= 4}
     out |= {w[:i] + w[i + 1] + w[i] + w[i + 2 :] for i in range(len(w) - 1)}

@@ -6,7 +6,10 @@ in process otherwise and while Redis is down, as the rate limiter does.
 The key is compared first; then one atomic step (`attempt`) both says whether the client is locked out
 and, for a wrong key, counts it. So however many attempts a client has in flight at once, on however
 many workers, at most AUTH_FAILURE_LIMIT wrong keys get a 401 per window: reading the count and
-counting in two steps let every attempt in flight through the read. A right key counts nothing."""
+counting in two steps let every attempt in flight through the read. A right key counts nothing.
+
+Failures are counted per client as the rate limits count it: an IPv6 address by its network
+(RATE_LIMIT_IPV6_PREFIX), so the addresses of one /64 share one count instead of each trying anew."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from src.kit.redis_link import RedisLink
+from src.kit.request_context import client_key
 
 _LOCAL_MAX_CLIENTS = 100_000  # past these, expired entries are swept
 
@@ -43,10 +47,11 @@ class Attempt:
 
 
 class AuthThrottle:
-    def __init__(self, redis: RedisLink, limit: int, window_seconds: int) -> None:
+    def __init__(self, redis: RedisLink, limit: int, window_seconds: int, ipv6_prefix: int = 64) -> None:
         self.redis = redis
         self.limit = limit
         self.window = window_seconds
+        self.ipv6_prefix = ipv6_prefix
         self._local: dict[str, tuple[int, float]] = {}  # client -> (failures, end of its window on the monotonic clock)
 
     @staticmethod
@@ -57,6 +62,7 @@ class AuthThrottle:
         """Whether the client may be answered, with `failed` (a wrong key) counted when it may."""
         if not self.limit:
             return Attempt(True, 0, 0)
+        client = client_key(client, self.ipv6_prefix)
         key = self._key(client)
 
         async def op(r: aioredis.Redis) -> list[int]:

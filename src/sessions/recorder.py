@@ -9,18 +9,24 @@ most once), so a turn whose commit succeeded but whose acknowledgement was lost 
 
 Each write is its own unit of work and opens its own transaction: it runs after the answer is sent,
 outside any request. The buffer's length is the `rag_unrecorded_turns` gauge, kept current on every change.
+
+The recorder also says which session a new turn goes under (`session_for`): session ids are capabilities
+the service makes (128 random bits), so an id a client sends is kept only when it names a session, recorded
+or waiting in this buffer; any other gets a new id, and a client cannot make up `student1` and share it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+import secrets
 import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -44,6 +50,13 @@ MAX_REJECTED_ATTEMPTS = 3  # a turn the database rejects (not merely unreachable
 # The reports group turns by page and chapter, from indexes: what is recorded of them fits an index entry.
 PAGE_CHARS = 300
 PLACE_CHARS = 200
+SESSION_ID_BYTES = 16  # 128 random bits: a session id is the capability to read, extend and erase its conversation
+MADE_SESSION_ID = re.compile(r"^[0-9a-f]{32}$")  # the shape of the ids new_session_id makes
+Reader = TypeVar("Reader")
+
+
+def new_session_id() -> str:
+    return secrets.token_hex(SESSION_ID_BYTES)
 
 
 def rejected(exc: BaseException) -> bool:
@@ -143,6 +156,37 @@ class TurnRecorder:
     @property
     def backing_off(self) -> bool:
         return time.monotonic() < self._retry_at
+
+    async def session_for(self, requested: str | None, history: Reader | None = None) -> tuple[str, Reader | None]:
+        """The session a new turn goes under, and `history` (what reads the requested session's turns) if
+        that session is kept: `requested` when it names a session, recorded or with a turn waiting in this
+        buffer (issued here, not written yet); otherwise a new id, and no history, so nothing is read under
+        an id the client made up. While the database cannot be read, an id of the shape the service makes
+        is kept (it was issued, most likely; and a client that picks one learns nothing it did not choose);
+        any other is replaced."""
+        if requested is None:
+            return new_session_id(), None
+        if any(turn.session_id == requested for turn in self.pending):
+            return requested, history
+        known = await self._session_known(requested)
+        if known or (known is None and MADE_SESSION_ID.match(requested)):
+            return requested, history
+        # The id itself is not logged: it may be a capability someone else holds.
+        log.info("SESSION_ID_REPLACED", reason="unknown" if known is False else "unverified")
+        return new_session_id(), None
+
+    async def _session_known(self, session_id: str) -> bool | None:
+        """Whether the database holds the session; None when it cannot say now (unreachable, backing off)."""
+        if self._factory is None or self.backing_off:
+            return None
+        try:
+            async with asyncio.timeout(self.settings.db_timeout_seconds), transaction(self._factory) as db:
+                return await SessionRepository(db).exists(session_id)
+        except (DBAPIError, OSError, TimeoutError) as exc:
+            # As after a failed write: the next answers do not wait on the database either, for a moment.
+            self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
+            log.warning("SESSION_LOOKUP_FAILED", error=type(exc).__name__)
+            return None
 
     async def record(self, turn: Turn) -> bool:
         """Write the turn now, or keep it for later. True if it is written. Never raises for a database fault,

@@ -55,6 +55,10 @@ class SessionRepository:
     async def get(self, session_id: str) -> UserSession | None:
         return await self.session.get(UserSession, session_id)
 
+    async def exists(self, session_id: str) -> bool:
+        found = await self.session.execute(select(UserSession.id).where(UserSession.id == session_id))
+        return found.first() is not None
+
     async def history(self, session_id: str, limit: int) -> Sequence[Message]:
         stmt = select(Message).where(Message.session_id == session_id).order_by(Message.created_at.desc()).limit(limit)
         return list(reversed((await self.session.execute(stmt)).scalars().all()))
@@ -73,11 +77,27 @@ class SessionRepository:
     async def get_message(self, message_id: str) -> Message | None:
         return await self.session.get(Message, message_id)
 
-    async def add_feedback(self, message_id: str, rating: str, comment: str | None) -> Feedback:
-        """The rating, kept with the turn too (its latest rating is the one the reports count)."""
-        row = Feedback(message_id=message_id, rating=rating, comment=comment)
-        self.session.add(row)
-        await self.session.execute(update(Message).where(Message.id == message_id).values(rating=rating))
+    async def rate(self, message_id: str, rating: str, comment: str | None) -> Feedback | None:
+        """The reader's rating of an answer, one row per answer: the latest rating and comment replace the
+        earlier ones (the rating is kept with the turn too, for the reports). None when there is no such answer.
+
+        The turn is updated first, and that locks it until the commit (its row on PostgreSQL, the database on
+        SQLite): two ratings of one answer at once take turns, and the second finds the first's row. No unique
+        constraint: the release before inserts a row per rating while both run (an expand step may not refuse
+        its writes), so rows it left are folded into the latest here."""
+        marked = await self.session.execute(update(Message).where(Message.id == message_id).values(rating=rating))
+        if affected_rows(marked) == 0:
+            return None
+        stmt = select(Feedback).where(Feedback.message_id == message_id).order_by(Feedback.created_at.desc(), Feedback.id.desc())
+        rows = list((await self.session.execute(stmt)).scalars())
+        if not rows:
+            row = Feedback(message_id=message_id, rating=rating, comment=comment, created_at=utcnow())
+            self.session.add(row)
+        else:
+            row, older = rows[0], rows[1:]
+            row.rating, row.comment, row.created_at = rating, comment, utcnow()
+            if older:
+                await self.session.execute(delete(Feedback).where(Feedback.id.in_([o.id for o in older])))
         await self.session.flush()
         return row
 

@@ -1,7 +1,8 @@
 """A student's conversation: read it, erase it, rate an answer.
 
-Session ids are random (uuid4) and act as the capability to a conversation: whoever holds one can
-read or erase it, and nobody can list them.
+Session ids are made by the service (128 random bits, recorder.new_session_id) and act as the capability
+to a conversation: whoever holds one can read, extend or erase it, and nobody can list them. A client
+cannot choose one: an id that names no session gets a new one with the answer (recorder.session_for).
 """
 
 from __future__ import annotations
@@ -61,8 +62,7 @@ async def delete_session(session_id: SessionId, db: DbSession, recorder: Recorde
 
 @router.post("/api/v1/feedback", status_code=201, response_model=FeedbackRecorded, responses=_BODY_ERRORS, summary="Rate an answer up or down")
 async def feedback(body: FeedbackRequest, db: DbSession) -> FeedbackRecorded:
-    repo = SessionRepository(db)
-    if await repo.get_message(body.answer_id) is None:
+    row = await SessionRepository(db).rate(body.answer_id, body.rating, body.comment)
+    if row is None:
         raise NotFound("No such answer (it may not be recorded yet; retry in a few seconds).")
-    row = await repo.add_feedback(body.answer_id, body.rating, body.comment)
     return FeedbackRecorded(status="recorded", feedback_id=row.id, answer_id=body.answer_id)

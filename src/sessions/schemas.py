@@ -8,7 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from src.security.inputs import validate_question
 
-# A session id is a client-held capability: the service makes uuid4 hex ids, a client may bring its own.
+# A session id is a client-held capability the service makes (32 hex characters); ids clients chose before
+# (8 to 64 of these characters) still name their sessions, but no new session takes one.
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
 # An answer id is a recorded message's id (`messages.id`, 36 characters at most); the service makes uuid4 hex.
 ANSWER_ID_PATTERN = r"^[A-Za-z0-9_-]{8,36}$"

@@ -58,7 +58,7 @@ def admin_page() -> str:
         "</head>\n<body>\n"
         '<header class="site"><a class="home" href="/">Textbook</a><span class="status" id="status" role="status"></span></header>\n'
         "<main>\n<h1>What readers ask, and what the book does not answer</h1>\n"
-        '<form id="login" class="login" hidden>\n<label for="key">Indexing API key (kept for this tab only)</label>\n'
+        '<form id="login" class="login" hidden>\n<label for="key">An API key with the analytics scope (kept for this tab only)</label>\n'
         '<input id="key" type="password" autocomplete="off" required>\n<button type="submit">Show the reports</button>\n'
         '<p id="login-error" class="error" role="alert"></p>\n</form>\n'
         '<div id="reports" hidden>\n<div class="controls"><label for="since">Window</label>\n'

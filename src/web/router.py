@@ -13,7 +13,7 @@ from src.kit.deps import DbSession, SettingsDep
 from src.kit.errors import NotFound, error_responses
 from src.security.inputs import validate_source_file
 from src.web import pages, reader
-from src.web.assets import LONG_CACHE, SHORT_CACHE, asset
+from src.web.assets import asset, serve
 
 router = APIRouter(tags=["reader"])
 PAGE_HEADERS = {"Content-Security-Policy": pages.CSP, "Referrer-Policy": "strict-origin-when-cross-origin"}
@@ -22,12 +22,7 @@ STATIC_FILES = {"reader.css", "admin.js", "admin.css"}
 
 
 def _serve(name: str, request: Request, version: str | None) -> Response:
-    file = asset(name)
-    cache = LONG_CACHE if version == file.digest else SHORT_CACHE
-    headers = {"ETag": file.etag, "Cache-Control": cache, "Access-Control-Allow-Origin": "*", "Cross-Origin-Resource-Policy": "cross-origin"}
-    if request.headers.get("if-none-match") == file.etag:
-        return Response(status_code=304, headers=headers)
-    return Response(file.body, media_type=file.media_type, headers=headers)
+    return serve(asset(name), request, version, cross_origin=True)
 
 
 @router.get("/widget.js", include_in_schema=False)

@@ -111,6 +111,9 @@ def test_follow_ups_are_made_standalone() -> None:
     assert carried == "how do i pick the gains for a PID controller"
     # A question that stands on its own is left alone, so a change of topic is not held to the old one.
     assert resolve("What is a string slice in Rust?", zmp).follow_up is False
+    # The topic is the student's text, backslashes and all (not a template: "\p" was a regex error, a 500).
+    assert resolve("why does it matter?", [PastTurn(r"What is C:\path?")]).question == r"why does C:\path matter?"
+    assert resolve("what are its parts?", [PastTurn(r"What is lib\1x?")]).question.startswith(r"what are lib\1x's parts?")
 
 
 def test_requests_outside_a_study_assistants_job() -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -309,13 +308,13 @@ async def ready_status(client: httpx.AsyncClient) -> int:
 async def check_database_outage(pg_url: str, tmp_path: Path, proxy: TcpProxy, fault: str) -> None:
     await asyncio.to_thread(run_migrations, pg_url)
     settings = make_settings(tmp_path, database_url=via(proxy, pg_url), auto_migrate=False, db_timeout_seconds=1.0)
-    session_id = f"fault-{fault}-" + uuid.uuid4().hex[:12]
     async with running_app(settings) as (app, client):
         agent = app.state.container.recorder
         assert (await call(client, "POST", "/api/v1/index", json=chapter_body(), headers=auth())).status_code == 200
         assert await ready_status(client) == 200
-        before = await call(client, "POST", "/api/v1/answer", json={"question": QUESTIONS[0], "session_id": session_id})
+        before = await call(client, "POST", "/api/v1/answer", json={"question": QUESTIONS[0]})
         assert before.status_code == 200
+        session_id = before.json()["session_id"]  # the service makes session ids; while the database is away it keeps this one
         assert (await message_counts(pg_url, tmp_path, [before.json()["answer_id"]]))[before.json()["answer_id"]] == 1
 
         await (proxy.cut() if fault == "cut" else proxy.stall())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,6 @@ async def test_app_on_postgresql_records_turns(pg_url: str, tmp_path: Path) -> N
     await asyncio.to_thread(run_migrations, pg_url)
     settings = settings_for(tmp_path, pg_url)
     body = chapter_body()
-    session_id = "pg-e2e-" + uuid.uuid4().hex[:12]
     question = "What is the Zero Moment Point in bipedal locomotion?"
     async with running_app(settings) as (app, client):
         assert not app.state.container.settings.is_sqlite
@@ -48,10 +46,11 @@ async def test_app_on_postgresql_records_turns(pg_url: str, tmp_path: Path) -> N
         chunks = indexed.json()["indexed_chunks"]
         assert chunks > 10
 
-        first = await client.post("/api/v1/answer", json={"question": question, "session_id": session_id})
+        first = await client.post("/api/v1/answer", json={"question": question})
         assert first.status_code == 200, first.text
         a = first.json()
-        assert not a["refused"] and a["citations"] and a["session_id"] == session_id
+        session_id = a["session_id"]
+        assert not a["refused"] and a["citations"] and len(session_id) == 32
         second = await client.post("/api/v1/answer", json={"question": "How do humanoid robots keep their balance?", "session_id": session_id})
         assert second.status_code == 200, second.text
 

@@ -3,12 +3,14 @@ HEALTHCHECK probes readiness (and, run against the real service, fails while it 
 it is), deploy/swarm/stack.yml is a valid Compose file (the compose-spec JSON schema, as vendored by
 check-jsonschema) whose service `rag-backend` rolls forward start-first and back on failure, and
 deploy/kubernetes/deployment.yaml holds a Deployment and a Service valid for Kubernetes 1.37 (the schemas
-of kubernetes-validate, strict) with probes on paths the app serves and the port the image exposes."""
+of kubernetes-validate, strict) with probes on paths the app serves and the port the image exposes; and the
+image and every manifest set ENVIRONMENT=production."""
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -162,7 +164,11 @@ def test_the_kubernetes_deployment_is_valid_and_probes_readiness(tmp_path: Path)
     assert pod["spec"]["terminationGracePeriodSeconds"] >= 40
     (container,) = pod["spec"]["containers"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"http": exposed_port()}
+    assert ports["http"] == exposed_port()
+    # Prometheus scrapes the port the app serves its metrics on (METRICS_PORT), which the Service does not expose.
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    assert set(ports) == {"http", "metrics"} and str(ports["metrics"]) == env["METRICS_PORT"] == pod["metadata"]["annotations"]["prometheus.io/port"]
+    assert env["METRICS_HOST"] == "0.0.0.0", "the scraper reaches the pod's address"
     paths = served_paths(tmp_path)
     assert container["readinessProbe"]["httpGet"]["path"] == READINESS in paths
     assert container["livenessProbe"]["httpGet"]["path"] == LIVENESS in paths
@@ -192,3 +198,32 @@ def test_the_runbooks_rollback_commands_name_the_shipped_services() -> None:
     assert f"docker service rollback {stack_name}_{service}" in runbook, "Swarm names the service <stack>_<service>"
     deployment = kubernetes_documents()["Deployment"]["metadata"]["name"]
     assert f"kubectl rollout undo deployment/{deployment}" in runbook
+
+
+def dockerfile_env() -> dict[str, str]:
+    """The ENV of the image's last stage (the one that runs), continuation lines joined."""
+    instructions = re.sub(r"\\\n", " ", DOCKERFILE).splitlines()
+    last_stage = instructions[max(i for i, line in enumerate(instructions) if line.startswith("FROM ")) :]
+    return dict(pair.split("=", 1) for line in last_stage if line.startswith("ENV ") for pair in shlex.split(line[4:]))
+
+
+def systemd_env(unit: Path) -> dict[str, str]:
+    """The unit's own Environment= assignments (an EnvironmentFile= line wins over them)."""
+    lines = [line.split("=", 1)[1] for line in unit.read_text().splitlines() if line.startswith("Environment=")]
+    return dict(pair.split("=", 1) for line in lines for pair in shlex.split(line))
+
+
+def test_every_way_the_service_ships_runs_it_in_production() -> None:
+    """ENVIRONMENT defaults to development, where the service generates a key per instance: the image and every
+    manifest say production, where a key must be set."""
+    service = yaml.safe_load(STACK.read_text())["services"]["rag-backend"]
+    (container,) = kubernetes_documents()["Deployment"]["spec"]["template"]["spec"]["containers"]
+    units = [u for u in (REPO / "deploy").rglob("*.service") if "gunicorn src.api.main:app" in u.read_text()]
+    assert [u.name for u in units] == ["rag-backend.service"]
+    found = {
+        "Dockerfile": dockerfile_env().get("ENVIRONMENT"),
+        "kubernetes": {e["name"]: e.get("value") for e in container.get("env", [])}.get("ENVIRONMENT"),
+        "swarm": dict(service.get("environment") or {}).get("ENVIRONMENT"),
+        **{unit.name: systemd_env(unit).get("ENVIRONMENT") for unit in units},
+    }
+    assert found == dict.fromkeys(found, "production")

@@ -30,6 +30,8 @@ EXPECTED_ALERTS = {
     "RagUnrecordedTurnsGrowing",
     "RagUnrecordedTurnsNearLimit",
     "RagRateLimitSpike",
+    "RagAccessReloadFailed",
+    "RagAnswersShed",
 }
 
 
@@ -147,6 +149,8 @@ RUNBOOK_THRESHOLDS = {
     "RagNotReady": (0.0, "2m", "`rag_ready` is 0 on an instance for 2 min"),
     "RagUnrecordedTurnsNearLimit": (2500.0, "1m", "more than 2,500 turns wait"),
     "RagRateLimitSpike": (0.05, "5m", "a rate limit refuses more than 5 % of requests, for 5 min"),
+    "RagAccessReloadFailed": (0.0, "1m", "`rag_access_reload_failed` is 1 on an instance"),
+    "RagAnswersShed": (0.1, "10m", "an instance refuses more than 0.1 answers a second for being at `ANSWERS_MAX_IN_FLIGHT`, for 10 min"),
 }
 
 

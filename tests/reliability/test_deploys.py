@@ -86,6 +86,7 @@ async def test_sigterm_with_fifty_requests_in_flight(serve: Any, tmp_path: Path,
         )
         env = {"LLM_PROVIDER": "openai", "LLM_BASE_URL": silent_model, "LLM_API_KEY": "local", "ANSWER_TIMEOUT_SECONDS": str(MODEL_WAIT_SECONDS)}
         env |= {"DATABASE_URL": pg_migrated, "RATE_LIMIT_REQUESTS_PER_MINUTE": "0", "RATE_LIMIT_CONCURRENT_REQUESTS": "0", "RATE_LIMIT_TOKENS_PER_MINUTE": "0"}
+        env |= {"ANSWERS_MAX_IN_FLIGHT": "0"}  # all fifty must be in flight at the signal: no answer shed at the worker's cap
         server = serve(settings, cmd=gunicorn_cmd(data, "-w", "1"), extra_env=env)
         text = shared_path("data", "textbooks", "physical-ai", CHAPTER).read_text()
         limits = httpx.Limits(max_connections=IN_FLIGHT + 10, max_keepalive_connections=IN_FLIGHT + 10)

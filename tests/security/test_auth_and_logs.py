@@ -1,5 +1,5 @@
 """The Bearer key on every authoring route, the security events operators grep for in logs/app.log,
-no secret in any log line or error body, and production refusing to start with a weak key."""
+no secret in any log line or error body, and every environment but test refusing to start with a weak key."""
 
 from __future__ import annotations
 
@@ -155,17 +155,40 @@ def test_production_settings_refuse_a_missing_or_weak_key(key: str | None) -> No
         assert f"'{key}'" not in message  # the refused key is not echoed
 
 
-def test_production_settings_accept_a_strong_key_and_other_environments_any_key() -> None:
+def test_a_strong_key_is_accepted_everywhere_and_a_weak_one_in_test_only() -> None:
     strong = "S" * 32
-    assert Settings(_env_file=None, environment="production", indexing_api_key=strong).indexing_api_key.get_secret_value() == strong  # type: ignore[call-arg, union-attr]
-    assert Settings(_env_file=None, environment="development", indexing_api_key="short").environment == "development"  # type: ignore[call-arg]
+    for environment in ("production", "development", "test"):
+        assert Settings(_env_file=None, environment=environment, indexing_api_key=strong).indexing_api_key.get_secret_value() == strong  # type: ignore[call-arg, union-attr]
+    assert Settings(_env_file=None, environment="test", indexing_api_key="short", indexing_api_keys="ci:tiny").environment == "test"  # type: ignore[call-arg]
 
 
-@pytest.mark.parametrize("key", ["", "weak-Qz7-key"])
-def test_production_server_refuses_to_start_without_a_strong_key(tmp_path: Path, key: str) -> None:
+@pytest.mark.parametrize("setting", ["indexing_api_key", "indexing_api_keys"])
+@pytest.mark.parametrize("key", ["short", "changeme", "k" * 31])
+def test_development_refuses_a_weak_key_too(setting: str, key: str) -> None:
+    value = key if setting == "indexing_api_key" else f"ci:{key}"
+    with pytest.raises(ValidationError) as caught:
+        Settings(_env_file=None, environment="development", **{setting: value})  # type: ignore[arg-type]
+    assert "is weak" in str(caught.value) and f"'{key}'" not in str(caught.value)
+
+
+async def test_a_weak_key_in_the_keys_file_is_refused_outside_test(tmp_path: Path) -> None:
+    """A file's line is refused, not the start (security/keys.py): the strong lines work."""
+    strong = f"ops-{uuid.uuid4().hex}{uuid.uuid4().hex}"
+    keys_file = tmp_path / "indexing_keys"
+    keys_file.write_text(f"ci:weak-Qz7-key\nops:{strong}\n")
+    settings = make_settings(tmp_path, environment="development", indexing_api_keys_file=keys_file)
+    async with running_app(settings) as (_, client):
+        statuses = [(await client.get("/api/v1/index/health", headers={"Authorization": f"Bearer {k}"})).status_code for k in ("weak-Qz7-key", strong, API_KEY)]
+        assert statuses == [401, 200, 200]
+    (failed,) = [e for e in log_events(settings.log_dir) if e.get("event") == "ACCESS_RELOAD_FAILED"]
+    assert "line 1 ('ci'): the key is weak" in failed["error"] and "weak-Qz7-key" not in (settings.log_dir / "app.log").read_text()
+
+
+@pytest.mark.parametrize(("environment", "key"), [("production", ""), ("production", "weak-Qz7-key"), ("development", "weak-Qz7-key")])
+def test_a_server_refuses_to_start_without_a_strong_key(tmp_path: Path, environment: str, key: str) -> None:
     password = f"Pw-{uuid.uuid4().hex}"
     env = env_for(make_settings(tmp_path)) | {
-        "ENVIRONMENT": "production",
+        "ENVIRONMENT": environment,
         "INDEXING_API_KEY": key,
         "DATABASE_URL": f"postgresql://rag_user:{password}@127.0.0.1:1/rag",
     }

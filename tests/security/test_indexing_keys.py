@@ -68,10 +68,10 @@ async def test_named_keys_rotate_through_the_keys_file_without_restart(tmp_path:
         keys_file.write_text(f"ci-2026:{NEW_CI_KEY}\nauthor-jane:{JANE_KEY}\n")
         assert await wait_for(client, CI_KEY, 401) == 401
         assert [await status_with(client, k) for k in (NEW_CI_KEY, JANE_KEY, API_KEY)] == [200, 200, 200]
-        # A broken edit keeps the keys in force (nobody is locked out, the removed key stays removed).
+        # A broken edit fails closed: the file grants what it holds now, and its broken line grants nothing.
         keys_file.write_text(f"ci-2026 {NEW_CI_KEY}\n")
-        await asyncio.sleep(1.2)
-        assert [await status_with(client, k) for k in (NEW_CI_KEY, JANE_KEY, CI_KEY)] == [200, 200, 401]
+        assert await wait_for(client, NEW_CI_KEY, 401) == 401
+        assert [await status_with(client, k) for k in (JANE_KEY, CI_KEY, API_KEY)] == [401, 401, 200]
         refused = await client.get("/api/v1/index/documents", headers=bearer(CI_KEY))
         assert refused.status_code == 401
 
@@ -81,7 +81,7 @@ async def test_named_keys_rotate_through_the_keys_file_without_restart(tmp_path:
     reloads = [e["keys"] for e in events if e.get("event") == "ACCESS_RELOADED"]
     assert reloads == [["default", "ci", "ci-2026", "author-jane"], ["default", "ci-2026", "author-jane"]]
     failed = [e for e in events if e.get("event") == "ACCESS_RELOAD_FAILED"]
-    assert len(failed) == 1 and failed[0]["kept_keys"] == ["default", "ci-2026", "author-jane"]
+    assert len(failed) == 1 and failed[0]["keys"] == ["default"] and "line 1" in failed[0]["error"]
     failure = [e for e in events if e.get("event") == "AUTHENTICATION_FAILURE" and e.get("request_id") == rid(refused)]
     assert failure and failure[0]["reason"] == "invalid_key"
     assert_no_secret((settings.log_dir / "app.log").read_text(), refused.text)
@@ -96,14 +96,68 @@ async def test_indexing_api_keys_setting_names_keys(tmp_path: Path) -> None:
     assert_no_secret((settings.log_dir / "app.log").read_text())
 
 
+REPORTS_KEY = f"reports-{uuid.uuid4().hex}{uuid.uuid4().hex}"
+OPS_KEY = f"ops-{uuid.uuid4().hex}{uuid.uuid4().hex}"
+DOCUMENT = {"content": "# T\n\ntext", "metadata": {"source_file": "a.md"}}
+
+
+async def test_a_key_does_what_its_scopes_allow_and_no_more(tmp_path: Path) -> None:
+    scoped = f"reports:{REPORTS_KEY}:analytics, ci:{CI_KEY}:index, author-jane:{JANE_KEY}:index+analytics, ops:{OPS_KEY}:admin"
+    settings = make_settings(tmp_path, indexing_api_keys=scoped, auth_failure_limit=2)
+    async with running_app(settings) as (app, client):
+
+        async def statuses(key: str) -> tuple[int, int]:
+            index = await client.get("/api/v1/index/health", headers=bearer(key))
+            analytics = await client.get("/api/v1/analytics/summary", headers=bearer(key))
+            return index.status_code, analytics.status_code
+
+        assert await statuses(REPORTS_KEY) == (403, 200)
+        assert await statuses(CI_KEY) == (200, 403)
+        assert [await statuses(k) for k in (JANE_KEY, OPS_KEY, API_KEY)] == [(200, 200)] * 3  # API_KEY: INDEXING_API_KEY, admin
+        # The analytics key may not write: refused before the body is read, malformed JSON included.
+        forbidden = [
+            await client.post("/api/v1/index", headers=bearer(REPORTS_KEY), json=DOCUMENT),
+            await client.put("/api/v1/index", headers=bearer(REPORTS_KEY), json=DOCUMENT),
+            await client.delete("/api/v1/index/a.md", headers=bearer(REPORTS_KEY)),
+            await client.post("/api/v1/index", headers=bearer(REPORTS_KEY, **{"content-type": "application/json"}), content=b"{not json"),
+        ]
+        assert [r.status_code for r in forbidden] == [403] * 4
+        for response in forbidden:
+            body = response.json()
+            assert body["error"] == "forbidden" and "'index' scope" in body["details"] and rid(response)
+        # A right key without the scope guessed nothing: with a limit of 2 failures, six 403s later a wrong
+        # key is still the first failure (401, not 429), and the right keys work.
+        assert (await client.get("/api/v1/index/health", headers=bearer(WRONG_KEY))).status_code == 401
+        assert await statuses(CI_KEY) == (200, 403)
+        openapi = app.openapi()["paths"]
+        assert "403" in openapi["/api/v1/index"]["post"]["responses"] and "403" in openapi["/api/v1/analytics/summary"]["get"]["responses"]
+
+    events = log_events(settings.log_dir)
+    refused = [e for e in events if e.get("event") == "AUTHORIZATION_FAILURE"]
+    assert [(e["key_name"], e["scope"]) for e in refused] == [("reports", "index"), ("ci", "analytics")] + [("reports", "index")] * 4 + [("ci", "analytics")]
+    assert {e["request_id"] for e in refused} >= {rid(r) for r in forbidden}
+    assert [e["failures"] for e in events if e.get("event") == "AUTHENTICATION_FAILURE"] == [1]
+    assert_no_secret((settings.log_dir / "app.log").read_text(), *(r.text for r in forbidden))
+    for secret in (REPORTS_KEY, OPS_KEY):
+        assert secret not in (settings.log_dir / "app.log").read_text()
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
-    [("ci", "entry 1 is not name:key"), ("ci:a,ci:b", "used twice"), ("a:k1,b:k1", "repeats"), ("bad name:k", "entry 1")],
+    [
+        ("ci", "entry 1: not name:key"),
+        ("ci:a,ci:b", "same name"),
+        ("a:k1,b:k1", "same key"),
+        ("bad name:k", "entry 1"),
+        ("ci:k1:write", "entry 1: scopes are index, analytics or admin"),
+        (f"default:{'d' * 40}", "the name or the key of INDEXING_API_KEY"),
+    ],
 )
 def test_malformed_indexing_api_keys_are_refused_without_echoing_a_key(value: str, message: str) -> None:
+    """INDEXING_API_KEYS is a setting: unlike a line of the keys file, a bad entry stops the start."""
     with pytest.raises(ValidationError) as caught:
-        Settings(_env_file=None, indexing_api_keys=SecretStr(value))
-    assert message in str(caught.value) and "k1" not in str(caught.value)
+        Settings(_env_file=None, environment="test", indexing_api_key=SecretStr(API_KEY), indexing_api_keys=SecretStr(value))
+    assert message in str(caught.value) and "k1" not in str(caught.value) and "d" * 40 not in str(caught.value)
 
 
 def test_production_needs_every_named_key_strong() -> None:

@@ -174,3 +174,137 @@ async def test_small_token_budget_lets_short_queries_through(tmp_path: Path) -> 
         answer: Any = await client.post("/api/v1/answer", json={"question": "What is balance?"})
         assert answer.status_code == 200
         assert_rate_limited(await client.post("/api/v1/query", json={"question": "after the answer"}), "tokens", 1)
+
+
+# IPv6: a subscriber is handed a /64 and may send from any address in it, so limits count the /64.
+SUBNET = "2001:db8:7:64"
+
+
+def from_address(address: str) -> dict[str, str]:
+    """Headers of a request whose client (TRUSTED_PROXIES=1: the last X-Forwarded-For hop) is `address`."""
+    return {"X-Forwarded-For": address}
+
+
+def log_lines(settings: Any, event: str) -> list[dict[str, Any]]:
+    from tests.security.test_auth_and_logs import log_events
+
+    return [e for e in log_events(settings.log_dir) if e.get("event") == event]
+
+
+async def check_one_ipv6_64_shares_one_request_budget(tmp_path: Path, redis_url: str | None) -> None:
+    limit = 3
+    settings = make_settings(tmp_path, redis_url=redis_url, rate_limit_requests_per_minute=limit, trusted_proxies="1")
+    async with running_app(settings) as (_, client):
+        wait_for_next_minute_if_close()
+        # Each request from a new address of the same /64: the budget is the /64's.
+        responses = [
+            await client.post("/api/v1/query", json={"question": f"balance {i}"}, headers=from_address(f"{SUBNET}::{i + 1:x}")) for i in range(limit + 2)
+        ]
+        assert [r.status_code for r in responses] == [200] * limit + [429] * 2
+        assert_rate_limited(responses[-1], "requests", limit)
+        # Another /64 (next door) and an IPv4 client have budgets of their own.
+        assert (await client.post("/api/v1/query", json={"question": "b"}, headers=from_address("2001:db8:7:65::1"))).status_code == 200
+        assert (await client.post("/api/v1/query", json={"question": "c"}, headers=from_address("198.51.100.20"))).status_code == 200
+    limited = log_lines(settings, "RATE_LIMIT_EXCEEDED")
+    # The log names each full address, and the /64 it was counted for.
+    assert [e["client"] for e in limited] == [f"{SUBNET}::{limit + 1:x}", f"{SUBNET}::{limit + 2:x}"]
+    assert {e["client_key"] for e in limited} == {f"{SUBNET}::/64"}
+
+
+async def test_an_ipv6_prefix_of_128_counts_each_address(tmp_path: Path) -> None:
+    limit = 2
+    settings = make_settings(tmp_path, rate_limit_requests_per_minute=limit, trusted_proxies="1", rate_limit_ipv6_prefix=128)
+    async with running_app(settings) as (_, client):
+        wait_for_next_minute_if_close()
+        statuses = [
+            (await client.post("/api/v1/query", json={"question": "q"}, headers=from_address(f"{SUBNET}::{i + 1:x}"))).status_code for i in range(limit + 2)
+        ]
+        assert statuses == [200] * (limit + 2)
+
+
+async def check_failed_keys_from_one_ipv6_64_share_one_count(tmp_path: Path, redis_url: str | None) -> None:
+    limit = 3
+    settings = make_settings(tmp_path, redis_url=redis_url, auth_failure_limit=limit, auth_failure_window_seconds=60, trusted_proxies="1")
+    wrong = {"Authorization": "Bearer wrong-key-0123456789abcdef0123456789abcdef"}
+    async with running_app(settings) as (_, client):
+        statuses = [(await client.get("/api/v1/index/health", headers=wrong | from_address(f"{SUBNET}::{i + 1:x}"))).status_code for i in range(limit + 2)]
+        assert statuses == [401] * limit + [429] * 2
+        # The right key from yet another address of that /64 is refused too, until the window ends.
+        assert (await client.get("/api/v1/index/health", headers=auth() | from_address(f"{SUBNET}::abcd"))).status_code == 429
+        # Another /64 is not affected.
+        assert (await client.get("/api/v1/index/health", headers=auth() | from_address("2001:db8:7:65::1"))).status_code == 200
+    failures = log_lines(settings, "AUTHENTICATION_FAILURE")
+    assert [e["failures"] for e in failures] == list(range(1, limit + 1))
+    assert [e["client"] for e in failures] == [f"{SUBNET}::{i + 1:x}" for i in range(limit)]  # full addresses in the log
+
+
+async def test_one_ipv6_64_is_one_client_in_process(tmp_path: Path) -> None:
+    await check_one_ipv6_64_shares_one_request_budget(tmp_path / "requests", None)
+    await check_failed_keys_from_one_ipv6_64_share_one_count(tmp_path / "keys", None)
+
+
+async def test_one_ipv6_64_is_one_client_across_redis(tmp_path: Path, redis_url: str) -> None:
+    await check_one_ipv6_64_shares_one_request_budget(tmp_path / "requests", redis_url)
+    await check_failed_keys_from_one_ipv6_64_share_one_count(tmp_path / "keys", redis_url)
+
+
+def shed_count() -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("rag_answers_shed_total") or 0.0
+
+
+async def test_answers_past_the_worker_cap_get_503_with_retry_after(tmp_path: Path) -> None:
+    """ANSWERS_MAX_IN_FLIGHT bounds one worker's answers in flight, all clients together: the next answer
+    (plain or streamed) gets 503 with Retry-After in the error shape, logged and counted; other routes
+    are not affected, and once a slot is free answers flow again."""
+    cap = 2
+    settings = make_settings(tmp_path, answers_max_in_flight=cap, trusted_proxies="1")
+    async with running_app(settings) as (app, client):
+        await index_chapter(client)
+        limiter = app.state.limiter
+        # Answers of other clients hold every slot (taken as the middleware takes them).
+        assert all(limiter.take_answer_slot() for _ in range(cap))
+        shed_before = shed_count()
+        plain = await client.post("/api/v1/answer", json={"question": QUESTIONS[0]}, headers=from_address("198.51.100.30"))
+        stream = await client.post("/api/v1/answer/stream", json={"question": QUESTIONS[0]}, headers=from_address("198.51.100.31"))
+        for refused in (plain, stream):
+            assert refused.status_code == 503, refused.text
+            body = refused.json()
+            assert set(body) == {"error", "details", "request_id"} and body["error"] == "service_unavailable"
+            assert refused.headers["retry-after"].isdigit() and int(refused.headers["retry-after"]) >= 1
+            assert refused.headers["x-request-id"] == body["request_id"]
+        assert shed_count() == shed_before + 2
+        assert (await client.post("/api/v1/query", json={"question": "balance"})).status_code == 200
+        limiter.release_answer_slot()
+        assert (await client.post("/api/v1/answer", json={"question": QUESTIONS[1]})).status_code == 200
+        limiter.release_answer_slot()
+
+        # A burst from many clients at once: what is over the cap is refused, and every slot is given back.
+        responses = await asyncio.gather(
+            *(client.post("/api/v1/answer", json={"question": q, "k": 8}, headers=from_address(f"198.51.100.{40 + i}")) for i, q in enumerate(QUESTIONS))
+        )
+        counts = Counter(r.status_code for r in responses)
+        assert set(counts) == {200, 503} and counts[200] >= 1, counts
+        assert limiter.answers_in_flight == 0
+    shed = log_lines(settings, "ANSWERS_AT_CAPACITY")
+    assert len(shed) == 2 + counts[503] and all(e["limit"] == cap for e in shed)
+    assert {e["client"] for e in shed[:2]} == {"198.51.100.30", "198.51.100.31"}
+
+
+async def test_the_reading_pages_are_rate_limited(tmp_path: Path) -> None:
+    """`/` and `/read/...` count against the client's requests per minute (the same budget as the API) and
+    are refused with the same 429; the widget and its assets are not limited."""
+    limit = 3
+    settings = make_settings(tmp_path, rate_limit_requests_per_minute=limit)
+    async with running_app(settings) as (_, client):
+        wait_for_next_minute_if_close()
+        first = await client.get("/")
+        assert first.status_code == 200 and first.headers["ratelimit-limit"] == str(limit)
+        assert (await client.get("/read/docs/no-such-page.md")).status_code == 404  # counted too
+        assert (await client.get("/")).status_code == 200
+        assert_rate_limited(await client.get("/"), "requests", limit)
+        assert_rate_limited(await client.get("/read/docs/no-such-page.md"), "requests", limit)
+        assert_rate_limited(await client.post("/api/v1/query", json={"question": "balance"}), "requests", limit)
+        assert (await client.get("/widget.js")).status_code == 200
+    assert [e["path"] for e in log_lines(settings, "RATE_LIMIT_EXCEEDED")] == ["/", "/read/docs/no-such-page.md", "/api/v1/query"]

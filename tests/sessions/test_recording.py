@@ -122,19 +122,23 @@ async def test_turns_wait_for_an_unmigrated_database_in_a_bounded_buffer(tmp_pat
 
 
 async def test_longest_allowed_session_id_is_recorded_on_postgresql(pg_url: str, tmp_path: Path) -> None:
-    """The API accepts session ids of up to 64 characters; the database must store them (not choke and
-    leave every later turn stuck behind the failed one)."""
+    """The API accepts session ids of up to 64 characters (clients chose their own before the service made
+    them all): a session stored under the longest keeps taking turns, and the database stores them (not
+    choke and leave every later turn stuck behind the failed one)."""
     await asyncio.to_thread(run_migrations, pg_url)
     settings = settings_for(tmp_path, pg_url)
     long_id = "s" * 64
-    async with running_app(settings) as (app, client):
-        first = await client.post("/api/v1/answer", json={"question": "What is a humanoid robot?", "session_id": long_id})
-        assert first.status_code == 200, first.text
-        second = await client.post("/api/v1/answer", json={"question": "What is a humanoid robot?"})
-        assert second.status_code == 200
-        assert not app.state.container.recorder.pending
     engine = create_engine(settings)
     try:
+        async with transaction(session_factory(engine)) as db:
+            await SessionRepository(db).touch(long_id)
+        async with running_app(settings) as (app, client):
+            first = await client.post("/api/v1/answer", json={"question": "What is a humanoid robot?", "session_id": long_id})
+            assert first.status_code == 200, first.text
+            assert first.json()["session_id"] == long_id
+            second = await client.post("/api/v1/answer", json={"question": "What is a humanoid robot?"})
+            assert second.status_code == 200
+            assert not app.state.container.recorder.pending
         async with transaction(session_factory(engine)) as db:
             assert (await db.get(UserSession, long_id)) is not None
             assert (await db.get(Message, first.json()["answer_id"])).session_id == long_id  # type: ignore[union-attr]

@@ -1,18 +1,30 @@
-"""The author's dashboard (GET /admin) in real Chromium against a real uvicorn: it asks for the key and
-keeps it for the tab only, shows the seeded gap group with links to the nearest sections (one opens
+"""The author's dashboard (GET /admin) in real Chromium against a real uvicorn: it asks for a key with the
+analytics scope (a key that may only index is told why it is refused) and keeps it for the tab only, shows the seeded gap group with links to the nearest sections (one opens
 the section), the chapters and the down-voted answers, and a planted <script> in a reader's question
 is shown as text, never run."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.conftest import API_KEY
-from tests.web.conftest import Site
+from tests.web.conftest import Site, start_site
 
+REPORTS_KEY = f"reports-{uuid.uuid4().hex}{uuid.uuid4().hex}"
+INDEX_KEY = f"ci-{uuid.uuid4().hex}{uuid.uuid4().hex}"
 PLANTED = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2"> how much does a Unitree G1 cost?'
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The reading site, with a key that may read the reports only and one that may index only."""
+    started = start_site(tmp_path_factory.mktemp("admin"), INDEXING_API_KEYS=f"reports:{REPORTS_KEY}:analytics,ci:{INDEX_KEY}:index")
+    yield started
+    started.stop()
 
 
 def seed(site: Site) -> None:
@@ -28,10 +40,14 @@ def test_the_dashboard_shows_the_reports_and_runs_nothing_readers_wrote(page: An
     page.locator("#key").fill("not the key")
     page.locator("#login button").click()
     page.locator("#login-error", has_text="not accepted").wait_for()
-    page.locator("#key").fill(API_KEY)
+    page.locator("#key").fill(INDEX_KEY)
+    page.locator("#login button").click()
+    page.locator("#login-error", has_text="needs the 'analytics' scope").wait_for()
+    assert page.evaluate("() => sessionStorage.getItem('textbook-admin-key')") is None
+    page.locator("#key").fill(REPORTS_KEY)  # the key that reads the reports, and cannot change the index
     page.locator("#login button").click()
     page.locator("#gaps table").wait_for()
-    assert page.evaluate("() => sessionStorage.getItem('textbook-admin-key')") == API_KEY
+    assert page.evaluate("() => sessionStorage.getItem('textbook-admin-key')") == REPORTS_KEY
     assert page.evaluate("() => localStorage.length") == 0  # the key is kept for this tab only
     gaps = page.locator("#gaps tbody tr").first
     assert "Unitree G1" in gaps.inner_text()

@@ -2,7 +2,9 @@
 // next to the selection; pressing it opens the panel with the passage quoted.
 
 const MIN_CHARS = 3;
-const MAX_CHARS = 20000;
+// The service takes a selection of up to 8,000 characters (a section of the book) and refuses a longer
+// one with 422: a longer selection is sent as its first 8,000 characters.
+const MAX_CHARS = 8000;
 
 export function watchSelection(host, button, onAsk) {
   let current = "";

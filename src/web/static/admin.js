@@ -1,5 +1,5 @@
-// The author's dashboard (GET /admin): asks for the indexing key (kept for this tab only, in
-// sessionStorage), then reads the reports. Every question, answer and comment is reader-written, so
+// The author's dashboard (GET /admin): asks for a key with the analytics scope (kept for this tab only,
+// in sessionStorage; it reads the reports and cannot change the index), then reads the reports. Every question, answer and comment is reader-written, so
 // all of it goes in with textContent; links are made from http(s) or relative URLs only.
 "use strict";
 
@@ -41,6 +41,11 @@
     const query = new URLSearchParams(params);
     const response = await fetch(`/api/v1/analytics/${name}?${query}`, { headers: { Authorization: `Bearer ${sessionStorage.getItem(KEY)}` }, cache: "no-store" });
     if (response.status === 401) throw new Error("unauthorized");
+    if (response.status === 403) {
+      // A key without the analytics scope (or a blocked client): the server's own words say which.
+      const body = await response.json().catch(() => ({}));
+      throw Object.assign(new Error("forbidden"), { details: typeof body.details === "string" ? body.details : "This key may not read the reports." });
+    }
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     return response.json();
   }
@@ -169,13 +174,14 @@
       $("#login").hidden = true;
       $("#reports").hidden = false;
     } catch (error) {
-      if (error.message === "unauthorized") {
+      const refused = error.message === "unauthorized" || error.message === "forbidden";
+      if (refused) {
         sessionStorage.removeItem(KEY);
         $("#login").hidden = false;
         $("#reports").hidden = true;
-        $("#login-error").textContent = "That key was not accepted.";
+        $("#login-error").textContent = error.message === "forbidden" ? error.details : "That key was not accepted.";
       }
-      $("#status").textContent = error.message === "unauthorized" ? "" : `The reports could not be loaded (${error.message}).`;
+      $("#status").textContent = refused ? "" : `The reports could not be loaded (${error.message}).`;
     }
   }
 
