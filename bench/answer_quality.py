@@ -26,6 +26,7 @@ from src.kit.settings import Settings
 from src.retrieval.embedder import Embedder
 from src.retrieval.service import RetrievalService
 from src.retrieval.sparse import SparseEncoder
+from src.sessions.recorder import new_session_id
 
 
 class NotRecorded:
@@ -35,6 +36,10 @@ class NotRecorded:
 
     async def record(self, turn: object) -> None:
         return None
+
+    async def session_for(self, requested: str | None, history: object = None) -> tuple[str, None]:
+        """Every question stands alone: a new session, no history."""
+        return new_session_id(), None
 
 
 def normalise(text: str) -> str:
