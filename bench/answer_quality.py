@@ -47,7 +47,9 @@ def normalise(text: str) -> str:
 
 
 async def run() -> dict[str, float]:
-    settings = Settings(_env_file=None, cache_query_ttl_seconds=0, cache_embedding_ttl_seconds=0, cache_answer_ttl_seconds=0)  # type: ignore[call-arg]
+    settings = Settings(
+        _env_file=None, cache_query_ttl_seconds=0, cache_embedding_ttl_seconds=0, cache_answer_ttl_seconds=0
+    )  # type: ignore[call-arg]
     embedder = Embedder(settings.embedding_threads, settings.embedding_quantization)
     store, _ = pooled_store(embedder, settings)
     cache = Cache(RedisLink(None, 1, 1), 0)
@@ -62,7 +64,10 @@ async def run() -> dict[str, float]:
         return result.answer, result.refused
 
     try:
-        gold = {json.loads(line)["_id"]: json.loads(line) for line in (QA / "squad-v2-subset" / "answers.jsonl").read_text().splitlines()}
+        gold = {
+            json.loads(line)["_id"]: json.loads(line)
+            for line in (QA / "squad-v2-subset" / "answers.jsonl").read_text().splitlines()
+        }
         queries = [json.loads(line) for line in (QA / "squad-v2-subset" / "queries.jsonl").read_text().splitlines()]
         contains = answerable = refused_answerable = unanswerable = refused_unanswerable = 0
         for q in queries:
@@ -114,7 +119,10 @@ def main() -> None:
     )
     print(text)
     if args.write:
-        body = "The extractive answerer (the offline default) on the pooled collection, k = 5, caches off, no HTTP.\n\n" + text
+        body = (
+            "The extractive answerer (the offline default) on the pooled collection, k = 5, caches off, no HTTP.\n\n"
+            + text
+        )
         write_section("Answer quality (extractive)", body, "python -m bench.answer_quality --write", machine())
 
 

@@ -86,9 +86,12 @@ def main() -> None:
     if args.write:
         body = (
             f"Extractive provider, one uvicorn worker on the embedded store with the pooled collection (about 10k chunks), caches off, "
-            f"one client sending {args.requests} sequential requests per measure (questions of the three question sets in turn, k = 5).\n\n" + text
+            f"one client sending {args.requests} sequential requests per measure (questions of the three question sets in turn, k = 5).\n\n"
+            + text
         )
-        write_section("Answer speed", body, f"python -m bench.answer_speed --requests {args.requests} --write", machine())
+        write_section(
+            "Answer speed", body, f"python -m bench.answer_speed --requests {args.requests} --write", machine()
+        )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,13 @@ def loads(docs: list[Doc]) -> list[Load]:
 
 async def bulk(docs: list[Doc], pool: int) -> tuple[dict[str, float], list[str]]:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(_env_file=None, data_dir=Path(tmp) / "data", log_dir=Path(tmp) / "logs", log_level="WARNING", index_pool_chunks=pool)  # type: ignore[call-arg]
+        settings = Settings(
+            _env_file=None,
+            data_dir=Path(tmp) / "data",
+            log_dir=Path(tmp) / "logs",
+            log_level="WARNING",
+            index_pool_chunks=pool,
+        )  # type: ignore[call-arg]
         container = await open_container(settings, InFlight())
         outcomes: list[IndexOutcome | Exception] = []
 

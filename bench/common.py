@@ -50,7 +50,9 @@ def rust_quizzes() -> list[Question]:
     for line in (QA / "rust-quizzes" / "quizzes.jsonl").read_text().splitlines():
         row = json.loads(line)
         if row["rag_suitable"]:
-            out.append(Question(row["question"], {f"rust-book/{row['gold_source_file']}"}, row.get("gold_nearest_heading")))
+            out.append(
+                Question(row["question"], {f"rust-book/{row['gold_source_file']}"}, row.get("gold_nearest_heading"))
+            )
     return out
 
 
@@ -67,7 +69,11 @@ def squad() -> list[Question]:
     return out
 
 
-SETS: dict[str, Callable[[], list[Question]]] = {"physical-ai": physical_ai, "rust-quizzes": rust_quizzes, "squad-answerable": squad}
+SETS: dict[str, Callable[[], list[Question]]] = {
+    "physical-ai": physical_ai,
+    "rust-quizzes": rust_quizzes,
+    "squad-answerable": squad,
+}
 
 
 PADDING_ROOTS = [Path("/usr/share/doc/python3.11/html"), Path("/usr/share/doc/postgresql-doc-15/html")]
@@ -84,7 +90,9 @@ def padding_docs() -> list[Doc]:
             sys.exit(f"{root} is missing: apt-get install python3.11-doc postgresql-doc-15")
         for path in sorted(discover(root)):
             if path.suffix == ".html" and "_sources" not in path.parts:
-                meta = IndexMetadata(source_file=f"padding/{root.parent.name}/{path.relative_to(root).as_posix()}", document_type="html")
+                meta = IndexMetadata(
+                    source_file=f"padding/{root.parent.name}/{path.relative_to(root).as_posix()}", document_type="html"
+                )
                 docs.append(Doc(path.read_text(encoding="utf-8", errors="replace"), meta))
     return docs
 
@@ -118,7 +126,9 @@ def collection(size: str, embedder: Embedder) -> Path:
         for start in range(0, len(planned), 1024):
             part = planned[start : start + 1024]
             vectors = embedder.embed([t for *_, t in part], 64)
-            store.upsert([StoredChunk(cid, vectors[i].tolist(), sparse.document(t), p) for i, (cid, p, t) in enumerate(part)])
+            store.upsert(
+                [StoredChunk(cid, vectors[i].tolist(), sparse.document(t), p) for i, (cid, p, t) in enumerate(part)]
+            )
             print(f"  padding {start + len(part)}/{len(planned)}", file=sys.stderr, flush=True)
         store.optimize()
     count = store.count()
@@ -145,7 +155,18 @@ def serve(data_dir: Path, port: int, extra_env: dict[str, str] | None = None) ->
         "CACHE_EMBEDDING_TTL_SECONDS": "0",
         "CACHE_ANSWER_TTL_SECONDS": "0",
     } | (extra_env or {})
-    cmd = [sys.executable, "-m", "uvicorn", "src.api.main:app", "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--no-proxy-headers"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "src.api.main:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--no-proxy-headers",
+    ]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

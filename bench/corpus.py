@@ -28,7 +28,12 @@ SHARED = REPO.parent / "shared"
 BOOKS = SHARED / "data" / "textbooks"
 QA = SHARED / "data" / "qa"
 CACHE = REPO / "bench" / ".cache"
-BOOK_ROOTS = {"physical-ai": BOOKS / "physical-ai", "rust-book": BOOKS / "rust-book", "d2l": BOOKS / "d2l", "ros2-docs": BOOKS / "ros2-docs"}
+BOOK_ROOTS = {
+    "physical-ai": BOOKS / "physical-ai",
+    "rust-book": BOOKS / "rust-book",
+    "d2l": BOOKS / "d2l",
+    "ros2-docs": BOOKS / "ros2-docs",
+}
 
 
 @dataclass(frozen=True)
@@ -76,12 +81,14 @@ def plan(service: IndexingService, docs: list[Doc]) -> list[tuple[str, dict, str
     out = []
     for d in docs:
         parsed, chunks = service.prepare(d.content, d.meta)
-        for (cid, payload), chunk in zip(service.payloads(parsed, chunks, d.meta), chunks, strict=True):
-            out.append((cid, payload, chunk.embed_text))
+        for (cid, passage), chunk in zip(service.passages(parsed, chunks, d.meta), chunks, strict=True):
+            out.append((cid, passage.to_payload(), chunk.embed_text))
     return out
 
 
-def build(store_dir: Path, docs: list[Doc], embedder: Embedder, settings: Settings) -> tuple[EmbeddedStore, dict[str, float]]:
+def build(
+    store_dir: Path, docs: list[Doc], embedder: Embedder, settings: Settings
+) -> tuple[EmbeddedStore, dict[str, float]]:
     """Index `docs` into a fresh embedded store; returns it and timing figures."""
     sparse = SparseEncoder()
     service = IndexingService(settings, embedder, sparse, None, None, None)  # type: ignore[arg-type]
@@ -97,13 +104,24 @@ def build(store_dir: Path, docs: list[Doc], embedder: Embedder, settings: Settin
         t = time.perf_counter()
         vectors = embedder.embed([text for *_, text in part], settings.embedding_batch_size)
         embed_s += time.perf_counter() - t
-        store.upsert([StoredChunk(cid, vectors[i].tolist(), sparse.document(text), payload) for i, (cid, payload, text) in enumerate(part)])
+        store.upsert(
+            [
+                StoredChunk(cid, vectors[i].tolist(), sparse.document(text), payload)
+                for i, (cid, payload, text) in enumerate(part)
+            ]
+        )
         print(f"  indexed {min(start + batch, len(planned))}/{len(planned)} chunks", file=sys.stderr, flush=True)
     write_s = time.perf_counter() - started
     t = time.perf_counter()
     store.optimize()
     optimize_s = time.perf_counter() - t
-    return store, {"chunks": len(planned), "parse_s": parse_s, "embed_s": embed_s, "index_s": write_s, "optimize_s": optimize_s}
+    return store, {
+        "chunks": len(planned),
+        "parse_s": parse_s,
+        "embed_s": embed_s,
+        "index_s": write_s,
+        "optimize_s": optimize_s,
+    }
 
 
 def stored_points(store: EmbeddedStore) -> list[StoredChunk]:
@@ -111,10 +129,19 @@ def stored_points(store: EmbeddedStore) -> list[StoredChunk]:
     out = []
     offset: Any = None
     while True:
-        records, offset = store._shard.scroll(qe.ScrollRequest(offset=offset, limit=1000, with_payload=True, with_vector=True))
+        records, offset = store._shard.scroll(
+            qe.ScrollRequest(offset=offset, limit=1000, with_payload=True, with_vector=True)
+        )
         for r in records:
             sparse: Any = r.vector[SPARSE]
-            out.append(StoredChunk(str(r.id), list(r.vector[DENSE]), SparseVec(list(sparse.indices), list(sparse.values)), dict(r.payload)))
+            out.append(
+                StoredChunk(
+                    str(r.id),
+                    list(r.vector[DENSE]),
+                    SparseVec(list(sparse.indices), list(sparse.values)),
+                    dict(r.payload),
+                )
+            )
         if offset is None or not records:
             return out
 
@@ -129,7 +156,9 @@ def books_store(embedder: Embedder, settings: Settings) -> tuple[EmbeddedStore, 
     return cached_store("books", list(book_docs()), embedder, settings)
 
 
-def cached_store(name: str, docs: list[Doc], embedder: Embedder, settings: Settings) -> tuple[EmbeddedStore, dict[str, float]]:
+def cached_store(
+    name: str, docs: list[Doc], embedder: Embedder, settings: Settings
+) -> tuple[EmbeddedStore, dict[str, float]]:
     key = fingerprint(docs, settings, embedder.model_id)
     store_dir = CACHE / f"{name}-{key}"
     stats_file = store_dir.parent / f"{name}-{key}.json"

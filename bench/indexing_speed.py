@@ -23,10 +23,16 @@ from src.kit.settings import Settings
 
 async def run(books: list[str]) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(_env_file=None, data_dir=Path(tmp) / "data", log_dir=Path(tmp) / "logs", log_level="WARNING")  # type: ignore[call-arg]
+        settings = Settings(
+            _env_file=None, data_dir=Path(tmp) / "data", log_dir=Path(tmp) / "logs", log_level="WARNING"
+        )  # type: ignore[call-arg]
         resources = await open_container(settings, InFlight())
         try:
-            docs = [read_document(path, BOOK_ROOTS[b], None, prefix=b) for b in books for path in sorted(discover(BOOK_ROOTS[b]))]
+            docs = [
+                read_document(path, BOOK_ROOTS[b], None, prefix=b)
+                for b in books
+                for path in sorted(discover(BOOK_ROOTS[b]))
+            ]
             started = time.perf_counter()
             outcomes = [await resources.indexing.index(content, meta) for content, meta in docs]
             cold = time.perf_counter() - started
@@ -38,10 +44,19 @@ async def run(books: list[str]) -> dict[str, float]:
             again = [await resources.indexing.index(content, meta) for content, meta in docs]
             warm = time.perf_counter() - started
             assert all(o.chunks_embedded == 0 for o in again)
-            tokens = statistics.mean(c.token_count for content, meta in docs for c in resources.indexing.prepare(content, meta)[1])
+            tokens = statistics.mean(
+                c.token_count for content, meta in docs for c in resources.indexing.prepare(content, meta)[1]
+            )
         finally:
             await close_container(resources)
-    return {"files": len(docs), "chunks": chunks, "cold_s": cold, "optimize_s": optimize, "warm_s": warm, "tokens": tokens}
+    return {
+        "files": len(docs),
+        "chunks": chunks,
+        "cold_s": cold,
+        "optimize_s": optimize,
+        "warm_s": warm,
+        "tokens": tokens,
+    }
 
 
 def main() -> None:

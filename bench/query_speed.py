@@ -52,7 +52,11 @@ def one_client(port: int, qs: list[str], n: int) -> dict[str, float]:
             latencies.append((time.perf_counter() - t) * 1000)
             if r.status_code != 200:
                 sys.exit(f"query failed: {r.status_code} {r.text[:200]}")
-    return {"p50_ms": percentile(latencies, 0.5), "p95_ms": percentile(latencies, 0.95), "p99_ms": percentile(latencies, 0.99)}
+    return {
+        "p50_ms": percentile(latencies, 0.5),
+        "p95_ms": percentile(latencies, 0.95),
+        "p99_ms": percentile(latencies, 0.99),
+    }
 
 
 def eight_clients(port: int, qs: list[str], seconds: int) -> dict[str, float]:
@@ -112,7 +116,10 @@ def main() -> None:
     require_shared()
     embedder = Embedder()
     qs = questions()
-    rows = [f"Query embedding in process (one thread pool, {len(qs[:500])} questions): p50 {embedding_p50(embedder, qs):.2f} ms", ""]
+    rows = [
+        f"Query embedding in process (one thread pool, {len(qs[:500])} questions): p50 {embedding_p50(embedder, qs):.2f} ms",
+        "",
+    ]
     rows += [
         "| chunks | micro-batching | 1 client p50 | p95 | p99 | 8 clients req/s | errors | 8 clients p50 | p99 | model calls per question |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -142,9 +149,15 @@ def main() -> None:
         body = (
             "`POST /api/v1/query` (k=5) over HTTP to one uvicorn worker on the embedded store, caches off, questions from the three question sets in turn. "
             "One client: sequential requests with httpx. Eight clients: wrk, 2 threads, 8 connections. "
-            "Micro-batching: QUERY_BATCH_WINDOW_MS (off, or the window); model calls per question over the whole run, from the service's metrics.\n\n" + text
+            "Micro-batching: QUERY_BATCH_WINDOW_MS (off, or the window); model calls per question over the whole run, from the service's metrics.\n\n"
+            + text
         )
-        write_section("Query speed", body, f"python -m bench.query_speed --sizes {args.sizes} --windows {args.windows} --write", machine())
+        write_section(
+            "Query speed",
+            body,
+            f"python -m bench.query_speed --sizes {args.sizes} --windows {args.windows} --write",
+            machine(),
+        )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,9 @@ def metrics(ranked_sources: list[list[str]], questions: list[Question]) -> dict[
     n = len(questions)
     out: dict[str, float] = {}
     for k in (1, 5, 10):
-        out[f"recall@{k}"] = sum(any(s in q.gold for s in r[:k]) for r, q in zip(ranked_sources, questions, strict=True)) / n
+        out[f"recall@{k}"] = (
+            sum(any(s in q.gold for s in r[:k]) for r, q in zip(ranked_sources, questions, strict=True)) / n
+        )
     mrr = ndcg = 0.0
     for r, q in zip(ranked_sources, questions, strict=True):
         first = next((i for i, s in enumerate(r[:10]) if s in q.gold), None)
@@ -48,13 +50,19 @@ def metrics(ranked_sources: list[list[str]], questions: list[Question]) -> dict[
     return out
 
 
-def evaluate(store, embedder: Embedder, sparse: SparseEncoder, ranker: Ranker) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, float]]:
+def evaluate(
+    store, embedder: Embedder, sparse: SparseEncoder, ranker: Ranker
+) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, float]]:
     methods: dict[str, Callable[[list[Hit], list[Hit], str], list[str]]] = {
         "bm25": lambda d, s, q: [h.payload["source_file"] for h in s[:10]],
         "dense": lambda d, s, q: [h.payload["source_file"] for h in d[:10]],
-        "hybrid RRF (k=60)": lambda d, s, q: [f.payload["source_file"] for f in fuse(d, s, "rrf")[:10]],
-        "hybrid weighted": lambda d, s, q: [f.payload["source_file"] for f in fuse(d, s, "weighted", ranker.bm25_weight)[:10]],
-        "hybrid (service: weighted, ≤2 chunks per file)": lambda d, s, q: [f.payload["source_file"] for f in ranker.rank(q, d, s, 10)],
+        "hybrid RRF (k=60)": lambda d, s, q: [f.passage.source_file for f in fuse(d, s, "rrf")[:10]],
+        "hybrid weighted": lambda d, s, q: [
+            f.passage.source_file for f in fuse(d, s, "weighted", ranker.bm25_weight)[:10]
+        ],
+        "hybrid (service: weighted, ≤2 chunks per file)": lambda d, s, q: [
+            f.passage.source_file for f in ranker.rank(q, d, s, 10)
+        ],
     }
     results: dict[str, dict[str, dict[str, float]]] = {}
     search_ms: list[float] = []
@@ -63,7 +71,9 @@ def evaluate(store, embedder: Embedder, sparse: SparseEncoder, ranker: Ranker) -
         ranked: dict[str, list[list[str]]] = {m: [] for m in methods}
         for q in questions:
             t = time.perf_counter()
-            dense, sparse_hits = store.search(embedder.embed_one(q.text).tolist(), sparse.query(q.text), CANDIDATES, SearchFilter(), ["source_file"])
+            dense, sparse_hits = store.search(
+                embedder.embed_one(q.text).tolist(), sparse.query(q.text), CANDIDATES, SearchFilter(), ["source_file"]
+            )
             search_ms.append((time.perf_counter() - t) * 1000)
             for m, fn in methods.items():
                 ranked[m].append(fn(dense, sparse_hits, q.text))
@@ -96,11 +106,15 @@ def main() -> None:
         store.close()
     text = table(results)
     print(text)
-    print(f"pooled collection: {int(stats['chunks'])} chunks; embed+search per question p50 {timing['p50_ms']:.1f} ms", file=sys.stderr)
+    print(
+        f"pooled collection: {int(stats['chunks'])} chunks; embed+search per question p50 {timing['p50_ms']:.1f} ms",
+        file=sys.stderr,
+    )
     if args.write:
         body = (
             f"Pooled collection: the four textbooks and the SQuAD paragraphs, {int(stats['chunks'])} chunks, one embedded Qdrant shard. "
-            "A hit is a retrieved chunk from the gold file (books) or gold paragraph (SQuAD) among the first k chunks returned.\n\n" + text
+            "A hit is a retrieved chunk from the gold file (books) or gold paragraph (SQuAD) among the first k chunks returned.\n\n"
+            + text
         )
         write_section("Retrieval quality", body, "python -m bench.retrieval_quality --write", machine())
 

@@ -54,7 +54,13 @@ def real_chunks(embedder: Embedder) -> list[tuple[dict[str, Any], np.ndarray, Sp
     return [(p.payload, np.asarray(p.dense, dtype=np.float32), p.sparse) for p in points]
 
 
-def grow(store: EmbeddedStore, real: list[tuple[dict[str, Any], np.ndarray, SparseVec]], have: int, target: int, rng: np.random.Generator) -> None:
+def grow(
+    store: EmbeddedStore,
+    real: list[tuple[dict[str, Any], np.ndarray, SparseVec]],
+    have: int,
+    target: int,
+    rng: np.random.Generator,
+) -> None:
     base = np.stack([v for _, v, _ in real])
     for start in range(have, target, BATCH):
         n = min(BATCH, target - start)
@@ -104,7 +110,9 @@ def recall_at_10(path: Path, embedder: Embedder, qs: list[str]) -> float:
             v = embedder.embed_one(q).tolist()
 
             def top(params: qe.SearchParams, vector: list[float] = v) -> set[str]:
-                request = qe.QueryRequest(limit=10, query=qe.Query.Nearest(vector, using=DENSE), with_payload=False, params=params)
+                request = qe.QueryRequest(
+                    limit=10, query=qe.Query.Nearest(vector, using=DENSE), with_payload=False, params=params
+                )
                 return {str(p.id) for p in store._shard.query_batch(qe.QueryBatchRequest([request]))[0]}
 
             truth = top(exact)
@@ -138,7 +146,9 @@ def measure(data_dir: Path, path: Path, embedder: Embedder, qs: list[str], reque
     }
 
 
-def build(size: str, real: list[tuple[dict[str, Any], np.ndarray, SparseVec]], embedder: Embedder) -> tuple[Path, dict[str, float]]:
+def build(
+    size: str, real: list[tuple[dict[str, Any], np.ndarray, SparseVec]], embedder: Embedder
+) -> tuple[Path, dict[str, float]]:
     """A DATA_DIR holding a collection of `size` chunks (built once, then reused)."""
     data_dir = CACHE / f"scale-{size}"
     marker = data_dir / "built.json"
@@ -159,7 +169,11 @@ def build(size: str, real: list[tuple[dict[str, Any], np.ndarray, SparseVec]], e
     built = {"chunks": store.count(), "write_s": write_s, "optimize_s": optimize_s}
     store.close()
     marker.write_text(json.dumps(built))
-    print(f"{size}: {built['chunks']:,} points, written in {write_s:.0f} s, HNSW in {optimize_s:.0f} s", file=sys.stderr, flush=True)
+    print(
+        f"{size}: {built['chunks']:,} points, written in {write_s:.0f} s, HNSW in {optimize_s:.0f} s",
+        file=sys.stderr,
+        flush=True,
+    )
     return data_dir, built
 
 
@@ -198,9 +212,12 @@ def main() -> None:
             f"HNSW m={tuning.hnsw_m}, ef_construct={tuning.hnsw_ef_construct}, ef={tuning.hnsw_ef}), caches off, {args.requests} sequential `POST /api/v1/query` "
             f"(k=5) over HTTP with keep-alive. Recall: dense top 10 with these settings against exact search, {RECALL_QUESTIONS} questions. "
             "RSS: the server's resident memory after the run (VmRSS) and its peak (VmHWM). Opens in: `EmbeddedStore(path)` on a closed store, "
-            f"page cache warm. The first {len(real):,} chunks are real; the rest are noisy copies of them (see the module docstring).\n\n" + text
+            f"page cache warm. The first {len(real):,} chunks are real; the rest are noisy copies of them (see the module docstring).\n\n"
+            + text
         )
-        write_section("Scale: 10k, 100k and 1M chunks", body, f"python -m bench.scale --sizes {args.sizes} --write", machine())
+        write_section(
+            "Scale: 10k, 100k and 1M chunks", body, f"python -m bench.scale --sizes {args.sizes} --write", machine()
+        )
 
 
 if __name__ == "__main__":

@@ -99,7 +99,9 @@ def conversations(client: httpx.Client, out: Results) -> None:
             (first_found if n == 0 else follow_found).append(found)
             (first_kw if n == 0 else follow_kw).append(share)
             if not found or share < 0.5:
-                out.misses["conversations"].append(f"{conv['id']} turn {n + 1} {turn['question']!r} -> {body['answer'][:160]!r}")
+                out.misses["conversations"].append(
+                    f"{conv['id']} turn {n + 1} {turn['question']!r} -> {body['answer'][:160]!r}"
+                )
     out.figures["conversations_first_found"] = statistics.mean(first_found)
     out.figures["conversations_first_keywords"] = statistics.mean(first_kw)
     out.figures["conversations_followup_found"] = statistics.mean(follow_found)
@@ -116,11 +118,15 @@ def selections(client: httpx.Client, out: Results) -> None:
                 ok = not body["refused"] and keyword_share(body["answer"], row["expected_keywords"]) >= 0.5
                 by_kind[row["kind"]].append(ok)
                 if not ok:
-                    out.misses[f"selections {mode}"].append(f"{row['id']} {row['kind']} {row['question']!r} -> {body['answer'][:160]!r}")
+                    out.misses[f"selections {mode}"].append(
+                        f"{row['id']} {row['kind']} {row['question']!r} -> {body['answer'][:160]!r}"
+                    )
             else:
                 refused_unanswerable.append(body["refused"])
                 if mode == "selection_only" and not body["refused"]:
-                    out.misses[f"selections {mode}"].append(f"{row['id']} {row['kind']} (not answerable) {row['question']!r} -> {body['answer'][:160]!r}")
+                    out.misses[f"selections {mode}"].append(
+                        f"{row['id']} {row['kind']} (not answerable) {row['question']!r} -> {body['answer'][:160]!r}"
+                    )
         answerable = [ok for oks in by_kind.values() for ok in oks]
         out.figures[f"selections_{mode}_answerable"] = statistics.mean(answerable)
         for kind in KINDS:
@@ -144,7 +150,11 @@ def offbook(client: httpx.Client, out: Results) -> None:
 
 def in_book(client: httpx.Client, out: Results) -> None:
     keywords = []
-    for q, row in zip(physical_ai(), [json.loads(line) for line in (QA / "physical-ai" / "queries.jsonl").read_text().splitlines()], strict=True):
+    for q, row in zip(
+        physical_ai(),
+        [json.loads(line) for line in (QA / "physical-ai" / "queries.jsonl").read_text().splitlines()],
+        strict=True,
+    ):
         body = ask(client, q.text)
         keywords.append(keyword_share(body["answer"], row["expected_keywords"]))
     out.figures["physical_ai_keywords"] = statistics.mean(keywords)
@@ -183,7 +193,11 @@ def report(results: Results, provider: str) -> str:
             "≥ 0.90, every kind ≥ 0.80",
         ),
         ("selections, answerable kinds (`book` mode)", f"{fmt('selections_book_answerable')} ({book_kinds})", "report"),
-        ("selections, not answerable from the selection: refused in `selection_only`", fmt("selections_selection_only_unanswerable_refused"), "≥ 0.90"),
+        (
+            "selections, not answerable from the selection: refused in `selection_only`",
+            fmt("selections_selection_only_unanswerable_refused"),
+            "≥ 0.90",
+        ),
         (
             "conversations, first turns: gold file cited or in the top 5 / expected keywords",
             f"{fmt('conversations_first_found')} / {fmt('conversations_first_keywords')}",
@@ -195,8 +209,16 @@ def report(results: Results, provider: str) -> str:
             "≥ 0.85 / ≥ 0.55",
         ),
         ("Physical AI questions: expected keywords in the answer", fmt("physical_ai_keywords"), "≥ 0.60"),
-        ("off-book questions refused or redirected (all) / near-topic ones", f"{fmt('offbook_refused')} / {fmt('offbook_near_refused')}", "≥ 0.80 / ≥ 0.70"),
-        (f"in-book questions refused (Physical AI + Rust quizzes, {int(f.get('in_book_questions', 88))})", fmt("in_book_refused"), "≤ 0.05"),
+        (
+            "off-book questions refused or redirected (all) / near-topic ones",
+            f"{fmt('offbook_refused')} / {fmt('offbook_near_refused')}",
+            "≥ 0.80 / ≥ 0.70",
+        ),
+        (
+            f"in-book questions refused (Physical AI + Rust quizzes, {int(f.get('in_book_questions', 88))})",
+            fmt("in_book_refused"),
+            "≤ 0.05",
+        ),
     ]
     table = "| figure (books-only index, provider `" + provider + "`) | value | target |\n|---|---|---|\n"
     table += "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
@@ -231,7 +253,9 @@ def main() -> None:
                 print("-", re.sub(r"\s+", " ", line))
     if args.write:
         title = "Student flows" + ("" if args.provider == "extractive" else f" ({args.provider})")
-        write_section(title, text, f".venv/bin/python -m bench.student_flows --write --provider {args.provider}", machine())
+        write_section(
+            title, text, f".venv/bin/python -m bench.student_flows --write --provider {args.provider}", machine()
+        )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,14 @@ from bench.report import machine, write_section
 from src.retrieval.embedder import Embedder
 
 PORT = 8797
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 WIDGET = REPO / "src" / "web" / "static" / "widget.js"
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>bench</title>
 <script src="/widget.js" data-selection="false" defer></script></head><body><main><p>Benchmark page.</p></main></body></html>"""
@@ -147,7 +154,9 @@ def seconds(value: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--questions", type=int, default=50)
-    parser.add_argument("--model", action="store_true", help="also measure the first model sentence with llama.cpp's server")
+    parser.add_argument(
+        "--model", action="store_true", help="also measure the first model sentence with llama.cpp's server"
+    )
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     require_shared()

@@ -26,7 +26,9 @@ def _settings() -> Settings:
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=_settings().sqlalchemy_url, target_metadata=target_metadata, literal_binds=True, render_as_batch=True)
+    context.configure(
+        url=_settings().sqlalchemy_url, target_metadata=target_metadata, literal_binds=True, render_as_batch=True
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -37,7 +39,12 @@ MIGRATION_LOCK = 7_305_120_104
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=connection.dialect.name == "sqlite", include_name=include_name)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        include_name=include_name,
+    )
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":
             # Held until the transaction ends; Alembic reads the current revision after it is granted.

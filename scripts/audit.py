@@ -53,8 +53,12 @@ class Outcome:
         if self.error:
             out.append(f"    {self.error}")
         if self.unaudited:
-            shown = ", ".join(self.unaudited[:5]) + (f" and {len(self.unaudited) - 5} more" if len(self.unaudited) > 5 else "")
-            out.append(f"    {len(self.unaudited)} of {self.checked + len(self.unaudited)} packages not checked: {shown}")
+            shown = ", ".join(self.unaudited[:5]) + (
+                f" and {len(self.unaudited) - 5} more" if len(self.unaudited) > 5 else ""
+            )
+            out.append(
+                f"    {len(self.unaudited)} of {self.checked + len(self.unaudited)} packages not checked: {shown}"
+            )
         return out
 
 
@@ -101,7 +105,9 @@ def read_npm_audit(source: str, report: dict[str, Any]) -> Outcome:
     outcome = Outcome(source, checked=int(report.get("metadata", {}).get("dependencies", {}).get("total", 0)))
     for name, entry in sorted(report.get("vulnerabilities", {}).items()):
         fix = entry.get("fixAvailable")
-        fixed = f"fixed in {fix['version']}" if isinstance(fix, dict) else ("a fix is available" if fix else "no fix yet")
+        fixed = (
+            f"fixed in {fix['version']}" if isinstance(fix, dict) else ("a fix is available" if fix else "no fix yet")
+        )
         outcome.vulnerable.append(f"{name} {entry.get('range', '')}: {entry.get('severity', '?')}, {fixed}")
     return outcome
 
@@ -111,7 +117,9 @@ def npm_audit(package_dir: Path) -> Outcome:
     npm = shutil.which("npm")
     if npm is None:
         return Outcome(source, error="npm is not installed (apt-get install npm)")
-    done = subprocess.run([npm, "audit", "--json", "--package-lock-only"], cwd=package_dir, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [npm, "audit", "--json", "--package-lock-only"], cwd=package_dir, capture_output=True, text=True, check=False
+    )
     try:
         report = json.loads(done.stdout)
     except json.JSONDecodeError:

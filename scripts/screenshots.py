@@ -23,12 +23,25 @@ from bench.common import BENCH_KEY, serve
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "docs" / "img"
 PORT = 8799
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def index_docs(data_dir: Path) -> None:
     env = {**os.environ, "DATA_DIR": str(data_dir), "LOG_DIR": str(data_dir / "logs"), "HF_HUB_OFFLINE": "1"}
-    subprocess.run([sys.executable, "-m", "src.cli", "index", "docs", "--base-url", "/read"], cwd=REPO, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "src.cli", "index", "docs", "--base-url", "/read"],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
 
 
 def ask(page: Page, question: str) -> None:
@@ -51,8 +64,13 @@ def seed_reports(url: str) -> None:
         "How do I set up KEDA autoscaling?",
     ]
     with httpx.Client(base_url=url, timeout=60) as client:
-        answers = [client.post("/api/v1/answer", json={"question": q, "page": "/read/runbook.md"}).json() for q in asked]
-        client.post("/api/v1/feedback", json={"answer_id": answers[2]["answer_id"], "rating": "down", "comment": "I wanted the restore steps too."})
+        answers = [
+            client.post("/api/v1/answer", json={"question": q, "page": "/read/runbook.md"}).json() for q in asked
+        ]
+        client.post(
+            "/api/v1/feedback",
+            json={"answer_id": answers[2]["answer_id"], "rating": "down", "comment": "I wanted the restore steps too."},
+        )
 
 
 def main() -> None:
@@ -72,7 +90,9 @@ def main() -> None:
                 ask(page, "How do I check that the service is ready?")
                 page.screenshot(path=str(OUT / f"widget-{theme}.png"))
                 context.close()
-            context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2)
+            context = browser.new_context(
+                viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2
+            )
             page = context.new_page()
             page.goto(url)
             page.locator(".launcher").click()
@@ -94,7 +114,9 @@ def main() -> None:
             page.screenshot(path=str(OUT / "highlight-button.png"))
             page.locator(".ask-selection").click()
             page.locator(".quick button").first.click()
-            page.wait_for_function("() => !document.querySelector('#textbook-chat').shadowRoot.querySelector('.typing')")
+            page.wait_for_function(
+                "() => !document.querySelector('#textbook-chat').shadowRoot.querySelector('.typing')"
+            )
             page.wait_for_timeout(300)
             page.screenshot(path=str(OUT / "highlight-to-ask.png"))
             context.close()

@@ -3,8 +3,8 @@ opens the container (src/container.py), publishes it on `app.state` and starts t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -37,18 +37,47 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Settings read from the environment are read again on SIGHUP, for the keys and blocks (security/access.py).
     settings_source = Settings if settings is None else None
     settings = settings or get_settings()
-    configure_logging(settings.log_level, settings.log_dir, settings.log_json, settings.log_file_max_bytes, settings.log_file_backups)
+    configure_logging(
+        settings.log_level, settings.log_dir, settings.log_json, settings.log_file_max_bytes, settings.log_file_backups
+    )
     in_flight = InFlight()
+    app = FastAPI(
+        title="AI-textbook chatbot backend",
+        version=VERSION,
+        description="Answers students' questions from an indexed textbook, with citations.",
+        lifespan=_lifespan(settings, settings_source, in_flight),
+        # FastAPI's own pages load Swagger UI from a CDN: web/docs.py serves them from this app, with a policy.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.api_docs_enabled else None,
+    )
+    app.state.in_flight = in_flight
+    install_error_handlers(app)
+    _include_routers(app, settings)
+    _add_middleware(app, settings, in_flight)
+    return app
+
+
+def _lifespan(
+    settings: Settings, settings_source: type[Settings] | None, in_flight: InFlight
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Opens the container and publishes it on `app.state`, starts the jobs and the signal handlers; undoes it all
+    on the way out."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        access = AccessControl(settings, settings_source)  # first; a bad keys or blocklist file is reported, never stops the start
-        metrics = serve_in_process(settings.metrics_host, settings.metrics_port)  # METRICS_PORT: one in use stops the start too
+        # First; a bad keys or blocklist file is reported, never stops the start.
+        access = AccessControl(settings, settings_source)
+        # METRICS_PORT: one in use stops the start too.
+        metrics = serve_in_process(settings.metrics_host, settings.metrics_port)
         container = await open_container(settings, in_flight)
         container.publish(app.state)
         app.state.access = access
         app.state.auth_throttle = AuthThrottle(
-            container.redis, settings.auth_failure_limit, settings.auth_failure_window_seconds, settings.rate_limit_ipv6_prefix
+            container.redis,
+            settings.auth_failure_limit,
+            settings.auth_failure_window_seconds,
+            settings.rate_limit_ipv6_prefix,
         )
         start_jobs(container)
         sigterm = watch_sigterm(in_flight, settings.shutdown_grace_seconds)
@@ -63,18 +92,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if metrics is not None:
                 await metrics.aclose()
 
-    app = FastAPI(
-        title="AI-textbook chatbot backend",
-        version=VERSION,
-        description="Answers students' questions from an indexed textbook, with citations.",
-        lifespan=lifespan,
-        # FastAPI's own pages load Swagger UI from a CDN: web/docs.py serves them from this app, with a policy.
-        docs_url=None,
-        redoc_url=None,
-        openapi_url="/openapi.json" if settings.api_docs_enabled else None,
-    )
-    app.state.in_flight = in_flight
-    install_error_handlers(app)
+    return lifespan
+
+
+def _include_routers(app: FastAPI, settings: Settings) -> None:
     routers = [health_router, index_router, query_router, answer_router, sessions_router, analytics_router, web_router]
     if settings.metrics_port is None:
         routers.append(metrics_router)  # else served on METRICS_PORT alone (kit/metrics_server.py)
@@ -82,6 +103,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers.append(docs_router)
     for router in routers:
         app.include_router(router)
+
+
+def _add_middleware(app: FastAPI, settings: Settings, in_flight: InFlight) -> None:
+    """The middleware, innermost first: each one added wraps the ones before it."""
 
     def limiter() -> RateLimiter | None:
         found: RateLimiter | None = getattr(app.state, "limiter", None)
@@ -93,9 +118,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(RateLimitMiddleware, limiter_getter=limiter)
     app.add_middleware(BlockMiddleware, access_getter=access)
-    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, trust_forwarded_for=settings.trust_forwarded_for, in_flight=in_flight)
+    app.add_middleware(
+        RequestMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        trust_forwarded_for=settings.trust_forwarded_for,
+        in_flight=in_flight,
+    )
     # Outside the request middleware, so its log lines (a 413 included) name the same client as every other.
-    app.add_middleware(ClientAddressMiddleware, proxies=TrustedProxies.parse(settings.trusted_proxies, settings.trust_forwarded_for))
+    app.add_middleware(
+        ClientAddressMiddleware, proxies=TrustedProxies.parse(settings.trusted_proxies, settings.trust_forwarded_for)
+    )
     if settings.cors_origins:
         # Outermost, so every response a browser on an allowed site gets carries the CORS headers: a 429
         # or a 413 too, which it could not read otherwise (and Retry-After is exposed to its script).
@@ -106,4 +138,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["Retry-After", "X-Request-ID", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
         )
-    return app

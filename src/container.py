@@ -93,7 +93,9 @@ async def open_container(settings: Settings, in_flight: InFlight) -> Container:
         ipv6_prefix=settings.rate_limit_ipv6_prefix,
         answers_max_in_flight=settings.answers_max_in_flight,
     )
-    embedder = await to_thread.run_sync(Embedder, settings.embedding_threads, settings.embedding_quantization, settings.models_dir)
+    embedder = await to_thread.run_sync(
+        Embedder, settings.embedding_threads, settings.embedding_quantization, settings.models_dir
+    )
     sparse = SparseEncoder()
     store = await to_thread.run_sync(open_store, settings, embedder.dimensions)
     recorder = TurnRecorder(db, settings)

@@ -27,7 +27,12 @@ async def _run(job: Job, container: Container) -> None:
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # noqa: BLE001 - a scheduled job must survive its own failures; it is logged
-        log.error("SCHEDULED_JOB_FAILED", job=getattr(job, "__name__", "job"), error=type(exc).__name__, message=str(exc)[:200])
+        log.error(
+            "SCHEDULED_JOB_FAILED",
+            job=getattr(job, "__name__", "job"),
+            error=type(exc).__name__,
+            message=str(exc)[:200],
+        )
 
 
 async def every(seconds: float, job: Job, container: Container, first: Job | None = None) -> None:
@@ -62,7 +67,11 @@ async def refresh_readiness(container: Container) -> None:
 def start_jobs(container: Container) -> None:
     readiness_seconds = container.settings.readiness_check_seconds
     container.tasks = [
-        asyncio.create_task(every(container.settings.cleanup_interval_seconds, cleanup_sessions, container), name="session-cleanup"),
+        asyncio.create_task(
+            every(container.settings.cleanup_interval_seconds, cleanup_sessions, container), name="session-cleanup"
+        ),
         asyncio.create_task(every(PENDING_FLUSH_SECONDS, flush_and_heal, container), name="pending-flush"),
-        asyncio.create_task(every(readiness_seconds, refresh_readiness, container, first=check_readiness), name="readiness-gauge"),
+        asyncio.create_task(
+            every(readiness_seconds, refresh_readiness, container, first=check_readiness), name="readiness-gauge"
+        ),
     ]

@@ -171,7 +171,11 @@ class LiveServer:
 
 
 def env_for(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEON_", "DATABASE_URL", "QDRANT_", "REDIS_", "RATE_LIMIT_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("NEON_", "DATABASE_URL", "QDRANT_", "REDIS_", "RATE_LIMIT_"))
+    }
     env.update(
         {
             "HF_HUB_OFFLINE": "1",
@@ -216,11 +220,23 @@ def live_server_factory(tmp_path: Path) -> Iterator[Any]:
     def start(settings: Settings, cmd: list[str] | None = None, extra_env: dict[str, str] | None = None) -> LiveServer:
         port = free_port()
         log_path = tmp_path / f"server-{port}.log"
-        command = cmd or [sys.executable, "-m", "uvicorn", "src.api.main:app", "--host", "127.0.0.1", "--port", "{port}", "--no-proxy-headers"]
+        command = cmd or [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "src.api.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            "--no-proxy-headers",
+        ]
         command = [c.replace("{port}", str(port)) for c in command]
         env = env_for(settings) | (extra_env or {})
         with log_path.open("wb") as out:
-            proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         server = LiveServer(proc, port, log_path)
         started.append(server)
         try:

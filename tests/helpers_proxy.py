@@ -29,13 +29,27 @@ class PrivateRedis:
         if exe is None:
             raise RuntimeError("redis-server is not installed")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        command = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.workdir)]
+        command = [
+            exe,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.workdir),
+        ]
         with (self.workdir / "redis.log").open("ab") as out:
             self.proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.proc.returncode}: {(self.workdir / 'redis.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"redis-server exited with {self.proc.returncode}: {(self.workdir / 'redis.log').read_text()[-2000:]}"
+                )
             if port_open("127.0.0.1", self.port):
                 return
             time.sleep(0.05)
@@ -84,7 +98,10 @@ class TcpProxy:
                 return
             up_reader, upstream = await asyncio.wait_for(asyncio.open_connection(*self.target), 5)
             self._writers.add(upstream)
-            pipes = {asyncio.create_task(self._pipe(reader, upstream)), asyncio.create_task(self._pipe(up_reader, writer))}
+            pipes = {
+                asyncio.create_task(self._pipe(reader, upstream)),
+                asyncio.create_task(self._pipe(up_reader, writer)),
+            }
             self._tasks |= pipes
             try:
                 await asyncio.gather(*pipes, return_exceptions=True)

@@ -16,7 +16,9 @@ from tests.db.helpers import remaining, seed_ages, sqlite_url
 async def test_scheduled_cleanup_job(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path, "sched.db")
     kept = await seed_ages(url, tmp_path)
-    settings = make_settings(tmp_path, database_url=url, auto_migrate=False, session_retention_days=30, cleanup_interval_seconds=60)
+    settings = make_settings(
+        tmp_path, database_url=url, auto_migrate=False, session_retention_days=30, cleanup_interval_seconds=60
+    )
     async with running_app(settings) as (app, _):
         resources = app.state.container
         names = {t.get_name(): t for t in resources.tasks}

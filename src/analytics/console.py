@@ -59,7 +59,12 @@ def gaps_table(report: dict[str, Any]) -> Table:
         table.add_column(column, justify="right" if column == "count" else "left", overflow="fold")
     for g in report["groups"]:
         sections = "\n".join(" › ".join(x for x in (s["title"], s["section"]) if x) for s in g["nearest_sections"])
-        table.add_row(str(g["count"]), _literal("\n".join(g["examples"])), _literal(", ".join(g["chapters"]) or "–"), _literal(sections))
+        table.add_row(
+            str(g["count"]),
+            _literal("\n".join(g["examples"])),
+            _literal(", ".join(g["chapters"]) or "–"),
+            _literal(sections),
+        )
     return table
 
 
@@ -69,7 +74,13 @@ def chapters_table(report: dict[str, Any]) -> Table:
         table.add_column(column, justify="left" if column in ("chapter", "top questions") else "right", overflow="fold")
     for c in report["chapters"]:
         top = "\n".join(f"{g['count']} × {g['examples'][0]}" for g in c["top_groups"] if g["examples"])
-        table.add_row(_literal(c["chapter"]), str(c["questions"]), _pct(c["refused_rate"]), _pct(c["thumbs_down_rate"]), _literal(top))
+        table.add_row(
+            _literal(c["chapter"]),
+            str(c["questions"]),
+            _pct(c["refused_rate"]),
+            _pct(c["thumbs_down_rate"]),
+            _literal(top),
+        )
     return table
 
 
@@ -79,7 +90,12 @@ def feedback_table(report: dict[str, Any]) -> Table:
         table.add_column(column, overflow="fold")
     for a in report["answers"]:
         answer = a["answer"] if len(a["answer"]) <= 240 else a["answer"][:237] + "…"
-        table.add_row(a["rated_at"][:16].replace("T", " "), _literal(a["question"]), _literal(answer), _literal(a["comment"] or ""))
+        table.add_row(
+            a["rated_at"][:16].replace("T", " "),
+            _literal(a["question"]),
+            _literal(answer),
+            _literal(a["comment"] or ""),
+        )
     return table
 
 

@@ -47,7 +47,17 @@ def _write(header: list[str], rows: Iterable[list[Any]]) -> str:
 
 
 def summary_csv(report: Summary) -> str:
-    keys = ["questions", "answered", "refused", "refused_rate", "thumbs_up", "thumbs_down", "degraded", "latency_p50_ms", "latency_p95_ms"]
+    keys = [
+        "questions",
+        "answered",
+        "refused",
+        "refused_rate",
+        "thumbs_up",
+        "thumbs_down",
+        "degraded",
+        "latency_p50_ms",
+        "latency_p95_ms",
+    ]
     return _write(["day", *keys], ([d.day, *(getattr(d, k) for k in keys)] for d in report.per_day))
 
 
@@ -100,7 +110,7 @@ def feedback_csv(report: Feedback) -> str:
                 a.question,
                 a.answer,
                 a.comment,
-                [c.get("url") or c.get("source_file") for c in a.citations],
+                [c.url or c.source_file for c in a.citations],
             ]
             for a in report.answers
         ),

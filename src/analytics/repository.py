@@ -16,9 +16,9 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
+from src.answering.routes import ASKED
 from src.db.models import Feedback, Message
 
-ASKED = ("book", "selection")  # turns that asked the book (not small talk, not an errand)
 NO_CHAPTER = "(no chapter)"
 
 
@@ -94,17 +94,28 @@ class ReportRepository:
             return func.date(func.timezone("UTC", Message.created_at))
         return func.date(Message.created_at)
 
-    async def summary(self, since: datetime, until: datetime, shares: Sequence[Fraction]) -> tuple[Aggregate, list[tuple[str, Aggregate]]]:
+    async def summary(
+        self, since: datetime, until: datetime, shares: Sequence[Fraction]
+    ) -> tuple[Aggregate, list[tuple[str, Aggregate]]]:
         """The window's totals and the same per day (oldest first), with latency percentiles."""
         if self.postgres:
             return await self._summary_postgres(since, until, shares)
         return await self._summary_portable(since, until, shares)
 
-    async def _summary_postgres(self, since: datetime, until: datetime, shares: Sequence[Fraction]) -> tuple[Aggregate, list[tuple[str, Aggregate]]]:
+    async def _summary_postgres(
+        self, since: datetime, until: datetime, shares: Sequence[Fraction]
+    ) -> tuple[Aggregate, list[tuple[str, Aggregate]]]:
         """One pass: per day and the whole window (ROLLUP), percentile_disc for the latencies."""
         day = self._day().label("day")
-        percentiles = func.percentile_disc(postgresql.array([float(s) for s in shares])).within_group(Message.latency_ms)
-        stmt = select(day, *_counted(), percentiles).where(self._window(since, until)).group_by(func.rollup(day)).order_by(day)
+        percentiles = func.percentile_disc(postgresql.array([float(s) for s in shares])).within_group(
+            Message.latency_ms
+        )
+        stmt = (
+            select(day, *_counted(), percentiles)
+            .where(self._window(since, until))
+            .group_by(func.rollup(day))
+            .order_by(day)
+        )
         total = Aggregate(0, 0, 0, 0, 0, (None,) * len(shares))
         days = []
         for row in (await self.session.execute(stmt)).all():
@@ -115,11 +126,17 @@ class ReportRepository:
                 days.append((str(row[0]), aggregate))
         return total, days
 
-    async def _summary_portable(self, since: datetime, until: datetime, shares: Sequence[Fraction]) -> tuple[Aggregate, list[tuple[str, Aggregate]]]:
+    async def _summary_portable(
+        self, since: datetime, until: datetime, shares: Sequence[Fraction]
+    ) -> tuple[Aggregate, list[tuple[str, Aggregate]]]:
         """Counts per day, then the percentiles picked with row_number over the sorted latencies (integer
         arithmetic only)."""
         day = self._day()
-        rows = (await self.session.execute(select(day, *_counted()).where(self._window(since, until)).group_by(day).order_by(day))).all()
+        rows = (
+            await self.session.execute(
+                select(day, *_counted()).where(self._window(since, until)).group_by(day).order_by(day)
+            )
+        ).all()
         counts = [(str(row[0]), _aggregate(row[1:6])) for row in rows]
         ranked = (
             select(
@@ -137,7 +154,10 @@ class ReportRepository:
         def at(rank: ColumnElement[int], n: ColumnElement[int], share: Fraction) -> ColumnElement[bool]:
             return rank == (n * share.numerator + share.denominator - 1) // share.denominator
 
-        wanted = or_(*(at(ranked.c.rank, ranked.c.n, s) for s in shares), *(at(ranked.c.rank_all, ranked.c.n_all, s) for s in shares))
+        wanted = or_(
+            *(at(ranked.c.rank, ranked.c.n, s) for s in shares),
+            *(at(ranked.c.rank_all, ranked.c.n_all, s) for s in shares),
+        )
         overall: list[float | None] = [None] * len(shares)
         per_day: dict[str, list[float | None]] = {}
         for row in (await self.session.execute(select(ranked).where(wanted))).all():
@@ -193,16 +213,25 @@ class ReportRepository:
             .limit(limit)
         )
         rows = (await self.session.execute(stmt)).all()
-        return [ChapterCounts(Place(r.top_chapter, r.page), int(r.questions), int(r.refused or 0), int(r.down or 0)) for r in rows]
+        return [
+            ChapterCounts(Place(r.top_chapter, r.page), int(r.questions), int(r.refused or 0), int(r.down or 0))
+            for r in rows
+        ]
 
-    async def recent_per_place(self, since: datetime, until: datetime, places: Sequence[Place], per_place: int) -> list[tuple[int, Any]]:
+    async def recent_per_place(
+        self, since: datetime, until: datetime, places: Sequence[Place], per_place: int
+    ) -> list[tuple[int, Any]]:
         """The latest `per_place` questions of each place, as (index into `places`, row), in one statement:
         one index range per place (ix_messages_top_chapter_created, ix_messages_page_created), read
         newest first. On PostgreSQL the chapters are one LATERAL join (planned once, not per chapter)."""
         if not places:
             return []
         lateral = self.postgres and any(p.chapter for p in places)
-        parts = [self._latest(i, self._at(p), since, until, per_place) for i, p in enumerate(places) if not (lateral and p.chapter)]
+        parts = [
+            self._latest(i, self._at(p), since, until, per_place)
+            for i, p in enumerate(places)
+            if not (lateral and p.chapter)
+        ]
         if lateral:
             parts.append(self._latest_per_chapter(places, since, until, per_place))
         rows = (await self.session.execute(union_all(*parts) if len(parts) > 1 else parts[0])).all()
@@ -215,7 +244,9 @@ class ReportRepository:
     def _at(place: Place) -> ColumnElement[bool]:
         if place.chapter:
             return Message.top_chapter == place.chapter
-        return and_(Message.top_chapter.is_(None), Message.page.is_(None) if place.page is None else Message.page == place.page)
+        return and_(
+            Message.top_chapter.is_(None), Message.page.is_(None) if place.page is None else Message.page == place.page
+        )
 
     def _latest(self, index: int, where: ColumnElement[bool], since: datetime, until: datetime, n: int) -> Select[Any]:
         part = (
@@ -245,17 +276,29 @@ class ReportRepository:
 
     @staticmethod
     def _question_columns() -> tuple[Any, ...]:
-        return func.coalesce(Message.standalone_question, Message.question).label("asked"), Message.question_vector, Message.top_url
+        return (
+            func.coalesce(Message.standalone_question, Message.question).label("asked"),
+            Message.question_vector,
+            Message.top_url,
+        )
 
-    async def disliked(self, since: datetime, until: datetime, limit: int) -> tuple[int, list[tuple[Message, Feedback | None]]]:
+    async def disliked(
+        self, since: datetime, until: datetime, limit: int
+    ) -> tuple[int, list[tuple[Message, Feedback | None]]]:
         """Turns whose latest rating is down (the newest first), with the feedback that said why."""
         where = and_(self._window(since, until), Message.rating == "down")
         total = int((await self.session.execute(select(func.count()).select_from(Message).where(where))).scalar_one())
-        messages = (await self.session.execute(select(Message).where(where).order_by(Message.created_at.desc()).limit(limit))).scalars().all()
+        messages = (
+            (await self.session.execute(select(Message).where(where).order_by(Message.created_at.desc()).limit(limit)))
+            .scalars()
+            .all()
+        )
         said: dict[str, Feedback] = {}
         if messages:
             ratings = (
-                select(Feedback).where(Feedback.message_id.in_([m.id for m in messages]), Feedback.rating == "down").order_by(Feedback.created_at, Feedback.id)
+                select(Feedback)
+                .where(Feedback.message_id.in_([m.id for m in messages]), Feedback.rating == "down")
+                .order_by(Feedback.created_at, Feedback.id)
             )
             for feedback in (await self.session.execute(ratings)).scalars():
                 kept = said.get(feedback.message_id)

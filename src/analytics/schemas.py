@@ -3,9 +3,9 @@ failed to answer (grouped by meaning), chapter by chapter, and the answers reade
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, Field
+
+from src.retrieval.passage import Citation
 
 
 class Window(BaseModel):
@@ -46,16 +46,22 @@ class Section(BaseModel):
 class Gap(BaseModel):
     count: int = Field(description="Unanswered questions in the group")
     examples: list[str] = Field(description="The group's most central questions")
-    chapters: list[str] = Field(description="Where readers asked: the chapters (or pages) of these questions, most frequent first")
+    chapters: list[str] = Field(
+        description="Where readers asked: the chapters (or pages) of these questions, most frequent first"
+    )
     pages: list[str]
-    nearest_sections: list[Section] = Field(description="The book's sections closest to the group: where the missing text would go")
+    nearest_sections: list[Section] = Field(
+        description="The book's sections closest to the group: where the missing text would go"
+    )
     refused: int
     thumbs_down: int
 
 
 class Gaps(BaseModel):
     window: Window
-    unanswered: int = Field(description="Unanswered questions considered (refused, low confidence or down-voted; the most recent, bounded)")
+    unanswered: int = Field(
+        description="Unanswered questions considered (refused, low confidence or down-voted; the most recent, bounded)"
+    )
     groups: list[Gap]
 
 
@@ -66,7 +72,9 @@ class QuestionGroup(BaseModel):
 
 class Chapter(BaseModel):
     chapter: str
-    url: str | None = Field(description="The chapter's page in the book (where its recent questions' top citations point), or the reader's page")
+    url: str | None = Field(
+        description="The chapter's page in the book (where its recent questions' top citations point), or the reader's page"
+    )
     questions: int
     refused: int
     refused_rate: float
@@ -85,7 +93,7 @@ class DislikedAnswer(BaseModel):
     question: str
     answer: str
     comment: str | None
-    citations: list[dict[str, Any]]
+    citations: list[Citation]
     chapter: str | None
     page: str | None
     asked_at: str

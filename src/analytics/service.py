@@ -17,8 +17,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.analytics.clustering import Group, group
 from src.analytics.repository import Aggregate, ReportRepository
-from src.analytics.schemas import Chapter, Chapters, Counts, Day, DislikedAnswer, Feedback, Gap, Gaps, QuestionGroup, Section, Summary, Window
+from src.analytics.schemas import (
+    Chapter,
+    Chapters,
+    Counts,
+    Day,
+    DislikedAnswer,
+    Feedback,
+    Gap,
+    Gaps,
+    QuestionGroup,
+    Section,
+    Summary,
+    Window,
+)
 from src.kit.errors import InvalidInput
+from src.retrieval.passage import Citation, Passage
 from src.retrieval.store.base import SearchFilter, SparseVec, VectorStore
 from src.sessions.vectors import stack
 
@@ -44,7 +58,8 @@ def parse_time(value: str | None, default: datetime) -> datetime:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError as exc:
         raise InvalidInput(
-            f"not a time: {value!r}", [{"loc": ["query"], "msg": "an ISO 8601 time, or a span such as 7d or 24h", "type": "value_error"}]
+            f"not a time: {value!r}",
+            [{"loc": ["query"], "msg": "an ISO 8601 time, or a span such as 7d or 24h", "type": "value_error"}],
         ) from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -53,7 +68,10 @@ def window(since: str | None, until: str | None) -> tuple[datetime, datetime]:
     end = parse_time(until, datetime.now(UTC) + timedelta(seconds=1))
     start = parse_time(since, end - timedelta(days=DEFAULT_DAYS))
     if start >= end:
-        raise InvalidInput("since must be before until", [{"loc": ["query", "since"], "msg": "since must be before until", "type": "value_error"}])
+        raise InvalidInput(
+            "since must be before until",
+            [{"loc": ["query", "since"], "msg": "since must be before until", "type": "value_error"}],
+        )
     return start, end
 
 
@@ -97,7 +115,9 @@ def _top_groups(recent: dict[int, list[Any]]) -> dict[int, list[QuestionGroup]]:
     for place, questions in recent.items():
         kept, vectors = _with_vectors(questions)
         texts = [str(q.asked) for q in kept]
-        out[place] = [QuestionGroup(count=len(g.members), examples=_examples(g, texts)) for g in group(vectors, limit=3)]
+        out[place] = [
+            QuestionGroup(count=len(g.members), examples=_examples(g, texts)) for g in group(vectors, limit=3)
+        ]
     return out
 
 
@@ -127,7 +147,9 @@ class AnalyticsService:
         )
 
     async def gaps(self, db: AsyncSession, since: datetime, until: datetime) -> Gaps:
-        rows, vectors = _with_vectors(await ReportRepository(db).unanswered(since, until, self.low_confidence, MAX_UNANSWERED))
+        rows, vectors = _with_vectors(
+            await ReportRepository(db).unanswered(since, until, self.low_confidence, MAX_UNANSWERED)
+        )
         texts = [_text(r) for r in rows]
         groups = await to_thread.run_sync(lambda: group(vectors, limit=MAX_GROUPS))
         nearest = await to_thread.run_sync(self._nearest_sections, [g.centroid for g in groups])
@@ -157,13 +179,19 @@ class AnalyticsService:
             seen: set[tuple[str, str]] = set()
             sections = []
             for hit in dense:
-                p = hit.payload
-                key = (str(p.get("source_file")), str(p.get("section")))
+                p = Passage.from_payload(hit.payload)
+                key = (str(p.source_file), str(p.section))
                 if key in seen:
                     continue
                 seen.add(key)
                 sections.append(
-                    Section(title=p.get("title"), section=p.get("section"), source_file=p.get("source_file"), url=p.get("url"), score=round(hit.score, 4))
+                    Section(
+                        title=p.title,
+                        section=p.section,
+                        source_file=p.source_file,
+                        url=p.url,
+                        score=round(hit.score, 4),
+                    )
                 )
                 if len(sections) == k:
                     break
@@ -205,7 +233,7 @@ class AnalyticsService:
                 question=m.question,
                 answer=m.answer,
                 comment=f.comment if f else None,
-                citations=m.citations,
+                citations=[Citation.model_validate(c) for c in m.citations],
                 chapter=m.top_chapter,
                 page=m.page,
                 asked_at=m.created_at.isoformat(),

@@ -20,6 +20,8 @@ _COMMON_CAPITALISED = frozenset(
     in-book book chapter section page
     """.split()
 )
+# A name's token, not a word (`kit.text.words`): it keeps what names are spelt with inside it ("24.04",
+# "std::mem", "ROS2/Jazzy") and never ends on punctuation.
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9+#._:'’/-]*[A-Za-z0-9+#]|[A-Za-z0-9]")
 _CODEY = re.compile(r"[_:]|[a-z][A-Z]|\(\)|\.[a-z]")  # par_iter, std::mem, camelCase, fn(), .await
 _HAS_DIGIT = re.compile(r"\d")
@@ -27,7 +29,9 @@ _ACRONYM = re.compile(r"^[A-Z][A-Z0-9]{1,7}s?$")
 # A lowercase word is a name when the question uses it like one: "with egui", "rayon's", "use anyhow".
 # A name before "'s" is read up to 63 characters from each word start: unbounded, a run of "a-a-a-..."
 # (every letter a word start) was read to its end from each one.
-_NAME_SLOT = re.compile(r"\b(?:with|using|use|via|vs\.?|versus)\s+([a-z][a-z0-9-]{2,})\b(?!\s+(?:the|a|an)\b)|\b([a-z][a-z0-9-]{2,62})'s\b")
+_NAME_SLOT = re.compile(
+    r"\b(?:with|using|use|via|vs\.?|versus)\s+([a-z][a-z0-9-]{2,})\b(?!\s+(?:the|a|an)\b)|\b([a-z][a-z0-9-]{2,62})'s\b"
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,9 @@ def specific_terms(question: str) -> list[Specific]:
         # What stands before a token is the gap after the one before it (a token never ends in these marks):
         # the whole question before each token would be read once per token.
         first = i == 0 or question[tokens[i - 1].end() : match.start()].rstrip().endswith((".", "?", "!", ":", '"'))
-        numbered = bool(run) and run[0][:1].isupper() and re.fullmatch(r"\d+(\.\d+)*", token) is not None  # "Figure 02", "ROS 2"
+        numbered = (
+            bool(run) and run[0][:1].isupper() and re.fullmatch(r"\d+(\.\d+)*", token) is not None
+        )  # "Figure 02", "ROS 2"
         if _name_like(token, first) or numbered:
             run.append(token.removesuffix("'s").removesuffix("’s"))
         else:
@@ -90,7 +96,9 @@ def unmentioned(specifics: list[Specific], count: Callable[[str], int], mentions
     for specific in specifics:
         words = [w for w in specific.words if w.lower() not in STOPWORDS]
         if any(count(w) == 0 for w in words) or (
-            len(words) > 1 and any(_HAS_DIGIT.search(w) or _CODEY.search(w) for w in words) and not mentions(specific.text)
+            len(words) > 1
+            and any(_HAS_DIGIT.search(w) or _CODEY.search(w) for w in words)
+            and not mentions(specific.text)
         ):
             missing.append(specific.text)
     return missing

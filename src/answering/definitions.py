@@ -10,19 +10,33 @@ from src.kit.text import squeezed, terms
 
 _ASKS_DEFINITION = (
     re.compile(
-        r"^\s*(?:so\s+|and\s+|ok\s+)?(?:what|who)\s*(?:is|are|was|were|'s|’s)\s+(?:an?\s+|the\s+)?(?P<subject>[^?]+?)(?:\s+exactly|\s+again)?\s*\??\s*$", re.I
+        r"""
+        ^\s*(?:so\s+|and\s+|ok\s+)?
+        (?:what|who)\s*(?:is|are|was|were|'s|’s)\s+
+        (?:an?\s+|the\s+)?
+        (?P<subject>[^?]+?)
+        (?:\s+exactly|\s+again)?\s*\??\s*$
+        """,
+        re.I | re.VERBOSE,
     ),
     re.compile(r"^\s*(?:please\s+)?(?:define|definition of)\s+(?:an?\s+|the\s+)?(?P<subject>[^?]+?)\s*\??\s*$", re.I),
     re.compile(r"^\s*what\s+(?:does|do)\s+(?:an?\s+|the\s+)?(?P<subject>[^?]+?)\s+(?:mean|stand for)\s*\??\s*$", re.I),
     re.compile(r"^\s*what\s+is\s+meant\s+by\s+(?:an?\s+|the\s+)?(?P<subject>[^?]+?)\s*\??\s*$", re.I),
 )
 # A subject that is a whole clause ("what is the difference between..."), not a term.
-_NOT_A_TERM = re.compile(r"^(the\s+)?(difference|point|purpose|reason|role|best|way|use|goal|idea|problem|benefit|advantage)s?\b", re.I)
-_DEFINING_VERB = re.compile(r"\b(is|are|refers? to|means|is defined as|are defined as|is called|are called|describes?|denotes?|stands for)\b", re.I)
+_NOT_A_TERM = re.compile(
+    r"^(the\s+)?(difference|point|purpose|reason|role|best|way|use|goal|idea|problem|benefit|advantage)s?\b", re.I
+)
+_DEFINING_VERB = re.compile(
+    r"\b(is|are|refers? to|means|is defined as|are defined as|is called|are called|describes?|denotes?|stands for)\b",
+    re.I,
+)
 _ALSO_KNOWN = re.compile(r"\b(also known as|also called|known as|or simply|abbreviated|short for)\b", re.I)
 # From the first space of a run only (`(?<!\s)`, possessive `\s++`): from every space of it, a subject
 # of spaces would cost the square of its length.
-_CONTEXT = re.compile(r"(?<!\s)\s++in\s++(?:rust|ros ?2|robotics|robots|humanoid robots|physical ai|deep learning)$", re.I)
+_CONTEXT = re.compile(
+    r"(?<!\s)\s++in\s++(?:rust|ros ?2|robotics|robots|humanoid robots|physical ai|deep learning)$", re.I
+)
 _PURPOSE = re.compile(r"(?<!\s)\s++(?:used for|good for|used|for|about|all about)$", re.I)
 MAX_SUBJECT_TERMS = 6
 # A definition names its subject in a sentence's first words: what is read of a sentence for it, in
@@ -64,3 +78,15 @@ def defines(sentence: str, subject_terms: list[str]) -> bool:
             return True
     # "ZMP: the point where...", "Zero Moment Point (ZMP) is...": the subject and nothing else before the mark.
     return any(set(terms(head[: m.start()])) == wanted for m in re.finditer(r":|\(|—| - ", head[:MARK_CHARS]))
+
+
+_PARENTHESIS = re.compile(r"\([^()]*\)")  # from a "(" to the next parenthesis: a run of "(" is read once
+
+
+def names_subject(heading: str, subject: list[str]) -> bool:
+    """Whether a heading is about the subject itself ("What is a Digital Twin?", "Strategy 1: Domain
+    Randomization", "RT-2 (Robotics Transformer 2)"), not merely mentions it ("Digital Twin vs Simulation")."""
+    words = terms(_PARENTHESIS.sub(" ", heading))
+    if not words or not set(subject) <= set(words):
+        return False
+    return len(set(words) - set(subject)) <= 1 or words[: len(subject)] == subject

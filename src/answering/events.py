@@ -1,36 +1,88 @@
-"""The events an answer is streamed as, and their server-sent-events encoding:
-("retrieval", contexts) | ("delta", text) | ("citation", Citation) | ("done", AnswerResponse)."""
+"""The events an answer is streamed as, and their server-sent-events encoding: `Retrieval` (the
+passages, before any answering), `Delta` (text) and `CitationEvent` as the answer is written, `Done`
+(the whole response), or `Error` when a stream that has started fails."""
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from src.answering.schemas import Citation
-
-Event = tuple[str, Any]
-_PIECE = re.compile(r"[^\[]*?\[\d+\]\s*|.+$", re.S)
-_MARK = re.compile(r"\[(\d+)\]")
-
-
-def pieces(answer: str) -> list[str]:
-    """The answer cut after each citation mark: the deltas of an answer that is already whole."""
-    return [p for p in _PIECE.findall(answer) if p]
+from src.answering.citations import marks, pieces
+from src.answering.schemas import AnswerResponse
+from src.kit.errors import ErrorBody
+from src.retrieval.passage import Citation
+from src.retrieval.schemas import RetrievedContext
 
 
-def whole(answer: str, citations: list[Citation]) -> Iterator[Event]:
+@dataclass(frozen=True)
+class Retrieval:
+    """The passages found, sent before any answering (none for a turn that searches nothing): a client can
+    show where the answer will come from while it is written."""
+
+    contexts: list[RetrievedContext]
+
+
+@dataclass(frozen=True)
+class Delta:
+    """The answer's next piece of text."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class CitationEvent:
+    """A citation, sent once, right after the piece of text that first uses its mark."""
+
+    citation: Citation
+
+
+@dataclass(frozen=True)
+class Done:
+    """The whole response, as /api/v1/answer returns it (its `refusal` included): the last event of a turn,
+    sent once the turn is recorded."""
+
+    response: AnswerResponse
+
+
+@dataclass(frozen=True)
+class Error:
+    """A stream that has started and fails ends with the error body any failed request gets."""
+
+    body: ErrorBody
+
+
+Event = Retrieval | Delta | CitationEvent | Done
+Writing = Delta | CitationEvent  # what the writer streams while it writes
+
+
+def whole(answer: str, citations: list[Citation]) -> Iterator[Writing]:
     """An answer that is already complete as events: each piece, then the citations it is first to use."""
     by_id = {c.id: c for c in citations}
     sent: set[int] = set()
     for piece in pieces(answer):
-        yield "delta", piece
-        for n in (int(x) for x in _MARK.findall(piece)):
+        yield Delta(piece)
+        for n in marks(piece):
             if n in by_id and n not in sent:
                 sent.add(n)
-                yield "citation", by_id[n]
+                yield CitationEvent(by_id[n])
 
 
 def sse(event: str, data: Any) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+def encode(event: Event | Error) -> bytes:
+    """An event as the stream sends it (the names and data clients read)."""
+    match event:
+        case Retrieval(contexts):
+            return sse("retrieval", {"retrieved_contexts": [c.model_dump() for c in contexts]})
+        case Delta(text):
+            return sse("delta", {"text": text})
+        case CitationEvent(citation):
+            return sse("citation", citation.model_dump())
+        case Done(response):
+            return sse("done", response.model_dump())
+        case Error(body):
+            return sse("error", body.model_dump())

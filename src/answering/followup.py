@@ -11,22 +11,32 @@ import re
 from dataclasses import dataclass, field
 
 from src.answering.definitions import definition_subject
-from src.kit.text import squeezed, terms
+from src.answering.question import Question
+from src.kit.text import squeezed, terms, words
+from src.retrieval.passage import Citation
 
 _LEANS_ON_CONTEXT = re.compile(
-    r"\b(it|its|it's|itself|this|that|these|those|they|them|their|theirs|he|she|his|her|one|ones|the same|same thing|the former|the latter"
-    r"|above|previous|earlier|instead|then|there|such)\b"
-    r"|^\s*(and|but|also|so|then|what about|how about|why|how so|more|example|examples|ok|okay|what if)\b"
-    # "the fusion bit", "the retrieval part", "the type thing": a part of what was just discussed.
-    r"|\bthe [\w-]+ (part|bit|piece|step|thing|stuff|one)\b",
+    "|".join(
+        (
+            r"\b(it|its|it's|itself|this|that|these|those|they|them|their|theirs|he|she|his|her|one|ones"
+            r"|the same|same thing|the former|the latter|above|previous|earlier|instead|then|there|such)\b",
+            r"^\s*(and|but|also|so|then|what about|how about|why|how so|more|example|examples|ok|okay|what if)\b",
+            # "the fusion bit", "the retrieval part", "the type thing": a part of what was just discussed.
+            r"\bthe [\w-]+ (part|bit|piece|step|thing|stuff|one)\b",
+        )
+    ),
     re.I,
 )
 _PRONOUN = re.compile(r"\b(it|this|that|they|them)\b(?!\s*(?:is|was)\s+(?:a|an|the)\b)", re.I)
 _POSSESSIVE = re.compile(r"\b(its|their)\b", re.I)
 _ELLIPSIS = re.compile(
-    r"^\s*(?:and|but|what about|how about|and what about|ok and)\s+(?P<prep>for|with|in|on|about|to|from|during|when)?\s*(?P<rest>[^?]+?)\s*\??\s*$", re.I
+    r"^\s*(?:and|but|what about|how about|and what about|ok and)\s+"
+    r"(?P<prep>for|with|in|on|about|to|from|during|when)?\s*(?P<rest>[^?]+?)\s*\??\s*$",
+    re.I,
 )
-_PREPOSITION_PHRASE = r"\b{prep}\s+(?:an?\s+|the\s+)?[\w\s'/-]+?(?=\s+(?:in|on|for|with|to|from|at|by|when|during)\b|[?.!,]|$)"
+_PREPOSITION_PHRASE = (
+    r"\b{prep}\s+(?:an?\s+|the\s+)?[\w\s'/-]+?(?=\s+(?:in|on|for|with|to|from|at|by|when|during)\b|[?.!,]|$)"
+)
 _CARRIED = re.compile(r"\([^()]*\)\s*$")
 MAX_CONTENT_TERMS = 4
 MAX_CARRIED = 8
@@ -42,6 +52,13 @@ class PastTurn:
     sections: tuple[tuple[str, str], ...] = ()  # (source file, section) of each citation
     quotes: tuple[str, ...] = ()  # what its answer quoted from the book, citation by citation
 
+    @classmethod
+    def cited(cls, question: str, citations: list[Citation]) -> PastTurn:
+        """A turn with what its answer cited: the files, the sections and the quotes."""
+        files = tuple(dict.fromkeys(c.source_file for c in citations if c.source_file))
+        sections = tuple(dict.fromkeys((c.source_file, c.section or "") for c in citations if c.source_file))
+        return cls(question, files, sections, tuple(c.quote for c in citations if c.quote))
+
 
 @dataclass(frozen=True)
 class Resolved:
@@ -56,14 +73,20 @@ def leans_on_context(question: str) -> bool:
     return bool(_LEANS_ON_CONTEXT.search(question))
 
 
-def is_follow_up(question: str) -> bool:
-    return leans_on_context(question) or len(terms(question)) <= 2
+def is_follow_up(question: Question) -> bool:
+    return leans_on_context(question.text) or len(question.terms) <= 2
 
 
 _TOPIC = re.compile(
-    r"^\s*(?:so\s+|and\s+)?(?:what\s+(?:does|do)\s+(?P<a>.+?)\s+do\b|how\s+(?:does|do|is|are)\s+(?P<b>.+?)\s+(?:work|works|used)\b"
-    r"|what\s+(?:is|are)\s+(?P<c>.+?)\s+(?:used\s+)?for\b)",
-    re.I,
+    r"""
+    ^\s*(?:so\s+|and\s+)?
+    (?:
+        what\s+(?:does|do)\s+(?P<a>.+?)\s+do\b
+      | how\s+(?:does|do|is|are)\s+(?P<b>.+?)\s+(?:work|works|used)\b
+      | what\s+(?:is|are)\s+(?P<c>.+?)\s+(?:used\s+)?for\b
+    )
+    """,
+    re.I | re.VERBOSE,
 )
 
 
@@ -118,12 +141,12 @@ def _own_words(question: str) -> str:
     return question[: carried.start()].rstrip() if carried else question
 
 
-def _carried(question: str, sources: list[str]) -> list[str]:
+def _carried(question: Question, sources: list[str]) -> list[str]:
     """Words of `sources` (the latest turn first, then the conversation's topic) the question lacks."""
-    own = set(terms(question))
+    own = set(question.terms)
     carried: list[str] = []
     for source in sources:
-        for word in re.findall(r"[A-Za-z0-9][A-Za-z0-9+#'-]*", source):
+        for word in words(source):
             if len(carried) == MAX_CARRIED:  # a long earlier question is read only as far as it gives words
                 return carried
             stemmed = terms(word)
@@ -132,9 +155,10 @@ def _carried(question: str, sources: list[str]) -> list[str]:
     return carried
 
 
-def resolve(question: str, history: list[PastTurn]) -> Resolved:
-    """`question` made standalone against the conversation (oldest turn first)."""
-    if not history or not is_follow_up(question) or len(terms(question)) > MAX_CONTENT_TERMS + 3:
+def resolve(asked: Question, history: list[PastTurn]) -> Resolved:
+    """The question made standalone against the conversation (oldest turn first)."""
+    question = asked.text
+    if not history or not is_follow_up(asked) or len(asked.terms) > MAX_CONTENT_TERMS + 3:
         return Resolved(question, False)
     previous = _own_words(history[-1].question)
     prefer = tuple(dict.fromkeys(s for turn in reversed(history[-2:]) for s in turn.sources))
@@ -142,7 +166,7 @@ def resolve(question: str, history: list[PastTurn]) -> Resolved:
     rewritten = _fill_ellipsis(question, previous) or (_substitute(question, topic) if topic else None)
     if rewritten is None:
         first = _own_words(history[0].question)
-        carried = _carried(question, [previous, topic or first])
+        carried = _carried(asked, [previous, topic or first])
         rewritten = f"{question.rstrip()} ({' '.join(carried)})" if carried else question
     elif topic and not set(terms(topic)) <= set(terms(rewritten)):
         rewritten = f"{rewritten.rstrip()} ({topic})"
@@ -151,4 +175,4 @@ def resolve(question: str, history: list[PastTurn]) -> Resolved:
 
 def standalone(question: str, previous_questions: list[str]) -> str:
     """`question` with what it leans on from the latest earlier question (used within one compound question)."""
-    return resolve(question, [PastTurn(q) for q in previous_questions]).question
+    return resolve(Question.parse(question), [PastTurn(q) for q in previous_questions]).question

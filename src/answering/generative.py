@@ -44,12 +44,16 @@ async def generate(
     # The passages' sentences and each sentence's grounding are CPU work on book and client text: worker threads.
     messages, shown = await to_thread.run_sync(build_messages, question, hits, settings.llm_context_tokens)
     passages = {n: hits[n - 1] for n in shown}
-    allowed = {str(h.payload.get("url")) for h in hits if h.payload.get("url")}
+    allowed = {h.passage.url for h in hits if h.passage.url}
     buffer = ""
     started = time.perf_counter()
     now = asyncio.get_running_loop().time()
     first_by = now + settings.answer_timeout_seconds
-    end_by = now + (max(settings.answer_stream_max_seconds, settings.answer_timeout_seconds) if streamed else settings.answer_timeout_seconds)
+    end_by = now + (
+        max(settings.answer_stream_max_seconds, settings.answer_timeout_seconds)
+        if streamed
+        else settings.answer_timeout_seconds
+    )
     # The model is read by a task of its own: the deadline then never cancels the caller mid-yield.
     queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
 

@@ -1,14 +1,15 @@
 """The grounding checker: every sentence a model writes must cite a passage it was shown and be
 supported by it. A sentence is supported when most of its content words appear in one sentence of
-the cited passage (or two adjacent ones) and every number in it appears in the passage; its quote is the passage sentence closest to it. A sentence without a
-citation is attributed to the passage that supports it best, if one does. Unsupported sentences
-and anything carrying the canary are removed."""
+the cited passage (or two adjacent ones) and every number in it appears in the passage; its quote is
+the passage sentence closest to it. A sentence without a citation is attributed to the passage that
+supports it best, if one does. Unsupported sentences and anything carrying the canary are removed."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+from src.answering.citations import marks, unmarked
 from src.answering.guardrails import is_planted_instruction, strip_foreign_links
 from src.answering.prompt import CANARY
 from src.kit.linear import LinearPattern
@@ -16,7 +17,6 @@ from src.kit.text import clean_sentence, sentences_of, terms
 
 MIN_SUPPORT = 0.7
 MIN_WORDS = 5
-_CITE = re.compile(r"\[(\d+)\]")
 _NUMBER = re.compile(r"\b\d+(?:[.,]\d+)?\b")
 # A finished sentence: end punctuation with any citations around it, then whitespace (the match takes that
 # one whitespace character: RE2 has no lookahead). RE2: under `re`, a run of spaces or of "[1] [1] ..."
@@ -53,7 +53,9 @@ def _support(sentence_terms: set[str], numbers: set[str], passage: str) -> tuple
     if numbers and not all(n in passage for n in numbers):
         return 0.0, ""
     sentences = sentences_of(passage) or [passage]
-    shared = [sentence_terms & set(terms(candidate)) for candidate in sentences]  # each passage sentence's words in common
+    shared = [
+        sentence_terms & set(terms(candidate)) for candidate in sentences
+    ]  # each passage sentence's words in common
     best, best_own, quote = 0.0, 0, ""
     for i, candidate in enumerate(sentences):
         window = shared[i] | shared[i + 1] if i + 1 < len(sentences) else shared[i]
@@ -65,8 +67,8 @@ def _support(sentence_terms: set[str], numbers: set[str], passage: str) -> tuple
 
 def check_sentence(sentence: str, shown: dict[int, str], allowed_urls: set[str], question: str = "") -> Checked:
     """Whether the model's `sentence` may be shown; `question` (when given) must share a word with it."""
-    cited = tuple(dict.fromkeys(int(n) for n in _CITE.findall(sentence)))
-    body = re.sub(r"\s+([.!?,;:])", r"\1", clean_sentence(_CITE.sub("", sentence))).strip()
+    cited = tuple(dict.fromkeys(marks(sentence)))
+    body = re.sub(r"\s+([.!?,;:])", r"\1", clean_sentence(unmarked(sentence))).strip()
     body = strip_foreign_links(body, allowed_urls).strip()
     if CANARY.lower() in sentence.lower() or "canary-" in sentence.lower():
         return Checked(body, cited, {}, False, "canary")
@@ -103,5 +105,5 @@ def check_sentence(sentence: str, shown: dict[int, str], allowed_urls: set[str],
         return Checked(body, cited, {}, False, f"unsupported ({best:.2f})")
     if body[-1] not in ".!?":
         body += "."
-    marks = " ".join(f"[{n}]" for n in quotes)
-    return Checked(f"{body} {marks}", tuple(quotes), quotes, True)
+    cited_marks = " ".join(f"[{n}]" for n in quotes)
+    return Checked(f"{body} {cited_marks}", tuple(quotes), quotes, True)

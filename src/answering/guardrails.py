@@ -11,26 +11,54 @@ from src.kit.linear import LinearPattern
 # read any length between two phrases, which `re` would retry from every "repeat the" and "translate".
 # A sentence of book text that addresses the assistant's own output or rules (indirect prompt injection).
 _PLANTED = LinearPattern(
-    r"\byour (answer|response|reply|output|message)('s)?\b"
-    r"|\b(reply|respond|answer) (using|in|with)\b|\bcan you (reply|respond|answer)\b"
-    r"|\bignore (all |any |the )?(previous|prior|above|earlier|preceding) (instructions|rules|directions)"
-    r"|\b(system prompt|as an ai( language model)?|the assistant must|you must now|new instructions)\b"
-    # A request for a service that opens a sentence (BIPIA's planted tasks): a book explains, it does not ask for these.
-    r"|^\W*(please\s+)?(summari[sz]e|provide|recommend|suggest|translate|show me|help me|tell me|give me|find me"
-    r"|(write|draft|compose)( me)? an? (\w+ )?(script|program|poem|story|essay|email|letter|review|tweet|speech|introduction)"
-    r"|(analy[sz]e|determine|classify) the (sentiment|mood|tone|trend))\b",
+    "|".join(
+        (
+            r"\byour (answer|response|reply|output|message)('s)?\b",
+            r"\b(reply|respond|answer) (using|in|with)\b",
+            r"\bcan you (reply|respond|answer)\b",
+            r"\bignore (all |any |the )?(previous|prior|above|earlier|preceding) (instructions|rules|directions)",
+            r"\b(system prompt|as an ai( language model)?|the assistant must|you must now|new instructions)\b",
+            # A request for a service that opens a sentence (BIPIA's planted tasks): a book explains, it does
+            # not ask for these.
+            r"^\W*(please\s+)?(summari[sz]e|provide|recommend|suggest|translate|show me|help me|tell me|give me|find me"
+            r"|(write|draft|compose)( me)? an? (\w+ )?"
+            r"(script|program|poem|story|essay|email|letter|review|tweet|speech|introduction)"
+            r"|(analy[sz]e|determine|classify) the (sentiment|mood|tone|trend))\b",
+        )
+    ),
     ignore_case=True,
 )
 # A message that tries to extract the instructions or to switch the rules off (garak, DAN, PyRIT).
 _MANIPULATION = LinearPattern(
-    r"\b(system[ _]?prompt|system message|system (instructions|configuration)|initiali[sz]ation string|initial (instructions|prompt)"
-    r"|your (\w+ )?(instructions|rules|prompt|guidelines|configuration|programming)|(were you|you were|i was) (told|instructed|given)"
-    r"|not supposed to (tell|say|reveal)|(the )?above text|(admin|administrator) override|repeat (this|the|everything|all)\b[^.?!]*(conversation|prompt|above)"
-    r"|instructions (you were|you've been|you have been) given|(ignore|disregard|forget) (all |any |every |your |the )*"
-    r"((previous|prior|above|preceding|earlier) )?(instructions|rules|prompt|guidelines|restrictions)"
-    r"|(the )?(text|everything|words) above|developer mode|maintenance mode|jailbr(eak|oken)|do anything now|stay in character"
-    r"|(pretend|act) (to be|as if you|like you)|you are (now|going to be|about to)\b|from now on,? you|no (restrictions|filters|censorship))"
-    r"|(?-i:\b(DAN|STAN|DUDE)\b)",
+    "|".join(
+        (
+            r"\b(system[ _]?prompt"
+            r"|system message"
+            r"|system (instructions|configuration)"
+            r"|initiali[sz]ation string"
+            r"|initial (instructions|prompt)"
+            r"|your (\w+ )?(instructions|rules|prompt|guidelines|configuration|programming)"
+            r"|(were you|you were|i was) (told|instructed|given)"
+            r"|not supposed to (tell|say|reveal)"
+            r"|(the )?above text"
+            r"|(admin|administrator) override"
+            r"|repeat (this|the|everything|all)\b[^.?!]*(conversation|prompt|above)"
+            r"|instructions (you were|you've been|you have been) given"
+            r"|(ignore|disregard|forget) (all |any |every |your |the )*"
+            r"((previous|prior|above|preceding|earlier) )?(instructions|rules|prompt|guidelines|restrictions)"
+            r"|(the )?(text|everything|words) above"
+            r"|developer mode"
+            r"|maintenance mode"
+            r"|jailbr(eak|oken)"
+            r"|do anything now"
+            r"|stay in character"
+            r"|(pretend|act) (to be|as if you|like you)"
+            r"|you are (now|going to be|about to)\b"
+            r"|from now on,? you"
+            r"|no (restrictions|filters|censorship))",
+            r"(?-i:\b(DAN|STAN|DUDE)\b)",
+        )
+    ),
     ignore_case=True,
 )
 # A request for something other than an explanation from the book.
@@ -41,21 +69,42 @@ _TASK = re.compile(
 )
 # Creative writing and chit-chat tasks: never a question about the book, whatever words they share with it.
 _CREATIVE = re.compile(
-    r"^\s*(please\s+|can you\s+|could you\s+)?((write|compose|generate|create|draft|make up)\s+(me\s+)?(an?\s+|some\s+)?"
+    r"^\s*(please\s+|can you\s+|could you\s+)?"
+    r"((write|compose|generate|create|draft|make up)\s+(me\s+)?(an?\s+|some\s+)?"
     r"(poem|story|song|joke|essay|limerick|haiku|rap|letter|email|tweet|speech|novel|script for a (movie|play))s?"
-    r"|tell me (an?\s+)?(joke|story|poem|riddle)|sing\b)",
+    r"|tell me (an?\s+)?(joke|story|poem|riddle)"
+    r"|sing\b)",
     re.I,
 )
 # Requests outside a study assistant's job, whatever book words they carry: errands, the assistant's
 # own opinions, live facts, role play and predictions.
 _OFF_TASK = LinearPattern(
-    r"\b(book|order|buy|reserve) me\b|\b(email|text|message|call|phone) (my|the|our) \w+|\bsend (an? )?(email|text message)\b|\bsend (a )?message to (my|the) (professor|teacher|mom|dad|friend|boss)\b"
-    r"|\bremind me\b|\bset (a|an|me a) (timer|alarm|reminder)\b|\bschedule (a|an|my)\b|\btranslate\b.+\binto\b"
-    r"|\bwrite (me )?(my|a) (cover letter|resume|cv|homework|essay|assignment)\b"
-    r"|\b(what'?s|what is|which is) your (favou?rite|opinion|view)\b|\bdo you (think|believe|feel|like|prefer)\b|\byour (personal )?opinion\b"
-    r"|\b(right now|at the moment|today'?s|currently open|open now)\b|\b(current|latest|live) (price|weather|score|news)\b|\b(bitcoin|stock) price\b"
-    r"|\bweather (in|today|tomorrow)\b|\bpretend (you'?re|you are|to be)\b|\bact as an?\b|\banswer like an?\b|\brole-?play\b"
-    r"|\b(who'?s|who is|who will) (going to )?win\b|\bwill win the\b",
+    "|".join(
+        (
+            r"\b(book|order|buy|reserve) me\b",
+            r"\b(email|text|message|call|phone) (my|the|our) \w+",
+            r"\bsend (an? )?(email|text message)\b",
+            r"\bsend (a )?message to (my|the) (professor|teacher|mom|dad|friend|boss)\b",
+            r"\bremind me\b",
+            r"\bset (a|an|me a) (timer|alarm|reminder)\b",
+            r"\bschedule (a|an|my)\b",
+            r"\btranslate\b.+\binto\b",
+            r"\bwrite (me )?(my|a) (cover letter|resume|cv|homework|essay|assignment)\b",
+            r"\b(what'?s|what is|which is) your (favou?rite|opinion|view)\b",
+            r"\bdo you (think|believe|feel|like|prefer)\b",
+            r"\byour (personal )?opinion\b",
+            r"\b(right now|at the moment|today'?s|currently open|open now)\b",
+            r"\b(current|latest|live) (price|weather|score|news)\b",
+            r"\b(bitcoin|stock) price\b",
+            r"\bweather (in|today|tomorrow)\b",
+            r"\bpretend (you'?re|you are|to be)\b",
+            r"\bact as an?\b",
+            r"\banswer like an?\b",
+            r"\brole-?play\b",
+            r"\b(who'?s|who is|who will) (going to )?win\b",
+            r"\bwill win the\b",
+        )
+    ),
     ignore_case=True,
 )
 _URL = re.compile(r"(?:https?://|www\.)[^\s)\]>\"']+", re.I)

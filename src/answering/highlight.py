@@ -21,24 +21,37 @@ _INTENTS: tuple[tuple[IntentKind, LinearPattern], ...] = (
     (
         "summarize",
         LinearPattern(
-            r"\b(summari[sz]e|summary|tl;?\s?dr|sum (?:it|this|that) up|gist|in (?:one|a|two) sentences?|short version|key points?|main (?:point|idea)s?)\b",
+            r"\b(summari[sz]e|summary|tl;?\s?dr|sum (?:it|this|that) up|gist"
+            r"|in (?:one|a|two) sentences?|short version|key points?|main (?:point|idea)s?)\b",
             ignore_case=True,
         ),
     ),
-    ("example", LinearPattern(r"\b(examples?|for instance|illustrate|show me (?:how|what)|a case of)\b", ignore_case=True)),
+    (
+        "example",
+        LinearPattern(r"\b(examples?|for instance|illustrate|show me (?:how|what)|a case of)\b", ignore_case=True),
+    ),
     (
         "meaning",
         LinearPattern(
-            r"\bwhat (?:does|do|did|is) (?P<term>.+?) (?:mean|means|refer to|stand for|meant)\b|\bwhat is meant by (?P<term2>.+?)(?:\?|$| here| in)"
-            r"|\bmeaning of (?P<term3>.+?)(?:\?|$| here| in)|\bdefine (?P<term4>.+?)(?:\?|$| here| in)",
+            "|".join(
+                (
+                    r"\bwhat (?:does|do|did|is) (?P<term>.+?) (?:mean|means|refer to|stand for|meant)\b",
+                    r"\bwhat is meant by (?P<term2>.+?)(?:\?|$| here| in)",
+                    r"\bmeaning of (?P<term3>.+?)(?:\?|$| here| in)",
+                    r"\bdefine (?P<term4>.+?)(?:\?|$| here| in)",
+                )
+            ),
             ignore_case=True,
         ),
     ),
     (
         "explain",
         LinearPattern(
-            r"\b(explain|elaborate|clarify|break (?:it|this|that) down|unpack|i (?:don'?t|do not|dont) (?:get|understand)|help me understand|eli5|like i'?m (?:5|five)"
-            r"|(?:simpler|plain|simple|other|easier) (?:words|terms|english|language)|what (?:is|'s) (?:this|that|it) (?:saying|about|talking about)|rephrase|paraphrase|in english)\b",
+            r"\b(explain|elaborate|clarify|break (?:it|this|that) down|unpack"
+            r"|i (?:don'?t|do not|dont) (?:get|understand)|help me understand|eli5|like i'?m (?:5|five)"
+            r"|(?:simpler|plain|simple|other|easier) (?:words|terms|english|language)"
+            r"|what (?:is|'s) (?:this|that|it) (?:saying|about|talking about)"
+            r"|rephrase|paraphrase|in english)\b",
             ignore_case=True,
         ),
     ),
@@ -47,21 +60,30 @@ _INTENTS: tuple[tuple[IntentKind, LinearPattern], ...] = (
 # Words of asking for help with a passage: they say nothing about a topic.
 _REQUEST_WORDS = frozenset(
     terms(
-        "explain elaborate clarify break down unpack get understand help eli5 like simple simpler plain easy easier words terms english language "
-        "rephrase paraphrase summarize summarise summary tldr tl dr sum gist one sentence sentences short version key point points main idea ideas "
-        "example examples instance illustrate show case meaning meant refer stand define please pls plz someone anyone can could would you give "
-        "me part passage text paragraph selection quote bit above here context saying talking say means mean come why how so real quick again "
-        "dont don't i'm im five 5 little bit more detail details"
+        "explain elaborate clarify break down unpack get understand help eli5 like simple simpler plain easy easier "
+        "words terms english language rephrase paraphrase summarize summarise summary tldr tl dr sum gist one sentence "
+        "sentences short version key point points main idea ideas example examples instance illustrate show case "
+        "meaning meant refer stand define please pls plz someone anyone can could would you give me part passage text "
+        "paragraph selection quote bit above here context saying talking say means mean come why how so real quick "
+        "again dont don't i'm im five 5 little bit more detail details"
     )
 )
 # RE2: "if ... then" and "if ..., " read any length between the two, which `re` would retry from every "if".
 _EXAMPLE_MARKER = LinearPattern(
-    r"^\W*examples?\b|\b(e\.g\.|for example|for instance|such as|like a|like an|like the|consider|imagine|suppose|say you"
-    r"|if (?:an?|you|the|your)\b.*\bthen\b)|\bif\b[^.]*,\s*(?:then\s+)?\w",
+    "|".join(
+        (
+            r"^\W*examples?\b",
+            r"\b(e\.g\.|for example|for instance|such as|like a|like an|like the|consider|imagine|suppose|say you"
+            r"|if (?:an?|you|the|your)\b.*\bthen\b)",
+            r"\bif\b[^.]*,\s*(?:then\s+)?\w",
+        )
+    ),
     ignore_case=True,
 )
 _REASON_MARKER = re.compile(
-    r"\b(because|since|so that|in order to|due to|the reason|therefore|thus|this means|which means|enabl\w+|allow\w*|to avoid|prevent\w*)\b", re.I
+    r"\b(because|since|so that|in order to|due to|the reason|therefore|thus|this means|which means"
+    r"|enabl\w+|allow\w*|to avoid|prevent\w*)\b",
+    re.I,
 )
 _SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[`*])|(?<=[.!?][\"')\]])\s+")
 MAX_CENTRAL = 4
@@ -109,7 +131,12 @@ def central(sentences: list[str], limit: int = MAX_CENTRAL) -> list[int]:
     if len(sentences) <= limit:
         return list(range(len(sentences)))
     counts = Counter(t for s in sentences for t in set(terms(s)))
-    scored = sorted(range(len(sentences)), key=lambda i: -sum(counts[t] - 1 for t in set(terms(sentences[i]))) / (1 + len(set(terms(sentences[i])))) ** 0.5)
+    scored = sorted(
+        range(len(sentences)),
+        key=lambda i: (
+            -sum(counts[t] - 1 for t in set(terms(sentences[i]))) / (1 + len(set(terms(sentences[i])))) ** 0.5
+        ),
+    )
     return sorted(scored[:limit])
 
 

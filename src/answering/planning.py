@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from src.answering.followup import leans_on_context, standalone
+from src.answering.question import Question
 from src.kit.text import STOPWORDS, terms
 
 _QUESTION_WORD = r"(?:what|how|why|when|where|which|who|whom|whose|is|are|does|do|did|can|could|should|would|will)"
@@ -35,8 +36,7 @@ def split_compound(question: str) -> list[str]:
     return [parts[0], *(standalone(p, [parts[0]]) if leans_on_context(p) else p for p in parts[1:MAX_PARTS])]
 
 
-def reformulate(question: str) -> str | None:
+def reformulate(question: Question) -> str | None:
     """A keywords-only form of the question, or None when it would not differ."""
-    words = [w for w in re.findall(r"[A-Za-z0-9][A-Za-z0-9+#'_-]*", question) if w.lower() not in _DROPPED and len(w) > 1]
-    query = " ".join(words)
-    return query if query and query.lower() != question.lower().rstrip("?. ") else None
+    query = " ".join(w for w in question.words if w.lower() not in _DROPPED and len(w) > 1)
+    return query if query and query.lower() != question.text.lower().rstrip("?. ") else None

@@ -30,7 +30,7 @@ def approx_tokens(text: str) -> int:
 def passage_text(question: str, hit: Fused, budget: int) -> str:
     """The passage's sentences, the ones sharing most terms with the question first when it must be cut,
     kept in book order; instruction-like sentences planted in the text are left out."""
-    sentences = [s for s in sentences_of(str(hit.payload.get("content", ""))) if not is_planted_instruction(s)]
+    sentences = [s for s in sentences_of(hit.passage.content) if not is_planted_instruction(s)]
     if approx_tokens(" ".join(sentences)) <= budget:
         return " ".join(sentences)
     q = set(terms(question))
@@ -46,7 +46,9 @@ def passage_text(question: str, hit: Fused, budget: int) -> str:
     return " ".join(sentences[i] for i in sorted(kept))
 
 
-def build_messages(question: str, hits: list[Fused], context_tokens: int) -> tuple[list[dict[str, str]], dict[int, str]]:
+def build_messages(
+    question: str, hits: list[Fused], context_tokens: int
+) -> tuple[list[dict[str, str]], dict[int, str]]:
     """The chat messages and, by passage number, the text the model saw (what its citations may quote)."""
     shown: dict[int, str] = {}
     blocks = []
@@ -56,8 +58,7 @@ def build_messages(question: str, hits: list[Fused], context_tokens: int) -> tup
         if not text:
             continue
         shown[n] = text
-        p = hit.payload
-        label = " > ".join(x for x in (p.get("title"), p.get("section")) if x)
+        label = " > ".join(x for x in (hit.passage.title, hit.passage.section) if x)
         blocks.append(f"[{n}] {label}\n{text}")
     user = "Book passages:\n\n" + "\n\n".join(blocks) + f"\n\nStudent's question: {question}"
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}], shown

@@ -11,12 +11,13 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.exc import DBAPIError
 
 from src.answering.deps import AnswerServiceDep
-from src.answering.events import sse
+from src.answering.events import Done, Error, encode
+from src.answering.recording import approx_tokens
 from src.answering.schemas import AnswerRequest, AnswerResponse
-from src.answering.service import Asked, approx_tokens
+from src.answering.service import Asked
 from src.kit.deps import SettingsDep
 from src.kit.error_handlers import describe
-from src.kit.errors import AppError, error_body, error_responses
+from src.kit.errors import AppError, ErrorBody, error_responses
 from src.kit.logging import get_logger
 from src.kit.request_context import request_id_of
 from src.retrieval.deps import StoreStateDep
@@ -39,7 +40,9 @@ def tokens_of(body: AnswerRequest, answer: str) -> int:
 
 
 @router.post("", response_model=AnswerResponse, responses=error_responses(400, 413, 422, 429, 503))
-async def answer(body: AnswerRequest, answers: AnswerServiceDep, limiter: RateLimiterDep, request: Request) -> AnswerResponse:
+async def answer(
+    body: AnswerRequest, answers: AnswerServiceDep, limiter: RateLimiterDep, request: Request
+) -> AnswerResponse:
     result = await answers.answer(asked(body))
     await charge_tokens(request, limiter, tokens_of(body, result.answer))
     return result
@@ -48,36 +51,39 @@ async def answer(body: AnswerRequest, answers: AnswerServiceDep, limiter: RateLi
 @router.post(
     "/stream",
     responses={
-        200: {"content": {"text/event-stream": {}}, "description": "Events: retrieval, delta, citation, done, error"},
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": (
+                "Events: retrieval ({retrieved_contexts}), delta ({text}), citation (a Citation), "
+                "done (the AnswerResponse, `refusal` included), error (an ErrorBody)"
+            ),
+        },
         **error_responses(400, 413, 422, 429, 503),
     },
     summary="The answer as server-sent events",
 )
-async def answer_stream(body: AnswerRequest, answers: AnswerServiceDep, limiter: RateLimiterDep, request: Request) -> StreamingResponse:
+async def answer_stream(
+    body: AnswerRequest, answers: AnswerServiceDep, limiter: RateLimiterDep, request: Request
+) -> StreamingResponse:
     """`retrieval` (the contexts) comes first, before any answering; then `delta` events with the
     answer text sentence by sentence (a model's sentences as soon as the grounding checker passes
     them), a `citation` event when a sentence first cites a source,
-    and `done` with the full response, exactly as /api/v1/answer returns it. A failure mid-way
+    and `done` with the full response, exactly as /api/v1/answer returns it (a refusal's `refusal`
+    says why, for a client to word it in its own language). A failure mid-way
     ends the stream with `error` ({error, details, request_id})."""
     request_id = request_id_of(request)
 
     async def events() -> AsyncIterator[bytes]:
         try:
-            async for kind, data in answers.stream(replace(asked(body), streamed=True)):
-                if kind == "retrieval":
-                    yield sse("retrieval", {"retrieved_contexts": [c.model_dump() for c in data]})
-                elif kind == "delta":
-                    yield sse("delta", {"text": data})
-                elif kind == "citation":
-                    yield sse("citation", data.model_dump())
-                else:
-                    yield sse("done", data.model_dump())
-                    await charge_tokens(request, limiter, tokens_of(body, data.answer))
+            async for event in answers.stream(replace(asked(body), streamed=True)):
+                yield encode(event)
+                if isinstance(event, Done):
+                    await charge_tokens(request, limiter, tokens_of(body, event.response.answer))
         except (AppError, DBAPIError) as exc:
             described = describe(exc)
             error = described.error if described else "service_unavailable"
             log.warning("ANSWER_STREAM_FAILED", error=type(exc).__name__, request_id=request_id)
-            yield sse("error", error_body(request_id, error, STREAM_FAILED))
+            yield encode(Error(ErrorBody(error=error, details=STREAM_FAILED, request_id=request_id)))
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
 

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from src.answering.routes import Route
+from src.retrieval.passage import Citation
 from src.retrieval.schemas import Filters, RetrievedContext
 from src.security.inputs import validate_question
 from src.sessions.schemas import SESSION_ID_PATTERN
@@ -23,7 +25,9 @@ class AnswerRequest(BaseModel):
 
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     k: int = Field(default=5, ge=1, le=50)
-    session_id: str | None = Field(default=None, pattern=SESSION_ID_PATTERN, description="Links turns; omit to start a session")
+    session_id: str | None = Field(
+        default=None, pattern=SESSION_ID_PATTERN, description="Links turns; omit to start a session"
+    )
     filters: Filters | None = None
     selected_text: str | None = Field(
         default=None,
@@ -32,7 +36,8 @@ class AnswerRequest(BaseModel):
         description="A passage the student highlighted (`highlight_override` is accepted too), up to a section of the book",
     )
     mode: Literal["book", "selection_only"] = Field(
-        default="book", description="book: the selection first, the book for the rest; selection_only: answer from the selection alone"
+        default="book",
+        description="book: the selection first, the book for the rest; selection_only: answer from the selection alone",
     )
     page: str | None = Field(
         default=None,
@@ -66,15 +71,33 @@ class AnswerRequest(BaseModel):
         return self
 
 
-class Citation(BaseModel):
-    id: int = Field(description="The n of [n] in the answer")
-    chunk_id: str
-    source_file: str | None
-    title: str | None
-    section: str | None
-    heading_path: list[str]
-    url: str | None
-    quote: str
+class Closest(BaseModel):
+    """A section of the book near what a refused question asks: where the student may look instead."""
+
+    title: str | None = Field(description="The page's title (its file when it has none)")
+    section: str | None = Field(description="The section's heading (the same as the title for a page's opening)")
+    url: str | None = Field(description="The section's link, when the book has one")
+
+
+class Refusal(BaseModel):
+    """Why an answer is a refusal, for a client to say it in its own words and language."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)  # every field is sent
+
+    reason: Literal["not_covered", "not_mentioned", "not_in_selection", "no_example", "off_task"] = Field(
+        description=(
+            "not_covered: the book does not cover the question; not_mentioned: the book never names `names`; "
+            "not_in_selection: the highlighted passage does not answer it (selection_only); no_example: the passage "
+            "gives no example (selection_only); off_task: not a question about the book (an errand, creative writing, "
+            "an attempt at the instructions)"
+        )
+    )
+    names: list[str] = Field(
+        default_factory=list, description="not_mentioned: the names the book never uses, as the student wrote them"
+    )
+    closest: list[Closest] = Field(
+        default_factory=list, description="The closest sections of the book, best first (up to 3)"
+    )
 
 
 class AnswerResponse(BaseModel):
@@ -87,9 +110,18 @@ class AnswerResponse(BaseModel):
     refused: bool
     provider: str
     latency_ms: float
-    route: Literal["book", "selection", "smalltalk", "out_of_scope"] = Field(default="book", description="How the turn was answered")
-    degraded: bool = Field(default=False, description="The model was too slow or failed: this is the extractive answer instead")
-    removed_sentences: int = Field(default=0, description="Sentences of the model's answer the grounding checker removed as unsupported")
+    route: Route = Field(default=Route.BOOK, description="How the turn was answered")
+    degraded: bool = Field(
+        default=False, description="The model was too slow or failed: this is the extractive answer instead"
+    )
+    removed_sentences: int = Field(
+        default=0, description="Sentences of the model's answer the grounding checker removed as unsupported"
+    )
     standalone_question: str | None = Field(
-        default=None, description="A follow-up rewritten to stand alone from the conversation (what was searched); null when the question stood alone"
+        default=None,
+        description="A follow-up rewritten to stand alone from the conversation (what was searched); null when the question stood alone",
+    )
+    refusal: Refusal | None = Field(
+        default=None,
+        description="Why the answer is a refusal (`answer` says it in English); null when it is not one (small talk included)",
     )

@@ -6,10 +6,24 @@ from __future__ import annotations
 import re
 
 # One run of punctuation on each side of "there" (two adjacent runs split a long one every way before failing).
-_GREETING = re.compile(r"^\s*(hi|hello|hey|hiya|good (morning|afternoon|evening)|greetings|yo)\b[\s!.,?]*(?:there[\s!.,?]*)?$", re.I)
-_THANKS = re.compile(r"^(?!.*\b(what|why|how|when|where|which|who|explain|define|is|are|does)\b)\s*(thanks|thank you|thx|cheers)\b[\s\w!.,]{0,20}$", re.I)
+_GREETING = re.compile(
+    r"^\s*(hi|hello|hey|hiya|good (morning|afternoon|evening)|greetings|yo)\b[\s!.,?]*(?:there[\s!.,?]*)?$", re.I
+)
+_THANKS = re.compile(
+    r"^(?!.*\b(what|why|how|when|where|which|who|explain|define|is|are|does)\b)"
+    r"\s*(thanks|thank you|thx|cheers)\b[\s\w!.,]{0,20}$",
+    re.I,
+)
 _ABOUT_BOT = re.compile(
-    r"^\s*(who|what) (are|r) (you|u)\b|^\s*what can (you|u) do\b|^\s*how (do|can) (i|you) use (you|this)\b|^\s*(are you|r u) (a )?(bot|human|ai)\b", re.I
+    "|".join(
+        (
+            r"^\s*(who|what) (are|r) (you|u)\b",
+            r"^\s*what can (you|u) do\b",
+            r"^\s*how (do|can) (i|you) use (you|this)\b",
+            r"^\s*(are you|r u) (a )?(bot|human|ai)\b",
+        )
+    ),
+    re.I,
 )
 
 GREETING_REPLY = "Hello! Ask me anything about the textbook: I answer from the book and cite the sections I use."

@@ -103,7 +103,11 @@ def _upgrade(settings: Settings) -> Migrated:
             log.info("MIGRATION_SKIPPED", database_revision=revision, head=head, schema=state)
         elif state == "ahead_incompatible":
             log.error(
-                "SCHEMA_INCOMPATIBLE", database_revision=revision, head=head, schema=state, fix="downgrade to this head from the newer release's checkout"
+                "SCHEMA_INCOMPATIBLE",
+                database_revision=revision,
+                head=head,
+                schema=state,
+                fix="downgrade to this head from the newer release's checkout",
             )
         else:
             raise
@@ -125,7 +129,11 @@ def compatible_heads(revision: str) -> list[str]:
     script = _script()
     heads = [revision]
     current = script.get_revision(revision)
-    while current is not None and getattr(current.module, "phase", None) == "expand" and isinstance(current.down_revision, str):
+    while (
+        current is not None
+        and getattr(current.module, "phase", None) == "expand"
+        and isinstance(current.down_revision, str)
+    ):
         heads.append(current.down_revision)
         current = script.get_revision(current.down_revision)
     return heads

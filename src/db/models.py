@@ -5,7 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text, false
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
@@ -35,14 +48,18 @@ class UserSession(Base):
     id: Mapped[str] = mapped_column(String(SESSION_ID_LENGTH), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_active_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
-    messages: Mapped[list[Message]] = relationship(back_populates="session", cascade="all, delete-orphan", passive_deletes=True)
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="session", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class Message(Base):
     __tablename__ = "messages"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the answer_id clients see
-    session_id: Mapped[str] = mapped_column(String(SESSION_ID_LENGTH), ForeignKey("user_sessions.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[str] = mapped_column(
+        String(SESSION_ID_LENGTH), ForeignKey("user_sessions.id", ondelete="CASCADE"), index=True
+    )
     question: Mapped[str] = mapped_column(Text)
     answer: Mapped[str] = mapped_column(Text)
     citations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
@@ -53,18 +70,30 @@ class Message(Base):
     refused: Mapped[bool] = mapped_column(Boolean, default=False)
     confidence: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    standalone_question: Mapped[str | None] = mapped_column(Text, nullable=True)  # a follow-up as it was resolved and searched
+    standalone_question: Mapped[str | None] = mapped_column(
+        Text, nullable=True
+    )  # a follow-up as it was resolved and searched
     page: Mapped[str | None] = mapped_column(String(2048), nullable=True)  # the page the reader was on
     # For the author's reports: how the turn was answered, and where in the book it landed.
-    route: Mapped[str] = mapped_column(String(16), default="book", server_default="book")  # book | selection | smalltalk | out_of_scope
-    selection_mode: Mapped[str | None] = mapped_column(String(16), nullable=True)  # selection_only | book, for a highlighted passage
+    route: Mapped[str] = mapped_column(
+        String(16), default="book", server_default="book"
+    )  # book | selection | smalltalk | out_of_scope
+    selection_mode: Mapped[str | None] = mapped_column(
+        String(16), nullable=True
+    )  # selection_only | book, for a highlighted passage
     degraded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    top_source_file: Mapped[str | None] = mapped_column(String(1024), nullable=True)  # the top citation's (or, refused, the closest section's)
+    top_source_file: Mapped[str | None] = mapped_column(
+        String(1024), nullable=True
+    )  # the top citation's (or, refused, the closest section's)
     top_chapter: Mapped[str | None] = mapped_column(Text, nullable=True)
     top_section: Mapped[str | None] = mapped_column(Text, nullable=True)
     top_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)  # the top citation's url#anchor
-    question_vector: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # the searched question's embedding, float16
-    rating: Mapped[str | None] = mapped_column(String(8), nullable=True)  # the reader's latest rating (up | down), kept with feedback
+    question_vector: Mapped[bytes | None] = mapped_column(
+        LargeBinary, nullable=True
+    )  # the searched question's embedding, float16
+    rating: Mapped[str | None] = mapped_column(
+        String(8), nullable=True
+    )  # the reader's latest rating (up | down), kept with feedback
     session: Mapped[UserSession] = relationship(back_populates="messages")
 
     __table_args__ = (

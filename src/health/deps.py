@@ -34,7 +34,9 @@ class Probed:
     def of(cls, source: object) -> Probed:
         """Each field read from the attribute of the same name: of `app.state` (the container publishes them)
         or of the container itself (the scheduler's readiness check)."""
-        return cls(**{f.name: getattr(source, f.name) for f in fields(cls) if f.default is MISSING or hasattr(source, f.name)})
+        return cls(
+            **{f.name: getattr(source, f.name) for f in fields(cls) if f.default is MISSING or hasattr(source, f.name)}
+        )
 
 
 def get_probed(request: Request) -> Probed:

@@ -28,18 +28,26 @@ async def liveness() -> dict[str, str]:
 
 
 @router.get(
-    "/api/v1/health", responses={503: {"description": "A required dependency is down (the same body, status unhealthy)"}}, summary="Health of each dependency"
+    "/api/v1/health",
+    responses={503: {"description": "A required dependency is down (the same body, status unhealthy)"}},
+    summary="Health of each dependency",
 )
 async def health(probed: ProbedDep) -> JSONResponse:
     found = await services(probed)
     status = "unhealthy" if not required_up(found) else ("degraded" if found["cache"]["status"] != "up" else "healthy")
     unhealthy = status == "unhealthy"
     return JSONResponse(
-        {"status": status, "services": found, "version": VERSION}, status_code=503 if unhealthy else 200, headers={"Retry-After": "5"} if unhealthy else {}
+        {"status": status, "services": found, "version": VERSION},
+        status_code=503 if unhealthy else 200,
+        headers={"Retry-After": "5"} if unhealthy else {},
     )
 
 
-@router.get("/api/v1/health/ready", responses={503: {"description": "Not ready: starting, draining, or a required dependency is down"}}, summary="Readiness")
+@router.get(
+    "/api/v1/health/ready",
+    responses={503: {"description": "Not ready: starting, draining, or a required dependency is down"}},
+    summary="Readiness",
+)
 async def readiness(probed: ProbedDep) -> JSONResponse:
     body = await evaluate_readiness(probed)
     ready = bool(body["ready"])

@@ -39,7 +39,9 @@ async def _database(probed: Probed) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - any failure to reach the database is "down", reported by type
         return {"status": "down", "backend": backend, "error": type(exc).__name__}
     # A schema ahead of this release serves it when the newer release's migrations were expand steps.
-    status = {"current": "up", "ahead_compatible": "up", "ahead_incompatible": "incompatible"}.get(schema, "not_migrated")
+    status = {"current": "up", "ahead_compatible": "up", "ahead_incompatible": "incompatible"}.get(
+        schema, "not_migrated"
+    )
     return {"status": status, "backend": backend, "schema": schema, "pending_messages": len(probed.recorder.pending)}
 
 
@@ -49,7 +51,11 @@ async def _vector_store(probed: Probed) -> dict[str, Any]:
             await to_thread.run_sync(probed.store_state.store.ping)
     except (VectorStoreUnavailable, TimeoutError) as exc:
         return {"status": "down", "backend": probed.store_state.store.kind, "error": type(exc).__name__}
-    return {"status": "up" if probed.store_state.ready else "down", "backend": probed.store_state.store.kind, "collection": probed.settings.collection_name}
+    return {
+        "status": "up" if probed.store_state.ready else "down",
+        "backend": probed.store_state.store.kind,
+        "collection": probed.settings.collection_name,
+    }
 
 
 async def _cache(probed: Probed) -> dict[str, Any]:
@@ -66,7 +72,12 @@ async def services(probed: Probed, required_only: bool = False) -> dict[str, dic
         database, vector_store = await asyncio.gather(_database(probed), _vector_store(probed))
         return {"database": database, "vector_store": vector_store}
     database, vector_store, cache = await asyncio.gather(_database(probed), _vector_store(probed), _cache(probed))
-    return {"database": database, "vector_store": vector_store, "cache": cache, "embedder": {"status": "up", "model": probed.embedder.model_id}}
+    return {
+        "database": database,
+        "vector_store": vector_store,
+        "cache": cache,
+        "embedder": {"status": "up", "model": probed.embedder.model_id},
+    }
 
 
 def required_up(found: dict[str, dict[str, Any]]) -> bool:

@@ -53,7 +53,9 @@ _FLUSH = object()  # embed and write what is pooled before the next document (a 
 _END = object()
 
 
-async def index_many(service: IndexingService, loads: Iterable[Load], report: Report, pool_chunks: int, allow_empty: Container[int] = ()) -> None:
+async def index_many(
+    service: IndexingService, loads: Iterable[Load], report: Report, pool_chunks: int, allow_empty: Container[int] = ()
+) -> None:
     """Index every document `loads` yields (each a blocking reader, run in a thread); `report` gets
     (position, outcome or the document's error) in input order. A document whose position is in
     `allow_empty` may be emptied; any other that would lose every chunk fails with EmptyReindex."""
@@ -105,7 +107,9 @@ async def index_many(service: IndexingService, loads: Iterable[Load], report: Re
                 vectors = await _embed(service, [p.plan for p in pooled if isinstance(p, _Planned)])
                 if writer is not None:
                     await writer  # writes stay in input order
-                writer = asyncio.get_running_loop().create_task(_write(service, pooled, vectors, report), name="index-write")
+                writer = asyncio.get_running_loop().create_task(
+                    _write(service, pooled, vectors, report), name="index-write"
+                )
                 writing, pooled, chunks = pooled, [], 0
             if item is _END:
                 break
@@ -123,7 +127,9 @@ async def index_many(service: IndexingService, loads: Iterable[Load], report: Re
                 p.free()
 
 
-async def preview_many(service: IndexingService, loads: Iterable[Load], report: Report, allow_empty: Container[int] = ()) -> None:
+async def preview_many(
+    service: IndexingService, loads: Iterable[Load], report: Report, allow_empty: Container[int] = ()
+) -> None:
     """A dry run of index_many: each document is read and planned (parsed, chunked, compared with the
     store) and `report` gets the outcome indexing would have, or the error it would fail with. Nothing
     is embedded or written."""
@@ -164,7 +170,9 @@ async def _embed(service: IndexingService, plans: list[Plan]) -> list[Vectors]:
     return out
 
 
-async def _write(service: IndexingService, pooled: list[_Planned | _Failed], vectors: list[Vectors], report: Report) -> None:
+async def _write(
+    service: IndexingService, pooled: list[_Planned | _Failed], vectors: list[Vectors], report: Report
+) -> None:
     planned = [p for p in pooled if isinstance(p, _Planned)]
     try:
         outcomes = iter(await service.commit([p.plan for p in planned], vectors))

@@ -84,7 +84,9 @@ def split_blocks(text: str) -> list[tuple[str, bool]]:
     return blocks
 
 
-def _split_long(text: str, atomic: bool, budget: int, count: TokenCounter, overlap: int = 0, fenced: bool = False) -> list[str]:
+def _split_long(
+    text: str, atomic: bool, budget: int, count: TokenCounter, overlap: int = 0, fenced: bool = False
+) -> list[str]:
     """Cut one over-long block: code by lines, prose by sentences (each piece starting with the
     previous piece's last sentences, up to `overlap` tokens), then by words."""
     lines = text.split("\n")
@@ -108,7 +110,11 @@ def _split_long(text: str, atomic: bool, budget: int, count: TokenCounter, overl
         opening, closing = "\n".join(lines[:fences]), "\n".join(lines[len(lines) - fences :])
         inner = _split_long("\n".join(lines[fences : len(lines) - fences]), True, budget, count, 0, fenced=True)
         return [f"{opening}\n{piece}\n{closing}" for piece in inner]
-    tabular = len(lines) > 1 and all(line.lstrip().startswith(("|", "-", "*", "+", ">")) or line.lstrip()[:1].isdigit() for line in lines if line.strip())
+    tabular = len(lines) > 1 and all(
+        line.lstrip().startswith(("|", "-", "*", "+", ">")) or line.lstrip()[:1].isdigit()
+        for line in lines
+        if line.strip()
+    )
     line_units = atomic or tabular
     units = lines if line_units else [s for s in _SENTENCE_END.split(text) if s.strip()]
     joiner = "\n" if line_units else " "
@@ -179,7 +185,9 @@ def heading_prefix(title: str, path: list[str]) -> str:
     return " > ".join(parts)
 
 
-def chunk_section(section: Section, title: str, max_tokens: int, overlap: int, count: TokenCounter) -> list[tuple[str, str, int]]:
+def chunk_section(
+    section: Section, title: str, max_tokens: int, overlap: int, count: TokenCounter
+) -> list[tuple[str, str, int]]:
     """(content, embed_text, tokens) for one section."""
     prefix = heading_prefix(title, section.heading_path)
     prefix_tokens = count(prefix) + 1 if prefix else 0
@@ -217,7 +225,9 @@ def chunk_section(section: Section, title: str, max_tokens: int, overlap: int, c
     return out
 
 
-def chunk_document(doc: ParsedDocument, max_tokens: int, overlap: int, count: TokenCounter, caps: DocumentCaps | None = None) -> list[Chunk]:
+def chunk_document(
+    doc: ParsedDocument, max_tokens: int, overlap: int, count: TokenCounter, caps: DocumentCaps | None = None
+) -> list[Chunk]:
     """Raises DocumentTooLarge as soon as the chunks pass `caps.chunks` (the rest is not counted)."""
     chunks: list[Chunk] = []
     for section in doc.sections:

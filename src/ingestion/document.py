@@ -64,7 +64,9 @@ class DocumentCaps:
 
     def check_chars(self, chars: int) -> None:
         if chars > self.chars:
-            raise DocumentTooLarge(f"the document's text is longer than MAX_EXTRACTED_CHARS ({self.chars:,} characters)")
+            raise DocumentTooLarge(
+                f"the document's text is longer than MAX_EXTRACTED_CHARS ({self.chars:,} characters)"
+            )
 
     def check_pdf_text(self, chars: int, file_bytes: int) -> None:
         """A PDF's text against its file's size: text compressed into a content stream, even shared by every

@@ -30,7 +30,9 @@ _SKIP_DIRS = {"node_modules", ".git", "build", "_build", ".docusaurus", "__pycac
 _SKIP_NAMES = {"SUMMARY.md", "LICENSE.md", "SOURCE.md", "CHANGELOG.md", "CONTRIBUTING.md"}
 
 
-OutsideRoot = Callable[[Path, Path], None]  # told of a path skipped because it resolves outside the book: (path, target)
+OutsideRoot = Callable[
+    [Path, Path], None
+]  # told of a path skipped because it resolves outside the book: (path, target)
 
 
 def _log_outside(path: Path, target: Path) -> None:
@@ -87,7 +89,9 @@ def category_of(path: Path, root: Path) -> tuple[str | None, int | None]:
             except (json.JSONDecodeError, OSError):
                 data = {}
             position = data.get("position")
-            return (str(data["label"]) if data.get("label") else None), (int(position) if isinstance(position, int | float) else None)
+            return (str(data["label"]) if data.get("label") else None), (
+                int(position) if isinstance(position, int | float) else None
+            )
         if folder == root or root not in folder.parents:
             return None, None
         folder = folder.parent
@@ -98,13 +102,17 @@ def generator_of(root: Path) -> Generator:
     return detect_generator(root)
 
 
-def read_document(path: Path, root: Path, base_url: str | None, prefix: str | None = None) -> tuple[str | bytes, IndexMetadata]:
+def read_document(
+    path: Path, root: Path, base_url: str | None, prefix: str | None = None
+) -> tuple[str | bytes, IndexMetadata]:
     """A file's content and its index metadata. `source_file` is its path under `root` (after `prefix/`)."""
     document_type = DOCUMENT_TYPES[path.suffix.lower()]
     relative = path.relative_to(root).as_posix()
     generator = generator_of(root)
     content: str | bytes = path.read_bytes() if document_type == "pdf" else path.read_text(encoding="utf-8")
-    front: dict[str, Any] = split_front_matter(content)[0] if isinstance(content, str) and document_type == "markdown" else {}
+    front: dict[str, Any] = (
+        split_front_matter(content)[0] if isinstance(content, str) and document_type == "markdown" else {}
+    )
     label, position = category_of(path, root) if generator == "docusaurus" else (None, None)
     meta = IndexMetadata(
         source_file=source_file_of(path, root, prefix),

@@ -74,4 +74,6 @@ def parse_html(text: str, default_title: str | None = None) -> ParsedDocument:
 
 def parse_text(text: str, default_title: str | None = None) -> ParsedDocument:
     body = text.replace("\r\n", "\n").strip()
-    return ParsedDocument(title=default_title or "", sections=[Section(heading_path=[], anchor=None, text=body)] if body else [])
+    return ParsedDocument(
+        title=default_title or "", sections=[Section(heading_path=[], anchor=None, text=body)] if body else []
+    )

@@ -61,7 +61,11 @@ class JobRunner:
                 entry |= {"status": "failed", "error": str(result)[:500]}
                 failed += 1
             else:
-                entry |= {"status": result.status, "indexed_chunks": result.indexed_chunks, "chunks_new": result.chunks_new}
+                entry |= {
+                    "status": result.status,
+                    "indexed_chunks": result.indexed_chunks,
+                    "chunks_new": result.chunks_new,
+                }
                 done += 1
             results.append(entry)
             await self._record(job_id, done=done, failed=failed, results=results)
@@ -69,15 +73,30 @@ class JobRunner:
         try:
             await self._record(job_id, status="running")
             allowed = {position for position, doc in enumerate(documents) if doc.allow_empty}
-            await index_many(self.indexing, [loader(doc) for doc in documents], report, self.indexing.settings.index_pool_chunks, allowed)
+            await index_many(
+                self.indexing,
+                [loader(doc) for doc in documents],
+                report,
+                self.indexing.settings.index_pool_chunks,
+                allowed,
+            )
             await self._record(job_id, status="completed")
             log.info("INDEX_JOB_COMPLETED", job_id=job_id, done=done, failed=failed)
         except asyncio.CancelledError:
-            await asyncio.shield(self._record(job_id, status="failed", error=INTERRUPTED, done=done, failed=failed, results=results))
+            await asyncio.shield(
+                self._record(job_id, status="failed", error=INTERRUPTED, done=done, failed=failed, results=results)
+            )
             raise
         except Exception as exc:  # noqa: BLE001 - a background job has no caller: record why it stopped
             log.error("INDEX_JOB_FAILED", job_id=job_id, error=type(exc).__name__, message=str(exc)[:200])
-            await self._record(job_id, status="failed", error=f"{type(exc).__name__}: {str(exc)[:300]}", done=done, failed=failed, results=results)
+            await self._record(
+                job_id,
+                status="failed",
+                error=f"{type(exc).__name__}: {str(exc)[:300]}",
+                done=done,
+                failed=failed,
+                results=results,
+            )
 
     async def close(self) -> None:
         for task in list(self.running.values()):

@@ -2,20 +2,18 @@
 
 A section is the text between one heading and the next, with the path of headings above it and
 the anchor the site generator gives that heading, so a citation can open the exact section.
-Code fences and math blocks are never read as headings and are kept intact.
+Code fences and math blocks are never read as headings and are kept intact. Front matter is read by
+front_matter.py.
 """
 
 from __future__ import annotations
 
-import datetime
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-import yaml
-
-from src.ingestion.document import ParsedDocument, Section, UnreadableDocument
+from src.ingestion.document import ParsedDocument, Section
+from src.ingestion.front_matter import split_front_matter as split_front_matter
 
 # Every pattern here costs time linear in its input: no search may rescan an unbounded run from each
 # start (an unclosed `<!--` or `[` did), and no line pattern may backtrack over nested runs (the old
@@ -26,15 +24,20 @@ _FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})")
 _ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _IMPORT_EXPORT = re.compile(r"^(import|export)\s.+$")
 _JSX_LINE = re.compile(r"^\s*</?[A-Z][A-Za-z0-9.]*(\s[^>]*)?/?>\s*$")
-_ADMONITION_OPEN = re.compile(r"^\s*:::\s*(note|tip|info|caution|warning|danger|important|success|secondary)\b\s*(.*)$", re.I)
+_ADMONITION_OPEN = re.compile(
+    r"^\s*:::\s*(note|tip|info|caution|warning|danger|important|success|secondary)\b\s*(.*)$", re.I
+)
 _ADMONITION_CLOSE = re.compile(r"^\s*:::\s*$")
 _MDBOOK_DIRECTIVE = re.compile(r"^\s*\{\{#\w[^}]*\}\}\s*$")
 # d2lbook / MyST roles: `:label:` lines go, `:numref:`x`` and `:eqref:` keep their target, `:cite:` goes.
-_ROLE_LINE = re.compile(r"^\s*:(label|eqlabel|width|height|bibliography|begin_tab|end_tab)?:`[^`]*`\s*$|^\s*:(begin_tab|end_tab)\b.*$")
+_ROLE_LINE = re.compile(
+    r"^\s*:(label|eqlabel|width|height|bibliography|begin_tab|end_tab)?:`[^`]*`\s*$|^\s*:(begin_tab|end_tab)\b.*$"
+)
 _ROLE_CITE = re.compile(r":cite:`[^`]*`")
 _ROLE_REF = re.compile(r":(numref|ref|eqref|doc|numref):`([^`]*)`")
 _INLINE_HTML = re.compile(
-    r"</?(span|div|a|img|br|sup|sub|p|details|summary|figure|figcaption|center|kbd|small|b|i|u|em|strong|section|picture|source)\b[^>]*>", re.I
+    r"</?(span|div|a|img|br|sup|sub|p|details|summary|figure|figcaption|center|kbd|small|b|i|u|em|strong|section|picture|source)\b[^>]*>",
+    re.I,
 )
 _INLINE_MARKUP = re.compile(r"(\*\*|__|`)")
 _TAG = re.compile(r"<[^>]+>")
@@ -120,90 +123,6 @@ def _custom_id(raw: str) -> tuple[str, str | None]:
     return raw, None
 
 
-# Front matter is read by a YAML loader that refuses what can make a small block expensive: anchors
-# and aliases (nine aliases of nine aliases ... expand exponentially once printed), nesting past
-# _FRONT_MATTER_DEPTH (recursion), more than _FRONT_MATTER_BYTES, and a title, slug or sidebar
-# position that is not one short value. Merely malformed YAML is an author's mistake: it is ignored.
-_FRONT_MATTER_BYTES = 64 * 1024
-_FRONT_MATTER_DEPTH = 20
-_FRONT_MATTER_FIELDS = {"title": 1000, "slug": 1000, "sidebar_position": 32}  # the fields read, and their longest value
-_SCALARS = (str, int, float, bool, datetime.date)
-
-
-class FrontMatterRefused(UnreadableDocument):
-    """Front matter built to be expensive (aliases, deep nesting, oversized): the document gets a 422."""
-
-
-class _FrontMatterLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type hints
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.depth = 0
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        # Checked on the events, before any node is built, let alone expanded.
-        if self.check_event(yaml.AliasEvent):
-            raise FrontMatterRefused("front matter refused: YAML aliases (*name) are not accepted")
-        if self.peek_event().anchor is not None:
-            raise FrontMatterRefused("front matter refused: YAML anchors (&name) are not accepted")
-        if self.depth >= _FRONT_MATTER_DEPTH:
-            raise FrontMatterRefused(f"front matter refused: nested deeper than {_FRONT_MATTER_DEPTH} levels")
-        self.depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
-
-
-def _front_matter_block(text: str) -> tuple[str, int] | None:
-    r"""The YAML between a first line `---` and the next line `---`, and where the body starts; as
-    `^---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|$)` (re.S) finds them, in one forward scan."""
-    opening = re.match(r"---[ \t]*\r?\n", text)
-    if not opening:
-        return None
-    start = opening.end()
-    at = text.find("\n---", start)
-    while at != -1:
-        after = at + 4
-        while after < len(text) and text[after] in " \t":
-            after += 1
-        ending = 1 if text.startswith("\n", after) else 2 if text.startswith("\r\n", after) else 0
-        if ending or after == len(text):
-            end = at - 1 if at > start and text[at - 1] == "\r" else at
-            return text[start:end], after + ending
-        at = text.find("\n---", at + 1)
-    return None
-
-
-def _checked_fields(data: dict[str, Any]) -> dict[str, Any]:
-    for name, longest in _FRONT_MATTER_FIELDS.items():
-        value = data.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, _SCALARS):
-            raise FrontMatterRefused(f"front matter refused: {name} must be a single value, not a {type(value).__name__}")
-        if len(str(value)) > longest:
-            raise FrontMatterRefused(f"front matter refused: {name} is longer than {longest} characters")
-    return data
-
-
-def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
-    """The front matter's fields and the body after it. Raises FrontMatterRefused (a 422) for a
-    hostile block; malformed YAML is read as no fields."""
-    if not text.startswith("---"):
-        return {}, text
-    found = _front_matter_block(text)
-    if found is None:
-        return {}, text
-    block, body_start = found
-    if len(block) > _FRONT_MATTER_BYTES or len(block.encode("utf-8", "surrogatepass")) > _FRONT_MATTER_BYTES:
-        raise FrontMatterRefused(f"front matter refused: larger than {_FRONT_MATTER_BYTES // 1024} KiB")
-    try:
-        data = yaml.load(block, Loader=_FrontMatterLoader) or {}  # a SafeLoader that also refuses aliases
-    except (yaml.YAMLError, ValueError):  # ValueError: an int past Python's digit limit, a date that does not exist
-        data = {}
-    return (_checked_fields(data) if isinstance(data, dict) else {}), text[body_start:]
-
-
 @dataclass
 class _Open:
     level: int
@@ -219,9 +138,22 @@ def clean_heading(raw: str, slugger: Callable[[str], str] = slugify) -> tuple[st
     return title, anchor or slugger(title)
 
 
-def parse_markdown(text: str, default_title: str | None = None, slugger: Callable[[str], str] = slugify) -> ParsedDocument:
+def parse_markdown(
+    text: str, default_title: str | None = None, slugger: Callable[[str], str] = slugify
+) -> ParsedDocument:
     front, body = split_front_matter(text.replace("\r\n", "\n"))
-    body = strip_html_comments(body)
+    sections = _sections(strip_html_comments(body), slugger)
+    title = str(front.get("title") or "").strip()
+    if not title:
+        levels = [s.level for s in sections if s.level > 0]
+        top = next((s for s in sections if levels and s.level == min(levels)), None)  # mdBook pages often start at ##
+        title = top.title if top else (default_title or "")
+    return ParsedDocument(title=title, sections=_nested(sections), front_matter=front)
+
+
+def _sections(body: str, slugger: Callable[[str], str]) -> list[_Open]:
+    """The body cut at its headings (ATX and setext), each section with its lines as indexed; the text before
+    the first heading is a section of level 0. Fences and math blocks are kept whole, never read as headings."""
     lines = body.split("\n")
     sections: list[_Open] = [_Open(level=0, title="", anchor=None)]
     fence: str | None = None
@@ -251,7 +183,9 @@ def parse_markdown(text: str, default_title: str | None = None, slugger: Callabl
             fence = fence_match.group(1)
             current.lines.append(line)
             continue
-        if (in_math and line.strip().count("$$") % 2 == 1) or (line.strip().startswith("$$") and line.strip().count("$$") % 2 == 1):
+        if (in_math and line.strip().count("$$") % 2 == 1) or (
+            line.strip().startswith("$$") and line.strip().count("$$") % 2 == 1
+        ):
             in_math = not in_math
             current.lines.append(line)
             continue
@@ -264,27 +198,35 @@ def parse_markdown(text: str, default_title: str | None = None, slugger: Callabl
             continue
         if i + 1 < len(lines) and line.strip() and not line.startswith((" ", "\t", "-", "*", ">", "|")):
             nxt = lines[i + 1]
-            if _SETEXT_H1.match(nxt) or (_SETEXT_H2.match(nxt) and len(nxt.strip()) >= 3 and current.lines and not current.lines[-1].strip()):
+            if _SETEXT_H1.match(nxt) or (
+                _SETEXT_H2.match(nxt) and len(nxt.strip()) >= 3 and current.lines and not current.lines[-1].strip()
+            ):
                 open_heading(1 if nxt.strip().startswith("=") else 2, line)
                 lines[i + 1] = ""
                 continue
-        if _IMPORT_EXPORT.match(line) or _JSX_LINE.match(line) or _MDBOOK_DIRECTIVE.match(line) or _ROLE_LINE.match(line):
-            continue
-        line = _sub_closed(_INLINE_HTML, "", _ROLE_REF.sub(r"\2", _ROLE_CITE.sub("", line)), ">")
-        admonition = _ADMONITION_OPEN.match(line)
-        if admonition:
-            label = admonition.group(2).strip() or admonition.group(1).capitalize()
-            current.lines.append(f"{label}:")
-            continue
-        if _ADMONITION_CLOSE.match(line):
-            continue
-        current.lines.append(line)
+        kept = _prose_line(line)
+        if kept is not None:
+            current.lines.append(kept)
+    return sections
 
-    title = str(front.get("title") or "").strip()
-    if not title:
-        levels = [s.level for s in sections if s.level > 0]
-        top = next((s for s in sections if levels and s.level == min(levels)), None)  # mdBook pages often start at ##
-        title = top.title if top else (default_title or "")
+
+def _prose_line(line: str) -> str | None:
+    """A line outside fences and math as indexed: None for MDX imports and JSX tags, mdBook directives, role
+    lines and an admonition's end; roles, citations and inline HTML dropped; an admonition's start as its label."""
+    if _IMPORT_EXPORT.match(line) or _JSX_LINE.match(line) or _MDBOOK_DIRECTIVE.match(line) or _ROLE_LINE.match(line):
+        return None
+    line = _sub_closed(_INLINE_HTML, "", _ROLE_REF.sub(r"\2", _ROLE_CITE.sub("", line)), ">")
+    admonition = _ADMONITION_OPEN.match(line)
+    if admonition:
+        label = admonition.group(2).strip() or admonition.group(1).capitalize()
+        return f"{label}:"
+    if _ADMONITION_CLOSE.match(line):
+        return None
+    return line
+
+
+def _nested(sections: list[_Open]) -> list[Section]:
+    """Each section that has text, under the path of headings above it; an anchor for headings below the title."""
     doc_sections: list[Section] = []
     stack: list[_Open] = []
     for sec in sections:
@@ -297,4 +239,4 @@ def parse_markdown(text: str, default_title: str | None = None, slugger: Callabl
             continue
         path = [s.title for s in stack]
         doc_sections.append(Section(heading_path=path, anchor=sec.anchor if sec.level > 1 else None, text=content))
-    return ParsedDocument(title=title, sections=doc_sections, front_matter=front)
+    return doc_sections

@@ -19,7 +19,13 @@ from src.ingestion.sites import Generator, slugger_for
 ISOLATED_TYPES = frozenset({"pdf", "html"})
 
 
-def _parse(document_type: str, content: str | bytes, default_title: str | None, site: Generator | None, caps: DocumentCaps | None) -> ParsedDocument:
+def _parse(
+    document_type: str,
+    content: str | bytes,
+    default_title: str | None,
+    site: Generator | None,
+    caps: DocumentCaps | None,
+) -> ParsedDocument:
     if document_type == "pdf":
         if not isinstance(content, bytes):
             raise ValueError("PDF content must be bytes")
@@ -36,7 +42,11 @@ def _parse(document_type: str, content: str | bytes, default_title: str | None, 
 
 
 def parse(
-    document_type: str, content: str | bytes, default_title: str | None, site: Generator | None = None, caps: DocumentCaps | None = None
+    document_type: str,
+    content: str | bytes,
+    default_title: str | None,
+    site: Generator | None = None,
+    caps: DocumentCaps | None = None,
 ) -> ParsedDocument:
     """In this process. Headings are cut to MAX_HEADING_CHARS (each chunk carries its heading path)."""
     try:
@@ -47,12 +57,20 @@ def parse(
         caps.check_chars(sum(len(section.text) for section in doc.sections))
     doc.title = doc.title[:MAX_HEADING_CHARS]
     if any(len(heading) > MAX_HEADING_CHARS for section in doc.sections for heading in section.heading_path):
-        doc.sections = [replace(section, heading_path=[h[:MAX_HEADING_CHARS] for h in section.heading_path]) for section in doc.sections]
+        doc.sections = [
+            replace(section, heading_path=[h[:MAX_HEADING_CHARS] for h in section.heading_path])
+            for section in doc.sections
+        ]
     return doc
 
 
 def parse_document(
-    document_type: str, content: str | bytes, default_title: str | None, site: Generator | None, caps: DocumentCaps, limits: SandboxLimits
+    document_type: str,
+    content: str | bytes,
+    default_title: str | None,
+    site: Generator | None,
+    caps: DocumentCaps,
+    limits: SandboxLimits,
 ) -> ParsedDocument:
     """parse(), in a child process with `limits` for the types in ISOLATED_TYPES."""
     if document_type in ISOLATED_TYPES:

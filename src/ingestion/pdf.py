@@ -54,5 +54,12 @@ def parse_pdf(data: bytes, default_title: str | None = None, caps: DocumentCaps 
     for number, text in enumerate(pages, start=1):
         text = _join_lines(text)
         if text:
-            sections.append(Section(heading_path=[title, f"Page {number}"] if title else [f"Page {number}"], anchor=f"page={number}", text=text, page=number))
+            sections.append(
+                Section(
+                    heading_path=[title, f"Page {number}"] if title else [f"Page {number}"],
+                    anchor=f"page={number}",
+                    text=text,
+                    page=number,
+                )
+            )
     return ParsedDocument(title=title, sections=sections)

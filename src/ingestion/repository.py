@@ -19,7 +19,16 @@ class DocumentRepository:
     async def get(self, source_file: str) -> IndexedDocument | None:
         return await self.session.get(IndexedDocument, source_file)
 
-    async def save(self, *, source_file: str, content_id: str, content_hash: str, title: str | None, document_type: str, chunk_count: int) -> IndexedDocument:
+    async def save(
+        self,
+        *,
+        source_file: str,
+        content_id: str,
+        content_hash: str,
+        title: str | None,
+        document_type: str,
+        chunk_count: int,
+    ) -> IndexedDocument:
         row = await self.get(source_file)
         if row is None:
             row = IndexedDocument(source_file=source_file)

@@ -25,7 +25,12 @@ from src.security.auth import IndexingKey, IndexingKeyRoute
 from src.security.inputs import validate_source_file
 
 # The key is checked before the body is parsed (IndexingKeyRoute); rejected inputs are logged by the error handler.
-router = APIRouter(prefix="/api/v1/index", tags=["indexing"], dependencies=[IndexingKey], route_class=IndexingKeyRoute.requiring("index"))
+router = APIRouter(
+    prefix="/api/v1/index",
+    tags=["indexing"],
+    dependencies=[IndexingKey],
+    route_class=IndexingKeyRoute.requiring("index"),
+)
 _ERRORS = error_responses(401, 422, 503)
 _BODY_ERRORS = error_responses(400, 401, 413, 422, 503)
 # A re-index whose content has no text to index would remove every chunk of the page: refused unless asked for.
@@ -42,19 +47,32 @@ _REPLACES = (
 async def _index(body: IndexRequest, indexing: IndexingServiceDep, settings: SettingsDep) -> IndexResponse:
     limit = settings.max_index_content_chars
     if len(body.content) > limit:
-        raise InvalidInput("content is too long", [{"loc": ["body", "content"], "msg": f"at most {limit} characters", "type": "string_too_long"}])
+        raise InvalidInput(
+            "content is too long",
+            [{"loc": ["body", "content"], "msg": f"at most {limit} characters", "type": "string_too_long"}],
+        )
     outcome = await indexing.index(body.content, body.metadata, body.allow_empty)
     return IndexResponse(**outcome.__dict__)
 
 
 @router.post(
-    "", response_model=IndexResponse, responses=_INDEX_ERRORS, summary="Index a document (re-posting a source_file replaces its chunks)", description=_REPLACES
+    "",
+    response_model=IndexResponse,
+    responses=_INDEX_ERRORS,
+    summary="Index a document (re-posting a source_file replaces its chunks)",
+    description=_REPLACES,
 )
 async def index_document(body: IndexRequest, indexing: IndexingServiceDep, settings: SettingsDep) -> IndexResponse:
     return await _index(body, indexing, settings)
 
 
-@router.put("", response_model=IndexResponse, responses=_INDEX_ERRORS, summary="Re-index a document: only changed chunks are embedded", description=_REPLACES)
+@router.put(
+    "",
+    response_model=IndexResponse,
+    responses=_INDEX_ERRORS,
+    summary="Re-index a document: only changed chunks are embedded",
+    description=_REPLACES,
+)
 async def reindex_document(body: IndexRequest, indexing: IndexingServiceDep, settings: SettingsDep) -> IndexResponse:
     return await _index(body, indexing, settings)
 
@@ -72,10 +90,20 @@ async def reindex_document(body: IndexRequest, indexing: IndexingServiceDep, set
 )
 async def bulk_index(body: BulkIndexRequest, jobs: JobRunnerDep, request: Request) -> JobAccepted:
     job_id = await jobs.submit(body.documents)
-    return JobAccepted(job_id=job_id, status="queued", total=len(body.documents), status_url=str(request.url_for("index_job_status", job_id=job_id).path))
+    return JobAccepted(
+        job_id=job_id,
+        status="queued",
+        total=len(body.documents),
+        status_url=str(request.url_for("index_job_status", job_id=job_id).path),
+    )
 
 
-@router.get("/jobs/{job_id}", response_model=JobStatus, responses=error_responses(401, 404, 422, 503, s404="No such job"), name="index_job_status")
+@router.get(
+    "/jobs/{job_id}",
+    response_model=JobStatus,
+    responses=error_responses(401, 404, 422, 503, s404="No such job"),
+    name="index_job_status",
+)
 async def index_job_status(job_id: Annotated[str, Path(max_length=36)], db: DbSession) -> JobStatus:
     row = await JobRepository(db).get(job_id)
     if row is None:
@@ -93,7 +121,9 @@ async def index_health(store_state: StoreStateDep, settings: SettingsDep) -> dic
 
 
 @router.get("/documents", response_model=DocumentList, responses=_ERRORS, summary="What is indexed")
-async def list_documents(db: DbSession, limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0) -> DocumentList:
+async def list_documents(
+    db: DbSession, limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0
+) -> DocumentList:
     repo = DocumentRepository(db)
     rows = await repo.list(limit, offset)
     return DocumentList(documents=[DocumentInfo.model_validate(r) for r in rows], total=await repo.count())
@@ -105,10 +135,14 @@ async def list_documents(db: DbSession, limit: Annotated[int, Query(ge=1, le=100
     responses=error_responses(401, 404, 422, 503, s404="Nothing indexed under that name"),
     summary="Remove a document: its chunks and its registry row",
 )
-async def delete_document(source_file: Annotated[str, Path(max_length=1024)], indexing: IndexingServiceDep) -> DeleteResponse:
+async def delete_document(
+    source_file: Annotated[str, Path(max_length=1024)], indexing: IndexingServiceDep
+) -> DeleteResponse:
     try:
         validate_source_file(source_file)
     except ValueError as exc:
-        raise InvalidInput(str(exc), [{"loc": ["path", "source_file"], "msg": str(exc), "type": "value_error"}]) from exc
+        raise InvalidInput(
+            str(exc), [{"loc": ["path", "source_file"], "msg": str(exc), "type": "value_error"}]
+        ) from exc
     removed = await indexing.delete(source_file)  # DocumentNotFound (404) when nothing is indexed under it
     return DeleteResponse(status="deleted", source_file=source_file, deleted_chunks=removed)

@@ -151,7 +151,12 @@ def parse_rst(text: str, default_title: str | None = None) -> ParsedDocument:
         over = _ADORNMENT.match(line)
         if over and nxt.strip() and _ADORNMENT.match(after) and after.strip()[0] == line.strip()[0]:
             style, title, i = (line.strip()[0], True), nxt.strip(), i + 3
-        elif line.strip() and not line[:1].isspace() and _ADORNMENT.match(nxt) and len(nxt.strip()) >= len(line.strip()) - 1:
+        elif (
+            line.strip()
+            and not line[:1].isspace()
+            and _ADORNMENT.match(nxt)
+            and len(nxt.strip()) >= len(line.strip()) - 1
+        ):
             style, title, i = (nxt.strip()[0], False), line.strip(), i + 2
         else:
             regions[-1][2].append(line)

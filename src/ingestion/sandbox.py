@@ -62,9 +62,14 @@ def _set_limits(memory_bytes: int, cpu_seconds: int) -> None:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
     soft = math.ceil(usage.ru_utime + usage.ru_stime) + cpu_seconds
-    resource.setrlimit(resource.RLIMIT_CPU, (soft if cpu_hard == resource.RLIM_INFINITY else min(soft, cpu_hard), cpu_hard))
+    resource.setrlimit(
+        resource.RLIMIT_CPU, (soft if cpu_hard == resource.RLIM_INFINITY else min(soft, cpu_hard), cpu_hard)
+    )
     _, memory_hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes if memory_hard == resource.RLIM_INFINITY else min(memory_bytes, memory_hard), memory_hard))
+    resource.setrlimit(
+        resource.RLIMIT_AS,
+        (memory_bytes if memory_hard == resource.RLIM_INFINITY else min(memory_bytes, memory_hard), memory_hard),
+    )
 
 
 def _serve(conn: Connection) -> None:
@@ -93,7 +98,9 @@ def _serve(conn: Connection) -> None:
 class _Child:
     def __init__(self) -> None:
         self.conn, child_end = _CONTEXT.Pipe()
-        self.process: BaseProcess = _CONTEXT.Process(target=_serve, args=(child_end,), daemon=True, name="document-parser")
+        self.process: BaseProcess = _CONTEXT.Process(
+            target=_serve, args=(child_end,), daemon=True, name="document-parser"
+        )
         self.process.start()
         child_end.close()
         self.tasks = 0
@@ -170,10 +177,14 @@ class ParserPool:
             raise value
         if kind == "timeout":
             log.warning("PARSER_TIMEOUT", seconds=limits.timeout_seconds)
-            raise ParserLimitExceeded(f"parsing took longer than PARSE_TIMEOUT_SECONDS ({limits.timeout_seconds:g} s): the document was refused")
+            raise ParserLimitExceeded(
+                f"parsing took longer than PARSE_TIMEOUT_SECONDS ({limits.timeout_seconds:g} s): the document was refused"
+            )
         if kind == "memory":
             log.warning("PARSER_OUT_OF_MEMORY", memory_mb=limits.memory_bytes // (1024 * 1024))
-            raise ParserLimitExceeded(f"parsing needed more memory than PARSE_MEMORY_MB ({limits.memory_bytes // (1024 * 1024)} MiB): the document was refused")
+            raise ParserLimitExceeded(
+                f"parsing needed more memory than PARSE_MEMORY_MB ({limits.memory_bytes // (1024 * 1024)} MiB): the document was refused"
+            )
         log.warning("PARSER_FAILED", error=value)
         raise UnreadableDocument(f"the document could not be parsed ({value})")
 
@@ -183,8 +194,12 @@ class ParserPool:
         code = child.process.exitcode
         log.warning("PARSER_DIED", exit_code=code)
         if code == -signal.SIGXCPU:
-            return ParserLimitExceeded(f"parsing used more CPU than PARSE_CPU_SECONDS ({limits.cpu_seconds} s): the document was refused")
-        return ParserLimitExceeded(f"the parser stopped (exit code {code}), most likely past PARSE_MEMORY_MB or PARSE_CPU_SECONDS: the document was refused")
+            return ParserLimitExceeded(
+                f"parsing used more CPU than PARSE_CPU_SECONDS ({limits.cpu_seconds} s): the document was refused"
+            )
+        return ParserLimitExceeded(
+            f"the parser stopped (exit code {code}), most likely past PARSE_MEMORY_MB or PARSE_CPU_SECONDS: the document was refused"
+        )
 
     def close(self) -> None:
         """Stop the idle children now and the busy ones when their task returns; a later run() starts new ones."""

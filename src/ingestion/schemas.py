@@ -25,14 +25,20 @@ def _no_nul(value: str | None) -> str | None:
 class IndexMetadata(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    source_file: str = Field(min_length=1, max_length=1024, description="The book-relative path, e.g. docs/07-gazebo/index.md")
+    source_file: str = Field(
+        min_length=1, max_length=1024, description="The book-relative path, e.g. docs/07-gazebo/index.md"
+    )
     title: str | None = Field(default=None, max_length=500)
     section: str | None = Field(default=None, max_length=500)
     chapter: str | None = Field(default=None, max_length=500)
     chapter_number: int | None = Field(default=None, ge=0, le=10_000)
-    url: str | None = Field(default=None, max_length=2048, description="The page's URL; chunk links add the heading anchor")
+    url: str | None = Field(
+        default=None, max_length=2048, description="The page's URL; chunk links add the heading anchor"
+    )
     document_type: DocumentType = Field(default="markdown", description="pdf content is base64-encoded")
-    site: Site | None = Field(default=None, description="The site generator, for heading anchors (default: docusaurus rules)")
+    site: Site | None = Field(
+        default=None, description="The site generator, for heading anchors (default: docusaurus rules)"
+    )
 
     @field_validator("source_file")
     @classmethod

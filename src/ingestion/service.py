@@ -14,10 +14,8 @@ import binascii
 import hashlib
 import re
 import time
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
 
 from anyio import to_thread
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,11 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from src.ingestion.chunking import Chunk, chunk_document
 from src.ingestion.document import DocumentCaps, ParsedDocument
 from src.ingestion.parsers import parse_document
+from src.ingestion.passages import content_id_for, passages_of
 from src.ingestion.pdf import UnreadablePdf
 from src.ingestion.repository import DocumentRepository
 from src.ingestion.sandbox import SandboxLimits
 from src.ingestion.schemas import IndexMetadata
-from src.ingestion.sites import chapter_number_from_path
 from src.kit.cache import Cache
 from src.kit.db import transaction
 from src.kit.errors import InvalidInput, NotFound
@@ -37,19 +35,11 @@ from src.kit.logging import get_logger
 from src.kit.metrics import stage
 from src.kit.settings import Settings
 from src.retrieval.embedder import Embedder, Vectors
+from src.retrieval.passage import Passage
 from src.retrieval.sparse import SparseEncoder
 from src.retrieval.store.base import StoredChunk, VectorStore
 
 log = get_logger(__name__)
-CHUNK_NAMESPACE = uuid.UUID("6f1c63c8-3f0e-5b9e-9a57-3c1f0d2b7a11")
-
-
-def content_id_for(source_file: str) -> str:
-    return str(uuid.uuid5(CHUNK_NAMESPACE, "doc:" + source_file))
-
-
-def chunk_id_for(source_file: str, position: int, content_hash: str) -> str:
-    return str(uuid.uuid5(CHUNK_NAMESPACE, f"{source_file}\x00{position}\x00{content_hash}"))
 
 
 def decode_pdf_upload(content: str) -> bytes:
@@ -61,13 +51,6 @@ def decode_pdf_upload(content: str) -> bytes:
     if not data.startswith(b"%PDF"):
         raise UnreadablePdf("content is not a PDF file")
     return data
-
-
-def join_url(url: str | None, anchor: str | None) -> str | None:
-    if not url:
-        return None
-    base = url.split("#", 1)[0]
-    return f"{base}#{anchor}" if anchor else base
 
 
 class DocumentNotFound(NotFound):
@@ -109,7 +92,7 @@ class Plan:
     started: float
     content_hash: str
     title: str | None
-    by_id: dict[str, tuple[dict[str, Any], str]]  # chunk id -> (payload, text to embed)
+    by_id: dict[str, tuple[Passage, str]]  # chunk id -> (passage, text to embed)
     fresh: list[str]
     stale: list[str]
     to_embed: list[str]
@@ -149,40 +132,14 @@ class IndexingService:
         if not doc.title:  # a page without any heading: name it after its file
             stem = meta.source_file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
             doc.title = re.sub(r"[-_]+", " ", stem).strip().capitalize() or meta.source_file
-        chunks = chunk_document(doc, self.settings.chunk_max_tokens, self.settings.chunk_overlap_tokens, self.embedder.count_tokens, caps)
+        chunks = chunk_document(
+            doc, self.settings.chunk_max_tokens, self.settings.chunk_overlap_tokens, self.embedder.count_tokens, caps
+        )
         return doc, chunks
 
-    def payloads(self, doc: ParsedDocument, chunks: list[Chunk], meta: IndexMetadata) -> list[tuple[str, dict[str, Any]]]:
-        content_id = content_id_for(meta.source_file)
-        chapter = meta.chapter or doc.title or meta.source_file
-        chapter_number = meta.chapter_number if meta.chapter_number is not None else chapter_number_from_path(meta.source_file)
-        # Document-level fields go into every chunk's hash, so a changed title or URL replaces payloads too.
-        doc_fingerprint = f"{doc.title}\x00{chapter}\x00{chapter_number}\x00{meta.url}\x00{meta.section}\x00{meta.document_type}"
-        out = []
-        for c in chunks:
-            chunk_hash = hashlib.sha256(f"{doc_fingerprint}\x00{c.embed_text}".encode()).hexdigest()
-            section = c.heading_path[-1] if c.heading_path else (meta.section or doc.title)
-            payload: dict[str, Any] = {
-                "source_file": meta.source_file,
-                "content_id": content_id,
-                "title": doc.title or meta.source_file,
-                "chapter": chapter,
-                "section": section,
-                "heading_path": c.heading_path,
-                "anchor": c.anchor,
-                "url": join_url(meta.url, c.anchor),
-                "position": c.position,
-                "content": c.content,
-                "chunk_hash": chunk_hash,
-                "token_count": c.token_count,
-                "document_type": meta.document_type,
-            }
-            if chapter_number is not None:
-                payload["chapter_number"] = chapter_number
-            if c.page is not None:
-                payload["page"] = c.page
-            out.append((chunk_id_for(meta.source_file, c.position, chunk_hash), payload))
-        return out
+    def passages(self, doc: ParsedDocument, chunks: list[Chunk], meta: IndexMetadata) -> list[tuple[str, Passage]]:
+        """Each chunk's id and the passage stored with it."""
+        return passages_of(doc, chunks, meta)
 
     def plan(self, content: str | bytes, meta: IndexMetadata, allow_empty: bool = False) -> Plan:
         """Parse, chunk and compare with the store (blocking: run it in a thread). The caller holds
@@ -195,8 +152,8 @@ class IndexingService:
         content_hash = hashlib.sha256(meta.model_dump_json().encode() + b"\x00" + raw).hexdigest()
         with stage("parse"):
             doc, chunks = self.prepare(content, meta)
-        planned = self.payloads(doc, chunks, meta)
-        by_id = {cid: (payload, chunk.embed_text) for (cid, payload), chunk in zip(planned, chunks, strict=True)}
+        planned = self.passages(doc, chunks, meta)
+        by_id = {cid: (passage, chunk.embed_text) for (cid, passage), chunk in zip(planned, chunks, strict=True)}
         existing = self.store.chunks_of_source(meta.source_file)
         if existing and not by_id and not allow_empty:
             raise EmptyReindex(meta.source_file, len(existing))
@@ -204,7 +161,7 @@ class IndexingService:
         stale = sorted(existing.keys() - by_id.keys())
         # A chunk that only moved (same text and document fields, new position) keeps its vector.
         by_hash = {h: cid for cid, h in existing.items() if h}
-        reusable = {cid: by_hash[by_id[cid][0]["chunk_hash"]] for cid in fresh if by_id[cid][0]["chunk_hash"] in by_hash}
+        reusable = {cid: by_hash[by_id[cid][0].chunk_hash] for cid in fresh if by_id[cid][0].chunk_hash in by_hash}
         reused = self.store.dense_vectors(sorted(set(reusable.values())))
         to_embed = [cid for cid in fresh if reusable.get(cid) not in reused]
         return Plan(
@@ -222,7 +179,15 @@ class IndexingService:
     def records(self, plan: Plan, vectors: Vectors) -> list[StoredChunk]:
         """The plan's new chunks with their vectors (`vectors` rows follow plan.to_embed)."""
         dense = {cid: vectors[i].tolist() for i, cid in enumerate(plan.to_embed)} | plan.reused
-        return [StoredChunk(id=cid, dense=dense[cid], sparse=self.sparse.document(plan.by_id[cid][1]), payload=plan.by_id[cid][0]) for cid in plan.fresh]
+        return [
+            StoredChunk(
+                id=cid,
+                dense=dense[cid],
+                sparse=self.sparse.document(plan.by_id[cid][1]),
+                payload=plan.by_id[cid][0].to_payload(),
+            )
+            for cid in plan.fresh
+        ]
 
     async def commit(self, plans: list[Plan], vectors: list[Vectors]) -> list[IndexOutcome]:
         """Write planned documents: every new chunk first (one upsert), then per document its stale

@@ -20,11 +20,15 @@ _CHAPTER_IN_PATH = re.compile(r"(?:^|/)(?:ch(?:apter)?[_-]?)?(\d{1,3})(?=[-_.])"
 
 
 def detect_generator(root: Path) -> Generator:
-    if any((root / name).exists() for name in ("docusaurus.config.js", "docusaurus.config.ts")) or next(root.rglob("_category_.json"), None):
+    if any((root / name).exists() for name in ("docusaurus.config.js", "docusaurus.config.ts")) or next(
+        root.rglob("_category_.json"), None
+    ):
         return "docusaurus"
     if (root / "book.toml").exists() or (root / "src" / "SUMMARY.md").exists() or (root / "SUMMARY.md").exists():
         return "mdbook"
-    if ((root / "config.ini").exists() and "d2lbook" in (root / "config.ini").read_text(errors="ignore")) or next(root.glob("chapter_*"), None):
+    if ((root / "config.ini").exists() and "d2lbook" in (root / "config.ini").read_text(errors="ignore")) or next(
+        root.glob("chapter_*"), None
+    ):
         return "d2lbook"
     if (root / "conf.py").exists() or next(root.rglob("*.rst"), None):
         return "sphinx"
@@ -61,7 +65,9 @@ def page_path(relative: str, generator: Generator, front_matter: dict[str, Any] 
     return relative
 
 
-def page_url(relative: str, base_url: str | None, generator: Generator, front_matter: dict[str, Any] | None = None) -> str | None:
+def page_url(
+    relative: str, base_url: str | None, generator: Generator, front_matter: dict[str, Any] | None = None
+) -> str | None:
     if not base_url:
         return None
     path = page_path(relative, generator, front_matter)
@@ -82,4 +88,6 @@ def chapter_number(relative: str, front_matter: dict[str, Any] | None, category_
     if from_path is not None:
         return from_path
     position = (front_matter or {}).get("sidebar_position")
-    return int(position) if isinstance(position, int | float) and math.isfinite(position) else None  # `.inf` and `.nan` are YAML floats
+    return (
+        int(position) if isinstance(position, int | float) and math.isfinite(position) else None
+    )  # `.inf` and `.nan` are YAML floats

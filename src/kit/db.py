@@ -6,6 +6,9 @@ connection, and (twice that) each statement. A database that cannot be reached r
 `DatabaseUnavailable`, an `OperationalError`, whatever the driver raised underneath (asyncpg raises
 the builtin TimeoutError or OSError for a connection it cannot open or a server that stopped
 answering), so callers handle one family of errors and the app answers 503, never 500.
+
+The DSNs are converted here too, and only here: the engine takes `postgresql+asyncpg://` with asyncpg's `ssl=`,
+psql and pg_dump take libpq's `postgresql://` with `sslmode=`.
 """
 
 from __future__ import annotations
@@ -15,13 +18,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Result, event
+from sqlalchemy import URL, Result, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from src.kit.settings import Settings
+if TYPE_CHECKING:
+    # Only a type here: the settings import this module, for their DSN validator.
+    from src.kit.settings import Settings
 
 # What asyncpg (and the socket layer under any driver) raises, unwrapped, when the server is gone.
 CONNECTION_ERRORS = (OSError, TimeoutError, ConnectionError)
@@ -35,6 +40,62 @@ class DatabaseUnavailable(OperationalError):
 
     def __str__(self) -> str:
         return f"database unavailable: {type(self.orig).__name__}: {self.orig}"
+
+
+# The DSNs operators paste, as libpq names them; the engine uses asyncpg for every one.
+_LIBPQ_SCHEMES = ("postgres://", "postgresql://", "postgresql+psycopg2://", "postgresql+psycopg://")
+_ASYNCPG_SCHEME = "postgresql+asyncpg://"
+
+
+def engine_dsn(value: str) -> str:
+    """DATABASE_URL / NEON_DB_URL as written (postgres://, postgresql://, sqlite://) made the async drivers' URL.
+
+    Text edits, not a parse and render: the rest of a working URL (its quoting, its parameters' order) stays as
+    the operator wrote it."""
+    for scheme in _LIBPQ_SCHEMES:
+        if value.startswith(scheme):
+            value = _ASYNCPG_SCHEME + value[len(scheme) :]
+            break
+    if value.startswith("sqlite://") and not value.startswith("sqlite+aiosqlite://"):
+        value = "sqlite+aiosqlite://" + value[len("sqlite://") :]
+    if value.startswith(_ASYNCPG_SCHEME):
+        # asyncpg takes `ssl`, not libpq's `sslmode`; Neon URLs carry sslmode=require.
+        value = value.replace("sslmode=", "ssl=").replace("&channel_binding=require", "")
+    return value
+
+
+def _renamed(url: URL, drivername: str, parameter: str, to: str) -> str:
+    query = dict(url.query)
+    if parameter in query:
+        query[to] = query.pop(parameter)
+    return url.set(drivername=drivername, query=query).render_as_string(hide_password=False)
+
+
+def libpq_url(url: str) -> str:
+    """A URL psql, pg_dump and libpq take (`postgresql://`, `sslmode=`), from the engine's (`postgresql+asyncpg://`,
+    `ssl=`) or another `postgresql[+driver]://` URL; ValueError for anything else (`postgres://` included)."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("postgresql"):
+        raise ValueError(f"not a PostgreSQL URL: {parsed.drivername}")
+    return _renamed(parsed, "postgresql", "ssl", "sslmode")
+
+
+def asyncpg_url(url: str) -> str:
+    """The engine's URL (`postgresql+asyncpg://`, `ssl=`) for the database a libpq URL names. libpq's
+    `channel_binding` (Neon's URLs carry it) is dropped: asyncpg refuses parameters it does not know."""
+    parsed = make_url(url)
+    parsed = parsed.set(query={k: v for k, v in parsed.query.items() if k != "channel_binding"})
+    return _renamed(parsed, "postgresql+asyncpg", "sslmode", "ssl")
+
+
+def with_database(url: str, database: str) -> str:
+    """`url` naming another database on the same server."""
+    return make_url(url).set(database=database).render_as_string(hide_password=False)
+
+
+def sqlite_url(path: Path) -> str:
+    """The engine's URL of the SQLite database at `path`."""
+    return f"sqlite+aiosqlite:///{path}"
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -102,7 +163,9 @@ class Transaction:
     async def __aenter__(self) -> AsyncSession:
         return await self._scope.__aenter__()
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> bool | None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
         return await self._scope.__aexit__(exc_type, exc, tb)
 
     def __aiter__(self) -> AsyncIterator[AsyncSession]:

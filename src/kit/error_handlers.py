@@ -41,7 +41,9 @@ def describe(exc: BaseException) -> Described | None:
     return None
 
 
-def error_response(request: Request, status: int, error: str, details: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    request: Request, status: int, error: str, details: Any, headers: dict[str, str] | None = None
+) -> JSONResponse:
     rid = request_id_of(request)
     return JSONResponse(
         error_body(rid, error, details),
@@ -52,11 +54,20 @@ def error_response(request: Request, status: int, error: str, details: Any, head
 
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     # Never echo the offending input back: it may be huge, binary or hostile.
-    return [{"loc": [str(p) for p in err.get("loc", ())], "msg": err.get("msg", ""), "type": err.get("type", "")} for err in exc.errors()]
+    return [
+        {"loc": [str(p) for p in err.get("loc", ())], "msg": err.get("msg", ""), "type": err.get("type", "")}
+        for err in exc.errors()
+    ]
 
 
 def _log_rejected_input(request: Request, **fields: Any) -> None:
-    log.warning("INPUT_VALIDATION_FAILURE", path=request.url.path, client=client_address(request), request_id=request_id_of(request), **fields)
+    log.warning(
+        "INPUT_VALIDATION_FAILURE",
+        path=request.url.path,
+        client=client_address(request),
+        request_id=request_id_of(request),
+        **fields,
+    )
 
 
 async def _app_error(request: Request, exc: Exception) -> JSONResponse:
@@ -91,7 +102,9 @@ async def _database_down(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("UNHANDLED_EXCEPTION", path=request.url.path, request_id=request_id_of(request), exc_info=exc)
-    return error_response(request, 500, "internal_error", "An unexpected error occurred; the request id identifies it in the logs.")
+    return error_response(
+        request, 500, "internal_error", "An unexpected error occurred; the request id identifies it in the logs."
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -49,7 +49,11 @@ _installed: list[logging.Handler] = []  # the handlers this module added to the 
 
 
 def configure_logging(
-    level: str = "INFO", log_dir: Path | None = Path("logs"), json_lines: bool = True, max_bytes: int = 20 * 1024 * 1024, backups: int = 5
+    level: str = "INFO",
+    log_dir: Path | None = Path("logs"),
+    json_lines: bool = True,
+    max_bytes: int = 20 * 1024 * 1024,
+    backups: int = 5,
 ) -> None:
     """Route structlog and the stdlib loggers through one JSON formatter. Safe to call twice.
 
@@ -69,12 +73,21 @@ def configure_logging(
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
         # Redact again after the traceback is rendered: an exception's text may carry a DSN or a token.
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.processors.format_exc_info, redact, renderer],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            redact,
+            renderer,
+        ],
     )
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
-        handlers.append(ConcurrentRotatingFileHandler(str(log_dir / "app.log"), maxBytes=max_bytes, backupCount=backups, encoding="utf-8"))
+        handlers.append(
+            ConcurrentRotatingFileHandler(
+                str(log_dir / "app.log"), maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+            )
+        )
     root = logging.getLogger()
     for handler in list(root.handlers):
         if handler in _installed:

@@ -32,14 +32,26 @@ STAGE_LATENCY = Histogram(
 )
 CACHE_EVENTS = Counter("rag_cache_events_total", "Cache hits and misses", ["kind", "outcome"])
 RATE_LIMITED = Counter("rag_rate_limited_total", "Requests refused by a rate limit", ["limit"])
-ANSWERS_SHED = Counter("rag_answers_shed_total", "Answers refused with 503: the worker had ANSWERS_MAX_IN_FLIGHT answers in flight")
-QUERY_EMBEDDINGS = Counter("rag_query_embeddings_total", "Questions embedded, and the model calls that embedded them (micro-batching)", ["kind"])
+ANSWERS_SHED = Counter(
+    "rag_answers_shed_total", "Answers refused with 503: the worker had ANSWERS_MAX_IN_FLIGHT answers in flight"
+)
+QUERY_EMBEDDINGS = Counter(
+    "rag_query_embeddings_total",
+    "Questions embedded, and the model calls that embedded them (micro-batching)",
+    ["kind"],
+)
 DEPENDENCY_ERRORS = Counter("rag_dependency_errors_total", "Failed calls to a dependency", ["dependency"])
 # Set by each readiness evaluation (health/service.py): a probe's, and each worker's own at start and every
 # READINESS_CHECK_SECONDS, so a worker no probe reaches is current too; 0 from the start of a drain (kit/shutdown.py).
-READY = Gauge("rag_ready", "1 if the last readiness check passed, 0 if not (starting, draining, a required dependency down)", multiprocess_mode="livemin")
+READY = Gauge(
+    "rag_ready",
+    "1 if the last readiness check passed, 0 if not (starting, draining, a required dependency down)",
+    multiprocess_mode="livemin",
+)
 # Set by the turn recorder whenever its buffer changes.
-UNRECORDED_TURNS = Gauge("rag_unrecorded_turns", "Answered turns waiting for the database to be written", multiprocess_mode="livesum")
+UNRECORDED_TURNS = Gauge(
+    "rag_unrecorded_turns", "Answered turns waiting for the database to be written", multiprocess_mode="livesum"
+)
 # Set by each load of the access rules (security/access.py), per source (INDEXING_API_KEYS_FILE,
 # BLOCKED_CLIENTS_FILE, settings): under gunicorn the highest of the live workers', so one worker that read a bad file shows.
 ACCESS_RELOAD_FAILED = Gauge(

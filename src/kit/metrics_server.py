@@ -56,7 +56,9 @@ class MetricsServer:
             self._thread: threading.Thread
             self._server, self._thread = start_http_server(port, addr=host, registry=metrics_registry())
         except OSError as exc:
-            raise MetricsPortUnavailable(f"cannot serve the metrics on METRICS_HOST:METRICS_PORT={self.address}: {exc.strerror or exc}") from exc
+            raise MetricsPortUnavailable(
+                f"cannot serve the metrics on METRICS_HOST:METRICS_PORT={self.address}: {exc.strerror or exc}"
+            ) from exc
 
     def release_inherited_socket(self) -> None:
         self._server.socket.close()

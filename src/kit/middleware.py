@@ -108,7 +108,9 @@ class RequestMiddleware:
             if overflow["hit"] and not status_holder["started"]:
                 if message["type"] == "http.response.start":
                     overflow["sent"] = True
-                    await self._reject_too_large(scope, send_wrapper, rid, f"more than {self.max_body_bytes}", receive, headers)
+                    await self._reject_too_large(
+                        scope, send_wrapper, rid, f"more than {self.max_body_bytes}", receive, headers
+                    )
                 return
             if overflow["sent"]:
                 return  # the app's own response to the aborted read is replaced by the 413
@@ -122,12 +124,16 @@ class RequestMiddleware:
                 if not overflow["hit"] or status_holder["started"]:
                     raise
             if overflow["hit"] and not status_holder["started"]:
-                await self._reject_too_large(scope, send_wrapper, rid, f"more than {self.max_body_bytes}", receive, headers)
+                await self._reject_too_large(
+                    scope, send_wrapper, rid, f"more than {self.max_body_bytes}", receive, headers
+                )
         finally:
             self.in_flight.count -= 1
             self._observe(method, scope, int(status_holder["status"]), started)
 
-    async def _reject_too_large(self, scope: Scope, send: Send, rid: str, declared: str, receive: Receive, headers: dict[str, str]) -> None:
+    async def _reject_too_large(
+        self, scope: Scope, send: Send, rid: str, declared: str, receive: Receive, headers: dict[str, str]
+    ) -> None:
         """The 413 and its error body, then the rest of the upload read and discarded (up to a bound)
         before the connection closes: closing on unread bytes resets the connection, and most
         clients, still writing, would report that reset instead of the 413."""
@@ -145,7 +151,11 @@ class RequestMiddleware:
             {
                 "type": "http.response.start",
                 "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")],
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": body, "more_body": True})
@@ -161,4 +171,11 @@ class RequestMiddleware:
         REQUEST_LATENCY.labels(method, template, str(status)).observe(elapsed)
         path = scope.get("path", "")
         if path not in _QUIET_PATHS:
-            log.info("request", method=method, route=template, status=status, ms=round(elapsed * 1000, 2), client=client_address_of_scope(scope))
+            log.info(
+                "request",
+                method=method,
+                route=template,
+                status=status,
+                ms=round(elapsed * 1000, 2),
+                client=client_address_of_scope(scope),
+            )

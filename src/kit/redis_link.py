@@ -27,7 +27,11 @@ class RedisLink:
         self.url = url
         self.retry_seconds = retry_seconds
         self.client: aioredis.Redis | None = (
-            aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30) if url else None
+            aioredis.Redis.from_url(
+                url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30
+            )
+            if url
+            else None
         )
         self._down_since: float | None = None
         self._next_try = 0.0

@@ -64,7 +64,11 @@ class SigtermDrain:
         return True
 
     def uninstall(self) -> None:
-        if self.installed and threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == self.handle:
+        if (
+            self.installed
+            and threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) == self.handle
+        ):
             signal.signal(signal.SIGTERM, self.previous)
         self.installed = False
         if self.task is not None and not self.task.done():

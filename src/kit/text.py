@@ -11,6 +11,7 @@ import re
 # the next bracket, a bullet's indent at the end of its line, and a comment's text at its first
 # lowercase letter, so a run of "[", of blank lines or of "#" costs its length, not its square.
 _WORD = re.compile(r"[a-z0-9][a-z0-9+#'-]*")
+_WRITTEN_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9+#'_-]*")
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[*`])")
 _MARKUP = re.compile(r"(\*\*|__|`|^#+\s*|^[^\S\n]*[-*+]\s+|^[^\S\n]*\d+[.)]\s+|^>\s*)", re.M)
 _LINK = re.compile(r"\[([^\[\]]+)\]\([^)\[\]]*\)")
@@ -60,6 +61,11 @@ def terms(text: str) -> list[str]:
         if _HYPHENATED.match(word):
             out.extend(stem(part) for part in word.split("-") if part not in STOPWORDS)
     return out
+
+
+def words(text: str) -> list[str]:
+    """The words of `text` as written (case kept, not stemmed, stopwords kept): "ROS2's", "par_iter", "C++"."""
+    return _WRITTEN_WORD.findall(text)
 
 
 def bounded(sentence: str, limit: int = MAX_SENTENCE_CHARS) -> list[str]:
@@ -126,7 +132,9 @@ def marked_sentences(content: str) -> list[tuple[str, bool]]:
     def flush() -> None:
         lead_in.clear()
         if paragraph:
-            for s in (piece for run in _SENTENCE_SPLIT.split(" ".join(paragraph)) for piece in bounded(clean_sentence(run))):
+            for s in (
+                piece for run in _SENTENCE_SPLIT.split(" ".join(paragraph)) for piece in bounded(clean_sentence(run))
+            ):
                 # A lead-in to a list ("A digital twin is a ... representation that:") is kept, the list follows it;
                 # one to code ("The ubiquitous proportional-integral-derivative controller:") names what the code is.
                 if len(s) >= 20 and re.search(r"[A-Za-z]{3}", s):

@@ -68,7 +68,9 @@ class QueryBatcher:
         except BaseException as exc:
             for _, future in batch:
                 if not future.done():
-                    future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("query embedding cancelled"))
+                    future.set_exception(
+                        exc if isinstance(exc, Exception) else RuntimeError("query embedding cancelled")
+                    )
             if not isinstance(exc, Exception):
                 raise
         else:

@@ -39,7 +39,10 @@ def _model_files() -> tuple[Path, Path]:
 
 
 def default_model_cache() -> Path:
-    return Path(os.environ.get("MODEL_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rag-backend")
+    return Path(
+        os.environ.get("MODEL_CACHE_DIR")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rag-backend"
+    )
 
 
 class Embedder:
@@ -128,7 +131,9 @@ class Embedder:
             n = len(enc.ids)
             ids[row, :n] = enc.ids
             mask[row, :n] = 1
-        hidden = (session or self._session).run(["last_hidden_state"], {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
+        hidden = (session or self._session).run(
+            ["last_hidden_state"], {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        )[0]
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)

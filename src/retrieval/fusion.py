@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from src.retrieval.passage import Passage
 from src.retrieval.store.base import Hit
 
 FusionMethod = Literal["weighted", "rrf", "dense", "sparse"]
@@ -25,12 +26,31 @@ class Fused:
     score: float
     dense_score: float | None
     sparse_score: float | None
-    payload: dict[str, Any]
+    passage: Passage
+
+    def to_json(self) -> dict[str, Any]:
+        """The hit as the query cache keeps it (its passage as the stored payload)."""
+        return {
+            "id": self.id,
+            "score": self.score,
+            "dense_score": self.dense_score,
+            "sparse_score": self.sparse_score,
+            "payload": self.passage.to_payload(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Fused:
+        return cls(
+            data["id"], data["score"], data["dense_score"], data["sparse_score"], Passage.from_payload(data["payload"])
+        )
 
 
-def fuse(dense: list[Hit], sparse: list[Hit], method: FusionMethod = "weighted", bm25_weight: float = 0.6, rrf_k: int = 60) -> list[Fused]:
+def fuse(
+    dense: list[Hit], sparse: list[Hit], method: FusionMethod = "weighted", bm25_weight: float = 0.6, rrf_k: int = 60
+) -> list[Fused]:
     payloads = {h.id: h.payload for h in sparse}
     payloads.update({h.id: h.payload for h in dense})
+    passages = {cid: Passage.from_payload(payload) for cid, payload in payloads.items()}
     raw_dense = {h.id: h.score for h in dense}
     raw_sparse = {h.id: h.score for h in sparse}
     if method == "dense":
@@ -46,9 +66,11 @@ def fuse(dense: list[Hit], sparse: list[Hit], method: FusionMethod = "weighted",
     else:
         floor = dense[-1].score if dense else 0.0
         top_sparse = sparse[0].score if sparse and sparse[0].score > 0 else 1.0
-        scores = {cid: raw_dense.get(cid, floor) + bm25_weight * raw_sparse.get(cid, 0.0) / top_sparse for cid in payloads}
+        scores = {
+            cid: raw_dense.get(cid, floor) + bm25_weight * raw_sparse.get(cid, 0.0) / top_sparse for cid in payloads
+        }
     ranked = sorted(scores, key=lambda cid: (-scores[cid], cid))
-    return [Fused(cid, round(scores[cid], 6), raw_dense.get(cid), raw_sparse.get(cid), payloads[cid]) for cid in ranked]
+    return [Fused(cid, round(scores[cid], 6), raw_dense.get(cid), raw_sparse.get(cid), passages[cid]) for cid in ranked]
 
 
 @dataclass(frozen=True)
@@ -76,12 +98,17 @@ class Preference:
         return f"{sorted(self.sources)}|{self.page}|{self.bonus}|{self.page_bonus}|{self.book_bonus}|{sorted(self.sections)}|{self.section_bonus}"
 
     def lift(self, hit: Fused) -> float:
-        source = str(hit.payload.get("source_file") or "")
-        url = str(hit.payload.get("url") or "").split("#", 1)[0]
+        source = hit.passage.source_file or ""
+        url = (hit.passage.url or "").split("#", 1)[0]
         on_page = bool(self.page) and (self.page in (source, url) or (url and _same_page(url, self.page or "")))
         in_book = "/" in source and source.split("/", 1)[0] in self.books
-        in_section = (source, str(hit.payload.get("section") or "")) in self.sections
-        lifts = (self.bonus, source in self.sources), (self.page_bonus, on_page), (self.book_bonus, in_book), (self.section_bonus, in_section)
+        in_section = (source, hit.passage.section or "") in self.sections
+        lifts = (
+            (self.bonus, source in self.sources),
+            (self.page_bonus, on_page),
+            (self.book_bonus, in_book),
+            (self.section_bonus, in_section),
+        )
         return sum(bonus for bonus, applies in lifts if applies)
 
 
@@ -98,7 +125,9 @@ def prefer(ranked: list[Fused], preference: Preference | None) -> list[Fused]:
     """`ranked` with the preferred chunks lifted, reordered by the new scores."""
     if preference is None or preference.is_empty:
         return ranked
-    lifted = [Fused(h.id, round(h.score + preference.lift(h), 6), h.dense_score, h.sparse_score, h.payload) for h in ranked]
+    lifted = [
+        Fused(h.id, round(h.score + preference.lift(h), 6), h.dense_score, h.sparse_score, h.passage) for h in ranked
+    ]
     return sorted(lifted, key=lambda h: (-h.score, h.id))
 
 
@@ -111,7 +140,7 @@ def diversify(ranked: list[Fused], k: int, per_source: int) -> list[Fused]:
     held_back: list[Fused] = []
     counts: dict[str, int] = {}
     for hit in ranked:
-        source = str(hit.payload.get("source_file", ""))
+        source = hit.passage.source_file or ""
         if counts.get(source, 0) < per_source:
             chosen.append(hit)
             counts[source] = counts.get(source, 0) + 1

@@ -41,7 +41,9 @@ def dynamic_int8(source: Path, cache_dir: Path) -> Path:
         options.optimized_model_filepath = str(folded)
         ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
         quantized = Path(tmp) / "quantized.onnx"
-        quantize_dynamic(str(folded), str(quantized), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"])
+        quantize_dynamic(
+            str(folded), str(quantized), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
+        )
         os.replace(quantized, target)
     log.info("EMBEDDING_MODEL_PREPARED", path=str(target))
     return target

@@ -29,7 +29,9 @@ class Ranker:
     reranker: Reranker | None = None
     rerank_candidates: int = 20
 
-    def rank(self, question: str, dense: list[Hit], sparse: list[Hit], k: int, preference: Preference | None = None) -> list[Fused]:
+    def rank(
+        self, question: str, dense: list[Hit], sparse: list[Hit], k: int, preference: Preference | None = None
+    ) -> list[Fused]:
         fused = prefer(fuse(dense, sparse, self.method, self.bm25_weight), preference)
         if self.reranker is not None:
             fused = self.reranker.rerank(question, fused[: max(k, self.rerank_candidates)])

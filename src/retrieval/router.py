@@ -14,7 +14,11 @@ from src.retrieval.service import assemble_context
 router = APIRouter(prefix="/api/v1/query", tags=["retrieval"])
 
 
-@router.post("", response_model=QueryResponse, responses=error_responses(400, 413, 422, 429, 503, s503="Vector store unavailable"))
+@router.post(
+    "",
+    response_model=QueryResponse,
+    responses=error_responses(400, 413, 422, 429, 503, s503="Vector store unavailable"),
+)
 async def query(body: QueryRequest, retrieval: RetrievalServiceDep) -> QueryResponse:
     flt = body.filters.to_search_filter() if body.filters else None
     result = await retrieval.search(body.question, body.k, flt)
@@ -28,4 +32,8 @@ async def query(body: QueryRequest, retrieval: RetrievalServiceDep) -> QueryResp
 
 @router.get("/health")
 async def query_health(store_state: StoreStateDep, embedder: EmbedderDep) -> dict[str, object]:
-    return {"status": "healthy" if store_state.ready else "unhealthy", "vector_store": store_state.store.kind, "embedder": embedder.model_id}
+    return {
+        "status": "healthy" if store_state.ready else "unhealthy",
+        "vector_store": store_state.store.kind,
+        "embedder": embedder.model_id,
+    }

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from src.retrieval.fusion import Fused
+from src.retrieval.passage import SELECTION_ID, Passage
 from src.retrieval.store.base import SearchFilter
 from src.security.inputs import validate_question, validate_source_file
 
@@ -25,7 +26,9 @@ class Filters(BaseModel):
         default=None, description="One book-relative path or several (at most 100)"
     )
     chapter: str | None = Field(default=None, max_length=MAX_CHAPTER_CHARS)
-    up_to_chapter: int | None = Field(default=None, ge=0, le=10_000, description="Only chapters numbered up to this one")
+    up_to_chapter: int | None = Field(
+        default=None, ge=0, le=10_000, description="Only chapters numbered up to this one"
+    )
 
     @field_validator("source_file")
     @classmethod
@@ -38,7 +41,11 @@ class Filters(BaseModel):
         return value
 
     def to_search_filter(self) -> SearchFilter:
-        files = () if self.source_file is None else ((self.source_file,) if isinstance(self.source_file, str) else tuple(self.source_file))
+        files = (
+            ()
+            if self.source_file is None
+            else ((self.source_file,) if isinstance(self.source_file, str) else tuple(self.source_file))
+        )
         return SearchFilter(source_files=files, chapter=self.chapter, up_to_chapter=self.up_to_chapter)
 
 
@@ -61,11 +68,18 @@ class RetrievedContext(BaseModel):
     score: float
     metadata: dict[str, Any]
 
+    def passage(self) -> Passage:
+        """The passage again, from what a client was sent (a cached answer keeps only this)."""
+        if self.chunk_id == SELECTION_ID:
+            return Passage.selection(self.content)
+        return Passage.from_payload({**self.metadata, "content": self.content})
+
 
 def to_context(hit: Fused) -> RetrievedContext:
     """A ranked chunk as clients see it: its text, score and metadata (without the internal hash)."""
-    metadata = {k: v for k, v in hit.payload.items() if k not in {"content", "chunk_hash"}}
-    return RetrievedContext(chunk_id=hit.id, content=str(hit.payload.get("content", "")), score=hit.score, metadata=metadata)
+    return RetrievedContext(
+        chunk_id=hit.id, content=hit.passage.content, score=hit.score, metadata=hit.passage.metadata()
+    )
 
 
 class QueryResponse(BaseModel):

@@ -21,6 +21,7 @@ from src.kit.settings import Settings
 from src.retrieval.batching import QueryBatcher
 from src.retrieval.embedder import Embedder
 from src.retrieval.fusion import Fused, Preference
+from src.retrieval.passage import Passage
 from src.retrieval.ranking import Ranker
 from src.retrieval.sparse import SparseEncoder
 from src.retrieval.store.base import SearchFilter, VectorStore
@@ -50,7 +51,9 @@ class SearchResult:
 
 
 class RetrievalService:
-    def __init__(self, settings: Settings, embedder: Embedder, sparse: SparseEncoder, store: VectorStore, cache: Cache) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder, sparse: SparseEncoder, store: VectorStore, cache: Cache
+    ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.sparse = sparse
@@ -60,7 +63,9 @@ class RetrievalService:
         self.vocabulary = Vocabulary(store, sparse)
         self.batcher = QueryBatcher(embedder, settings.query_batch_window_ms)
 
-    async def word_facts(self, words: list[str], phrases: list[str], variant_words: list[str] | None = None) -> WordFacts:
+    async def word_facts(
+        self, words: list[str], phrases: list[str], variant_words: list[str] | None = None
+    ) -> WordFacts:
         """For the book as indexed now, in one trip to a worker thread: each word's weight (rarity) and
         chunk count, and whether each phrase occurs."""
         version = await self.cache.index_version()
@@ -71,7 +76,9 @@ class RetrievalService:
             weights = {w: vocab.weight(w, version) for w in words}
             # A word no chunk holds may be a typo or another form of one that some chunk holds.
             variants = {w: vocab.has_variant(w, version) for w in variant_words or [] if counts.get(w, 1) == 0}
-            return WordFacts(weights, counts, {p: vocab.mentions(p, version) for p in phrases}, vocab.max_weight(version), variants)
+            return WordFacts(
+                weights, counts, {p: vocab.mentions(p, version) for p in phrases}, vocab.max_weight(version), variants
+            )
 
         with stage("vocabulary"):
             return await to_thread.run_sync(look_up)
@@ -87,7 +94,12 @@ class RetrievalService:
         return [float(x) for x in vector]
 
     async def search(
-        self, question: str, k: int, flt: SearchFilter | None = None, per_source: int | None = None, preference: Preference | None = None
+        self,
+        question: str,
+        k: int,
+        flt: SearchFilter | None = None,
+        per_source: int | None = None,
+        preference: Preference | None = None,
     ) -> SearchResult:
         """The best `k` chunks for `question`; `per_source` overrides the ranker's cap on chunks of one file,
         `preference` lifts the chunks of a conversation's files or of the reader's page."""
@@ -96,11 +108,13 @@ class RetrievalService:
         ranker = self.ranker if per_source is None else replace(self.ranker, per_source=per_source)
         version = await self.cache.index_version()
         wanted = "" if preference is None else preference.cache_key()
-        key = hashlib.sha256(f"{version}|{normalise_question(question)}|{k}|{flt.cache_key()}|{ranker}|{wanted}".encode()).hexdigest()
+        key = hashlib.sha256(
+            f"{version}|{normalise_question(question)}|{k}|{flt.cache_key()}|{ranker}|{wanted}".encode()
+        ).hexdigest()
         cached = await self.cache.get("query", key)
         if cached is not None:
             data = json.loads(cached)
-            hits = [Fused(**h) for h in data["hits"]]
+            hits = [Fused.from_json(h) for h in data["hits"]]
             return SearchResult(hits, data["evidence"], round((time.perf_counter() - started) * 1000, 3))
         dense_vec = await self.embed_query(question)
         sparse_vec = self.sparse.query(question)
@@ -112,15 +126,15 @@ class RetrievalService:
             dense, sparse = self.store.search(dense_vec, sparse_vec, limit, flt, fields)
             ranked = ranker.rank(question, dense, sparse, k, preference)
             if fields is not None and ranked:
-                full = {h.id: h.payload for h in self.store.retrieve([h.id for h in ranked])}
-                ranked = [replace(h, payload=full[h.id]) for h in ranked if h.id in full]
+                full = {h.id: Passage.from_payload(h.payload) for h in self.store.retrieve([h.id for h in ranked])}
+                ranked = [replace(h, passage=full[h.id]) for h in ranked if h.id in full]
             return ranked, dense[0].score if dense else 0.0
 
         with stage("search"):
             fused, evidence = await to_thread.run_sync(search_and_rank)
         result = SearchResult(fused, float(evidence), 0.0)
-        payload = {"hits": [h.__dict__ for h in fused], "evidence": result.evidence}
-        await self.cache.set("query", key, json.dumps(payload).encode(), self.settings.cache_query_ttl_seconds)
+        cached_hits = {"hits": [h.to_json() for h in fused], "evidence": result.evidence}
+        await self.cache.set("query", key, json.dumps(cached_hits).encode(), self.settings.cache_query_ttl_seconds)
         return SearchResult(fused, result.evidence, round((time.perf_counter() - started) * 1000, 3))
 
 
@@ -139,8 +153,8 @@ def assemble_context(hits: list[Fused]) -> str:
     """The contexts as a numbered block, for a prompt or a reader: [n] heading path (link), then text."""
     parts = []
     for n, hit in enumerate(hits, start=1):
-        p = hit.payload
-        where = " > ".join([p.get("title") or "", *[h for h in p.get("heading_path", []) if h != p.get("title")]]).strip(" >")
-        link = f" ({p['url']})" if p.get("url") else ""
-        parts.append(f"[{n}] {where or p.get('source_file', '')}{link}\n{p.get('content', '')}")
+        p = hit.passage
+        where = " > ".join([p.title or "", *[h for h in p.heading_path if h != p.title]]).strip(" >")
+        link = f" ({p.url})" if p.url else ""
+        parts.append(f"[{n}] {where or p.source_file or ''}{link}\n{p.content}")
     return "\n\n".join(parts)

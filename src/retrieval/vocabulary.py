@@ -10,6 +10,7 @@ import re
 import threading
 from collections import OrderedDict
 
+from src.retrieval.passage import Passage
 from src.retrieval.sparse import SparseEncoder
 from src.retrieval.store.base import VectorStore
 
@@ -69,7 +70,9 @@ class Vocabulary:
             if key in self._counts:
                 return bool(self._counts[key])
         variants = near_variants(word)
-        found = bool(variants) and bool(self.store.sparse_search(self.sparse.query(" ".join(variants)), 1, payload_fields=[]))
+        found = bool(variants) and bool(
+            self.store.sparse_search(self.sparse.query(" ".join(variants)), 1, payload_fields=[])
+        )
         return bool(self._remember(key, int(found)))
 
     def mentions(self, phrase: str, version: str) -> bool:
@@ -79,15 +82,32 @@ class Vocabulary:
             if key in self._counts:
                 return bool(self._counts[key])
         words = re.findall(r"[A-Za-z0-9]+", phrase)
-        hits = self.store.sparse_search(self.sparse.query(phrase), PHRASE_CANDIDATES, payload_fields=["content", "title", "section"]) if words else []
+        hits = (
+            self.store.sparse_search(
+                self.sparse.query(phrase), PHRASE_CANDIDATES, payload_fields=["content", "title", "section"]
+            )
+            if words
+            else []
+        )
         pattern = re.compile(r"[\s\-_]*".join(re.escape(w) for w in words), re.I)
-        found = any(pattern.search(" ".join(str(h.payload.get(f, "")) for f in ("content", "title", "section"))) for h in hits)
+        passages = [Passage.from_payload(h.payload) for h in hits]
+        found = any(pattern.search(" ".join((p.content, p.title or "", p.section or ""))) for p in passages)
         return bool(self._remember(key, int(found)))
 
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 MAX_VARIANT_LETTERS = 32  # longer than the longest words a book uses ("electroencephalography" is 22)
-_FORMS = (("ian", ""), ("ian", "ia"), ("an", "a"), ("an", ""), ("n", ""), ("ist", "ism"), ("ists", "ism"), ("s", ""), ("es", ""))
+_FORMS = (
+    ("ian", ""),
+    ("ian", "ia"),
+    ("an", "a"),
+    ("an", ""),
+    ("n", ""),
+    ("ist", "ism"),
+    ("ists", "ism"),
+    ("s", ""),
+    ("es", ""),
+)
 
 
 def near_variants(word: str) -> list[str]:

@@ -71,7 +71,9 @@ class AccessRules:
         address = parse_address(client)
         if address is None:
             return None
-        return next((network for network in self.blocked if address.version == network.version and address in network), None)
+        return next(
+            (network for network in self.blocked if address.version == network.version and address in network), None
+        )
 
 
 def _file_blocks(path: Path, before: tuple[IPNetwork, ...]) -> tuple[tuple[IPNetwork, ...], SourceReport]:
@@ -93,7 +95,9 @@ def _file_blocks(path: Path, before: tuple[IPNetwork, ...]) -> tuple[tuple[IPNet
     return tuple(found), SourceReport(BLOCKS_SOURCE)
 
 
-def load_rules(settings: Settings, previous: AccessRules | None = None, settings_report: SourceReport | None = None) -> AccessRules:
+def load_rules(
+    settings: Settings, previous: AccessRules | None = None, settings_report: SourceReport | None = None
+) -> AccessRules:
     """The rules the settings and the files give now. A file's problems are in `reports`, never raised;
     `previous` holds the blocks a broken blocklist keeps in force."""
     reports = [] if settings_report is None else [settings_report]
@@ -102,7 +106,9 @@ def load_rules(settings: Settings, previous: AccessRules | None = None, settings
         reports.append(keys_report)
     file_blocked: tuple[IPNetwork, ...] = ()
     if settings.blocked_clients_file is not None:
-        file_blocked, blocks_report = _file_blocks(settings.blocked_clients_file, previous.file_blocked if previous else ())
+        file_blocked, blocks_report = _file_blocks(
+            settings.blocked_clients_file, previous.file_blocked if previous else ()
+        )
         reports.append(blocks_report)
     blocked = tuple(dict.fromkeys((*parse_networks(settings.blocked_clients, "BLOCKED_CLIENTS"), *file_blocked)))
     return AccessRules(keys, blocked, file_blocked, tuple(reports))
@@ -170,7 +176,11 @@ class AccessControl:
                     settings, settings_report = self.settings_source(), None
                 except (ValueError, ValidationError) as exc:
                     # ValidationError hides the input (hide_input_in_errors); ValueError messages never carry a key.
-                    where = ", ".join(".".join(map(str, e["loc"])) or "settings" for e in exc.errors()) if isinstance(exc, ValidationError) else "settings"
+                    where = (
+                        ", ".join(".".join(map(str, e["loc"])) or "settings" for e in exc.errors())
+                        if isinstance(exc, ValidationError)
+                        else "settings"
+                    )
                     invalid = (EntryError("environment and .env", f"does not validate: {where}"),)
                     settings_report = SourceReport(SETTINGS_SOURCE, "invalid", invalid, _reason(exc))
             # Taken before the files are read: an edit made while they are read is seen at the next check.
@@ -188,7 +198,14 @@ class AccessControl:
         blocked = [str(n) for n in rules.blocked]
         if rules.failures:
             error = "; ".join(r.described() for r in rules.failures)
-            log.error("ACCESS_RELOAD_FAILED", trigger=trigger, error=error, sources=sorted(failed), keys=rules.keys.names, blocked=blocked)
+            log.error(
+                "ACCESS_RELOAD_FAILED",
+                trigger=trigger,
+                error=error,
+                sources=sorted(failed),
+                keys=rules.keys.names,
+                blocked=blocked,
+            )
         elif trigger != "start":
             log.warning("ACCESS_RELOADED", trigger=trigger, keys=rules.keys.names, blocked=blocked)
 
@@ -205,8 +222,14 @@ class AccessControl:
         return True
 
     def uninstall_sighup(self) -> None:
-        if self._installed and threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGHUP) == self._on_sighup:
-            signal.signal(signal.SIGHUP, self._previous_handler if self._previous_handler is not None else signal.SIG_DFL)
+        if (
+            self._installed
+            and threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGHUP) == self._on_sighup
+        ):
+            signal.signal(
+                signal.SIGHUP, self._previous_handler if self._previous_handler is not None else signal.SIG_DFL
+            )
         self._installed = False
 
     def _on_sighup(self, signum: int, frame: FrameType | None) -> None:
@@ -219,4 +242,6 @@ class AccessControl:
     def _start_reload(self) -> None:
         log.info("ACCESS_RELOAD_SIGNAL", signal="SIGHUP")
         # Files and `.env` are read in a thread, off the loop.
-        self._pending = asyncio.get_running_loop().create_task(asyncio.to_thread(self.reload, "sighup", True), name="access-reload")
+        self._pending = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(self.reload, "sighup", True), name="access-reload"
+        )

@@ -33,7 +33,9 @@ from src.security.access import AccessControl
 from src.security.throttle import AuthThrottle
 
 log = get_logger(__name__)
-_bearer = HTTPBearer(auto_error=False, description="INDEXING_API_KEY (or one of INDEXING_API_KEYS), with the scope the route needs")
+_bearer = HTTPBearer(
+    auto_error=False, description="INDEXING_API_KEY (or one of INDEXING_API_KEYS), with the scope the route needs"
+)
 _CHECKED = "indexing_key_name"
 
 
@@ -49,9 +51,21 @@ async def verify_indexing_key(request: Request, supplied: str, scope: Scope) -> 
     attempt = await throttle.attempt(client, failed=grant is None)
     if not attempt.admitted:
         RATE_LIMITED.labels("authentication_failures").inc()
-        log.warning("AUTHENTICATION_THROTTLED", failures=attempt.count, limit=throttle.limit, retry_after_seconds=attempt.retry_after, **where)
-        details = {"limit": "authentication_failures", "allowed": throttle.limit, "retry_after_seconds": attempt.retry_after}
-        raise RateLimited("Too many failed key attempts from this client.", details, {"Retry-After": str(attempt.retry_after)})
+        log.warning(
+            "AUTHENTICATION_THROTTLED",
+            failures=attempt.count,
+            limit=throttle.limit,
+            retry_after_seconds=attempt.retry_after,
+            **where,
+        )
+        details = {
+            "limit": "authentication_failures",
+            "allowed": throttle.limit,
+            "retry_after_seconds": attempt.retry_after,
+        }
+        raise RateLimited(
+            "Too many failed key attempts from this client.", details, {"Retry-After": str(attempt.retry_after)}
+        )
     if grant is None:
         log.warning(
             "AUTHENTICATION_FAILURE",
@@ -75,7 +89,9 @@ def _bearer_token(request: Request) -> str:
     return credentials if scheme.lower() == "bearer" else ""
 
 
-async def require_indexing_key(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+async def require_indexing_key(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
     if getattr(request.state, _CHECKED, None) is not None:
         return  # IndexingKeyRoute checked it before the body was read
     supplied = credentials.credentials if credentials and credentials.scheme.lower() == "bearer" else ""
@@ -91,7 +107,9 @@ class IndexingKeyRoute(APIRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         responses = dict(kwargs.pop("responses", None) or {})
-        responses.setdefault(403, error_responses(403, s403=f"A blocked client, or a key without the '{self.scope}' scope")[403])
+        responses.setdefault(
+            403, error_responses(403, s403=f"A blocked client, or a key without the '{self.scope}' scope")[403]
+        )
         super().__init__(path, endpoint, responses=responses, **kwargs)
 
     @classmethod
@@ -110,6 +128,9 @@ class IndexingKeyRoute(APIRoute):
 
 
 # One class per scope, made once: FastAPI makes every route of a router with its route class.
-_SCOPED = {scope: cast(type[IndexingKeyRoute], type(f"IndexingKeyRoute[{scope}]", (IndexingKeyRoute,), {"scope": scope})) for scope in SCOPES}
+_SCOPED = {
+    scope: cast(type[IndexingKeyRoute], type(f"IndexingKeyRoute[{scope}]", (IndexingKeyRoute,), {"scope": scope}))
+    for scope in SCOPES
+}
 
 IndexingKey = Depends(require_indexing_key)

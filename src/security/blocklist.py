@@ -37,7 +37,14 @@ class BlockMiddleware:
             await self.app(scope, receive, send)
             return
         rid = str(scope.get("state", {}).get("request_id", ""))
-        log.warning("CLIENT_BLOCKED", client=client, cidr=str(network), path=scope.get("path"), method=scope.get("method"), request_id=rid)
+        log.warning(
+            "CLIENT_BLOCKED",
+            client=client,
+            cidr=str(network),
+            path=scope.get("path"),
+            method=scope.get("method"),
+            request_id=rid,
+        )
         await drain_body(receive)  # answered before the upload is read, the client would see a reset, not the 403
         body = json.dumps(error_body(rid, "forbidden", "This client is blocked.")).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]

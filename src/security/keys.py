@@ -83,9 +83,13 @@ def _settings_keys(settings: Settings) -> list[KeyEntry]:
     """INDEXING_API_KEY and INDEXING_API_KEYS, which the settings validated (they refuse to load otherwise)."""
     found: list[KeyEntry] = []
     if settings.indexing_api_key is not None and settings.indexing_api_key.get_secret_value():
-        found.append(KeyEntry(DEFAULT_KEY_NAME, settings.indexing_api_key.get_secret_value(), DEFAULT_SCOPES, "INDEXING_API_KEY"))
+        found.append(
+            KeyEntry(DEFAULT_KEY_NAME, settings.indexing_api_key.get_secret_value(), DEFAULT_SCOPES, "INDEXING_API_KEY")
+        )
     if settings.indexing_api_keys is not None:
-        found += parse_key_entries(settings.indexing_api_keys.get_secret_value(), settings.environment != "test", by_line=False)[0]
+        found += parse_key_entries(
+            settings.indexing_api_keys.get_secret_value(), settings.environment != "test", by_line=False
+        )[0]
     return found
 
 
@@ -97,7 +101,9 @@ def _file_keys(path: Path, settings: Settings, taken: list[KeyEntry]) -> tuple[l
     entries, errors = parse_key_entries(text, settings.environment != "test", by_line=True)
     names, keys = {e.name for e in taken}, {e.key for e in taken}
     clashing = [e for e in entries if e.name in names or e.key in keys]
-    errors += [EntryError(e.position, "the name or the key of INDEXING_API_KEY or INDEXING_API_KEYS", e.name) for e in clashing]
+    errors += [
+        EntryError(e.position, "the name or the key of INDEXING_API_KEY or INDEXING_API_KEYS", e.name) for e in clashing
+    ]
     errors.sort(key=lambda e: [int(n) for n in e.position.split() if n.isdigit()])
     kept = [e for e in entries if e not in clashing]
     return kept, SourceReport(FILE_SOURCE, "malformed" if errors else "ok", tuple(errors))
@@ -139,4 +145,6 @@ def load_or_create_api_key(settings: Settings) -> tuple[str, Path | None]:
         return chosen.key, None
     if _nothing_configured(settings):
         return _generated_key(settings)
-    raise ValueError(f"no valid indexing key: {report.described() if report is not None else 'INDEXING_API_KEYS holds none'}")
+    raise ValueError(
+        f"no valid indexing key: {report.described() if report is not None else 'INDEXING_API_KEYS holds none'}"
+    )

@@ -43,7 +43,9 @@ _EXEMPT_SUFFIX = "/health"
 PAGE_PATH = "/"
 PAGE_PREFIX = "/read/"
 ANSWER_PATHS = frozenset({"/api/v1/answer", "/api/v1/answer/stream"})
-ANSWERS_RETRY_AFTER_SECONDS = 2  # an answer takes tens of milliseconds (a model's, ANSWER_TIMEOUT_SECONDS at most): slots free up by then
+ANSWERS_RETRY_AFTER_SECONDS = (
+    2  # an answer takes tens of milliseconds (a model's, ANSWER_TIMEOUT_SECONDS at most): slots free up by then
+)
 ANSWERS_BUSY = "The service is answering as many questions as it can; retry shortly."
 # A slot is given back only while the count is above zero: a count that expired or was evicted under a
 # request in flight must not go negative and hand its client extra slots.
@@ -285,7 +287,14 @@ class RateLimitMiddleware:
     async def _refuse(self, scope: Scope, send: Send, client: str, key: str, verdict: Verdict) -> None:
         RATE_LIMITED.labels(verdict.limit_name).inc()
         rid = str(scope.get("state", {}).get("request_id", ""))
-        log.warning("RATE_LIMIT_EXCEEDED", limit=verdict.limit_name, client=client, client_key=key, path=scope.get("path"), request_id=rid)
+        log.warning(
+            "RATE_LIMIT_EXCEEDED",
+            limit=verdict.limit_name,
+            client=client,
+            client_key=key,
+            path=scope.get("path"),
+            request_id=rid,
+        )
         details = {"limit": verdict.limit_name, "allowed": verdict.limit, "retry_after_seconds": verdict.reset_seconds}
         headers = [(b"retry-after", str(verdict.reset_seconds).encode()), *rate_limit_headers(verdict)]
         await _send_error(send, 429, error_body(rid, "rate_limited", details), headers)

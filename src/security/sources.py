@@ -28,11 +28,19 @@ class SourceReport:
 
     def public(self) -> dict[str, Any]:
         """For the readiness body: positions and reasons only (no key names, no paths)."""
-        return {"source": self.source, "status": self.status, "errors": [f"{e.position}: {e.reason}" for e in self.errors]}
+        return {
+            "source": self.source,
+            "status": self.status,
+            "errors": [f"{e.position}: {e.reason}" for e in self.errors],
+        }
 
     def described(self) -> str:
         """For the log: what failed, with the names of refused keys (never a key)."""
-        return f"{self.source}: {self.status}" + "".join(f"; {e}" for e in self.errors) + (f" ({self.detail})" if self.detail else "")
+        return (
+            f"{self.source}: {self.status}"
+            + "".join(f"; {e}" for e in self.errors)
+            + (f" ({self.detail})" if self.detail else "")
+        )
 
 
 def read_source(path: Path, source: str) -> str | SourceReport:
@@ -42,4 +50,6 @@ def read_source(path: Path, source: str) -> str | SourceReport:
     except FileNotFoundError:
         return SourceReport(source, "missing", (EntryError("file", "it does not exist"),), str(path))
     except (OSError, UnicodeDecodeError) as exc:
-        return SourceReport(source, "unreadable", (EntryError("file", f"it cannot be read ({type(exc).__name__})"),), str(path))
+        return SourceReport(
+            source, "unreadable", (EntryError("file", f"it cannot be read ({type(exc).__name__})"),), str(path)
+        )

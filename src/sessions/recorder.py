@@ -36,6 +36,7 @@ from src.kit.db import transaction
 from src.kit.logging import get_logger
 from src.kit.metrics import UNRECORDED_TURNS
 from src.kit.settings import Settings, get_settings
+from src.retrieval.passage import Citation
 from src.sessions.repository import SessionRepository
 
 log = get_logger(__name__)
@@ -90,7 +91,7 @@ class Turn:
     session_id: str
     question: str
     answer: str
-    citations: list[dict[str, Any]]
+    citations: list[Citation]
     provider: str
     latency_ms: float
     prompt_tokens: int = 0
@@ -99,7 +100,7 @@ class Turn:
     confidence: float = 0.0
     standalone_question: str | None = None
     page: str | None = None
-    route: str = "book"
+    route: str = "book"  # a src.answering.routes.Route (a str: sessions sits below answering, which owns it)
     selection_mode: str | None = None
     degraded: bool = False
     top_source_file: str | None = None
@@ -116,7 +117,7 @@ class Turn:
             "session_id": self.session_id,
             "question": self.question,
             "answer": self.answer,
-            "citations": self.citations,
+            "citations": [c.model_dump() for c in self.citations],
             "provider": self.provider,
             "latency_ms": self.latency_ms,
             "prompt_tokens": self.prompt_tokens,
@@ -138,7 +139,9 @@ class Turn:
 
 
 class TurnRecorder:
-    def __init__(self, factory: async_sessionmaker[AsyncSession] | None = None, settings: Settings | None = None) -> None:
+    def __init__(
+        self, factory: async_sessionmaker[AsyncSession] | None = None, settings: Settings | None = None
+    ) -> None:
         self.settings = settings or get_settings()
         self._factory = factory
         self.pending: deque[Turn] = deque()
@@ -248,12 +251,23 @@ class TurnRecorder:
                         return False
                     turn.rejected_attempts += 1
                     if turn.rejected_attempts < MAX_REJECTED_ATTEMPTS:
-                        log.warning("MESSAGE_RECORD_REJECTED", answer_id=turn.answer_id, attempt=turn.rejected_attempts, error=type(exc).__name__)
+                        log.warning(
+                            "MESSAGE_RECORD_REJECTED",
+                            answer_id=turn.answer_id,
+                            attempt=turn.rejected_attempts,
+                            error=type(exc).__name__,
+                        )
                         self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
                         return False
                     self._discard(turn)
                     self.dropped += 1
-                    log.error("MESSAGE_RECORD_FAILED", answer_id=turn.answer_id, session_id=turn.session_id, error=type(exc).__name__, message=str(exc)[:300])
+                    log.error(
+                        "MESSAGE_RECORD_FAILED",
+                        answer_id=turn.answer_id,
+                        session_id=turn.session_id,
+                        error=type(exc).__name__,
+                        message=str(exc)[:300],
+                    )
                     continue
                 self._discard(turn)
                 self._retry_at = 0.0

@@ -36,8 +36,13 @@ class SessionRepository:
             return
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         stmt = insert(UserSession).values(id=session_id, created_at=when, last_active_at=when)
-        later = case((stmt.excluded.last_active_at > UserSession.last_active_at, stmt.excluded.last_active_at), else_=UserSession.last_active_at)
-        await self.session.execute(stmt.on_conflict_do_update(index_elements=[UserSession.id], set_={"last_active_at": later}))
+        later = case(
+            (stmt.excluded.last_active_at > UserSession.last_active_at, stmt.excluded.last_active_at),
+            else_=UserSession.last_active_at,
+        )
+        await self.session.execute(
+            stmt.on_conflict_do_update(index_elements=[UserSession.id], set_={"last_active_at": later})
+        )
 
     async def add_message(self, values: dict[str, Any]) -> bool:
         """Insert the message unless its id is already stored (a retried write stays single). True if inserted."""
@@ -49,7 +54,9 @@ class SessionRepository:
             await self.session.flush()
             return True
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        result = await self.session.execute(insert(Message).values(**values).on_conflict_do_nothing(index_elements=[Message.id]))
+        result = await self.session.execute(
+            insert(Message).values(**values).on_conflict_do_nothing(index_elements=[Message.id])
+        )
         return affected_rows(result) > 0
 
     async def get(self, session_id: str) -> UserSession | None:
@@ -64,7 +71,13 @@ class SessionRepository:
         return list(reversed((await self.session.execute(stmt)).scalars().all()))
 
     async def count_messages(self, session_id: str) -> int:
-        return int((await self.session.execute(select(func.count()).select_from(Message).where(Message.session_id == session_id))).scalar_one())
+        return int(
+            (
+                await self.session.execute(
+                    select(func.count()).select_from(Message).where(Message.session_id == session_id)
+                )
+            ).scalar_one()
+        )
 
     async def delete_session(self, session_id: str) -> bool:
         result = await self.session.execute(delete(UserSession).where(UserSession.id == session_id))
@@ -88,7 +101,11 @@ class SessionRepository:
         marked = await self.session.execute(update(Message).where(Message.id == message_id).values(rating=rating))
         if affected_rows(marked) == 0:
             return None
-        stmt = select(Feedback).where(Feedback.message_id == message_id).order_by(Feedback.created_at.desc(), Feedback.id.desc())
+        stmt = (
+            select(Feedback)
+            .where(Feedback.message_id == message_id)
+            .order_by(Feedback.created_at.desc(), Feedback.id.desc())
+        )
         rows = list((await self.session.execute(stmt)).scalars())
         if not rows:
             row = Feedback(message_id=message_id, rating=rating, comment=comment, created_at=utcnow())

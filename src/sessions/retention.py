@@ -21,7 +21,9 @@ from src.sessions.repository import SessionRepository
 log = get_logger(__name__)
 
 
-async def cleanup_old_sessions_async(settings: Settings, days: int | None = None, factory: async_sessionmaker[AsyncSession] | None = None) -> int:
+async def cleanup_old_sessions_async(
+    settings: Settings, days: int | None = None, factory: async_sessionmaker[AsyncSession] | None = None
+) -> int:
     """Remove sessions whose last activity is more than `days` ago; return how many. Without the app's
     session `factory`, an engine is opened for the call and closed after."""
     if days is None:
@@ -49,7 +51,13 @@ def cleanup_old_sessions(settings: Settings, days: int | None = None) -> int:
     """Synchronous, for operators and cron: remove sessions idle for more than `days`; return how many."""
     if not structlog.is_configured():
         # structlog's default logger prints to stdout, where the caller reads the number from.
-        configure_logging(settings.log_level, settings.log_dir, settings.log_json, settings.log_file_max_bytes, settings.log_file_backups)
+        configure_logging(
+            settings.log_level,
+            settings.log_dir,
+            settings.log_json,
+            settings.log_file_max_bytes,
+            settings.log_file_backups,
+        )
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -13,9 +13,17 @@ from fastapi import APIRouter, Path
 
 from src.kit.deps import DbSession
 from src.kit.errors import NotFound, error_responses
+from src.retrieval.passage import Citation
 from src.sessions.deps import RecorderDep
 from src.sessions.repository import SessionRepository
-from src.sessions.schemas import SESSION_ID_PATTERN, FeedbackRecorded, FeedbackRequest, SessionDeleted, SessionHistory, Turn
+from src.sessions.schemas import (
+    SESSION_ID_PATTERN,
+    FeedbackRecorded,
+    FeedbackRequest,
+    SessionDeleted,
+    SessionHistory,
+    Turn,
+)
 
 router = APIRouter(tags=["sessions"])
 SessionId = Annotated[str, Path(pattern=SESSION_ID_PATTERN)]
@@ -24,7 +32,12 @@ _ERRORS = error_responses(404, 422, 429, 503, s404="No such session or answer")
 _BODY_ERRORS = error_responses(400, 404, 413, 422, 429, 503, s404="No such session or answer")
 
 
-@router.get("/api/v1/sessions/{session_id}", response_model=SessionHistory, responses=_ERRORS, summary="A session's questions and answers, oldest first")
+@router.get(
+    "/api/v1/sessions/{session_id}",
+    response_model=SessionHistory,
+    responses=_ERRORS,
+    summary="A session's questions and answers, oldest first",
+)
 async def get_session(session_id: SessionId, db: DbSession) -> SessionHistory:
     repo = SessionRepository(db)
     row = await repo.get(session_id)
@@ -41,7 +54,7 @@ async def get_session(session_id: SessionId, db: DbSession) -> SessionHistory:
                 question=m.question,
                 standalone_question=m.standalone_question,
                 answer=m.answer,
-                citations=m.citations,
+                citations=[Citation.model_validate(c) for c in m.citations],
                 refused=m.refused,
                 created_at=m.created_at.isoformat(),
             )
@@ -50,7 +63,12 @@ async def get_session(session_id: SessionId, db: DbSession) -> SessionHistory:
     )
 
 
-@router.delete("/api/v1/sessions/{session_id}", response_model=SessionDeleted, responses=_ERRORS, summary="Erase a session, its messages and their feedback")
+@router.delete(
+    "/api/v1/sessions/{session_id}",
+    response_model=SessionDeleted,
+    responses=_ERRORS,
+    summary="Erase a session, its messages and their feedback",
+)
 async def delete_session(session_id: SessionId, db: DbSession, recorder: RecorderDep) -> SessionDeleted:
     repo = SessionRepository(db)
     async with recorder.erasing(session_id) as waiting:
@@ -60,7 +78,13 @@ async def delete_session(session_id: SessionId, db: DbSession, recorder: Recorde
     return SessionDeleted(status="deleted", session_id=session_id, deleted_messages=count + waiting)
 
 
-@router.post("/api/v1/feedback", status_code=201, response_model=FeedbackRecorded, responses=_BODY_ERRORS, summary="Rate an answer up or down")
+@router.post(
+    "/api/v1/feedback",
+    status_code=201,
+    response_model=FeedbackRecorded,
+    responses=_BODY_ERRORS,
+    summary="Rate an answer up or down",
+)
 async def feedback(body: FeedbackRequest, db: DbSession) -> FeedbackRecorded:
     row = await SessionRepository(db).rate(body.answer_id, body.rating, body.comment)
     if row is None:

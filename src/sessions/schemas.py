@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from src.retrieval.passage import Citation
 from src.security.inputs import validate_question
 
 # A session id is a client-held capability the service makes (32 hex characters); ids clients chose before
@@ -18,9 +19,11 @@ ANSWER_ID_PATTERN = r"^[A-Za-z0-9_-]{8,36}$"
 class Turn(BaseModel):
     answer_id: str
     question: str
-    standalone_question: str | None = Field(default=None, description="The question as it was resolved against the conversation, when it was a follow-up")
+    standalone_question: str | None = Field(
+        default=None, description="The question as it was resolved against the conversation, when it was a follow-up"
+    )
     answer: str
-    citations: list[dict[str, Any]]
+    citations: list[Citation]
     refused: bool
     created_at: str
 

@@ -40,7 +40,10 @@ class _Common(TypedDict):
 
 def _common(request: Request, ui: str) -> _Common:
     """What both pages take: where the OpenAPI document is, and a title."""
-    return {"openapi_url": f"{request.scope.get('root_path', '')}{request.app.openapi_url}", "title": f"{request.app.title} - {ui}"}
+    return {
+        "openapi_url": f"{request.scope.get('root_path', '')}{request.app.openapi_url}",
+        "title": f"{request.app.title} - {ui}",
+    }
 
 
 def _file_url(request: Request, name: str) -> str:
@@ -50,9 +53,13 @@ def _file_url(request: Request, name: str) -> str:
 def _page(page: HTMLResponse, *, redoc: bool = False) -> HTMLResponse:
     """The page with its policy: each inline script is allowed by its SHA-256, so an injected one is not."""
     html = bytes(page.body).decode()
-    digests = (base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() for script in _INLINE_SCRIPT.findall(html))
+    digests = (
+        base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() for script in _INLINE_SCRIPT.findall(html)
+    )
     scripts = "".join(f" 'sha256-{d}'" for d in digests)
-    policy = _POLICY.format(scripts=scripts, styles=" 'unsafe-inline'" if redoc else "", workers="blob:" if redoc else "'none'")
+    policy = _POLICY.format(
+        scripts=scripts, styles=" 'unsafe-inline'" if redoc else "", workers="blob:" if redoc else "'none'"
+    )
     return HTMLResponse(html, headers={"Content-Security-Policy": policy, "Referrer-Policy": "no-referrer"})
 
 
@@ -73,12 +80,16 @@ async def swagger_ui(request: Request) -> HTMLResponse:
 @router.get("/redoc")
 async def redoc(request: Request) -> HTMLResponse:
     js, favicon = _file_url(request, "redoc.standalone.js"), _file_url(request, "favicon.png")
-    page = get_redoc_html(**_common(request, "ReDoc"), redoc_js_url=js, redoc_favicon_url=favicon, with_google_fonts=False)
+    page = get_redoc_html(
+        **_common(request, "ReDoc"), redoc_js_url=js, redoc_favicon_url=favicon, with_google_fonts=False
+    )
     return _page(page, redoc=True)
 
 
 @router.get("/docs/static/{name}", responses=error_responses(404))
-async def docs_file(name: Annotated[str, Path(max_length=64)], request: Request, v: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+async def docs_file(
+    name: Annotated[str, Path(max_length=64)], request: Request, v: Annotated[str | None, Query(max_length=64)] = None
+) -> Response:
     if name not in FILES:
         raise NotFound("No such file.")
     return serve(docs_asset(name), request, v, cross_origin=False)

@@ -37,8 +37,14 @@ def index_page(documents: Sequence[IndexedDocument], readable: set[str], total: 
     for doc in documents:
         title = escape(doc.title or doc.source_file)
         link = f'<a href="{escape(reader_href(doc.source_file))}">{title}</a>' if doc.source_file in readable else title
-        items.append(f'<li>{link} <span class="file">{escape(doc.source_file)}</span> <span class="count">{doc.chunk_count} passages</span></li>')
-    listing = "\n".join(items) if items else "<li>Nothing is indexed yet: index a book with <code>python -m src.cli index path/to/book</code>.</li>"
+        items.append(
+            f'<li>{link} <span class="file">{escape(doc.source_file)}</span> <span class="count">{doc.chunk_count} passages</span></li>'
+        )
+    listing = (
+        "\n".join(items)
+        if items
+        else "<li>Nothing is indexed yet: index a book with <code>python -m src.cli index path/to/book</code>.</li>"
+    )
     more = f'<p class="more">Showing {len(documents)} of {total} documents.</p>' if total > len(documents) else ""
     body = (
         '<main class="doc">\n<h1>The textbook</h1>\n'

@@ -31,7 +31,9 @@ async def widget(request: Request, v: Annotated[str | None, Query(max_length=64)
 
 
 @router.get("/static/{name}", include_in_schema=False, responses=error_responses(404))
-async def static(name: Annotated[str, Path(max_length=64)], request: Request, v: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+async def static(
+    name: Annotated[str, Path(max_length=64)], request: Request, v: Annotated[str | None, Query(max_length=64)] = None
+) -> Response:
     if name not in STATIC_FILES:
         raise NotFound("No such file.")
     return _serve(name, request, v)
@@ -47,12 +49,18 @@ async def admin() -> HTMLResponse:
 async def index(db: DbSession, settings: SettingsDep) -> HTMLResponse:
     repo = DocumentRepository(db)
     documents = await repo.list(INDEX_LIMIT, 0)
-    readable = {d.source_file for d in documents if reader.document_path(settings.reader_dir, d.source_file) is not None}
+    readable = {
+        d.source_file for d in documents if reader.document_path(settings.reader_dir, d.source_file) is not None
+    }
     return HTMLResponse(pages.index_page(documents, readable, await repo.count()), headers=PAGE_HEADERS)
 
 
-@router.get("/read/{source_file:path}", response_class=HTMLResponse, responses=error_responses(404), include_in_schema=False)
-async def read(source_file: Annotated[str, Path(max_length=1024)], db: DbSession, settings: SettingsDep) -> HTMLResponse:
+@router.get(
+    "/read/{source_file:path}", response_class=HTMLResponse, responses=error_responses(404), include_in_schema=False
+)
+async def read(
+    source_file: Annotated[str, Path(max_length=1024)], db: DbSession, settings: SettingsDep
+) -> HTMLResponse:
     try:
         validate_source_file(source_file)
     except ValueError as exc:
@@ -62,4 +70,6 @@ async def read(source_file: Annotated[str, Path(max_length=1024)], db: DbSession
     if document is None or path is None:
         raise NotFound("No such document.")
     html_body = reader.render(path.read_text(encoding="utf-8", errors="replace"))
-    return HTMLResponse(pages.document_page(document.title or source_file, source_file, html_body), headers=PAGE_HEADERS)
+    return HTMLResponse(
+        pages.document_page(document.title or source_file, source_file, html_body), headers=PAGE_HEADERS
+    )

@@ -17,6 +17,7 @@ from rich.console import Console
 from src.analytics import csvout
 from src.analytics.console import print_tables
 from src.analytics.schemas import Chapter, Chapters, DislikedAnswer, Feedback, QuestionGroup, Window
+from src.retrieval.passage import Citation
 from tests.conftest import auth, make_settings, running_app
 
 FORMULAS = [
@@ -42,7 +43,9 @@ async def seed(client: httpx.AsyncClient) -> None:
         assert response.status_code == 200, response.text
         answers.append(response.json())
     for answer in (answers[0], answers[-1]):
-        rated = await client.post("/api/v1/feedback", json={"answer_id": answer["answer_id"], "rating": "down", "comment": COMMENT})
+        rated = await client.post(
+            "/api/v1/feedback", json={"answer_id": answer["answer_id"], "rating": "down", "comment": COMMENT}
+        )
         assert rated.status_code == 201, rated.text
 
 
@@ -105,7 +108,9 @@ def test_book_text_and_escape_sequences_are_shown_not_obeyed_in_the_tables() -> 
     feedback = {
         "window": window,
         "count": 1,
-        "answers": [{"rated_at": "2026-01-01T10:00:00", "question": "q", "answer": f"red \x1b[31m {hyperlink}", "comment": None}],
+        "answers": [
+            {"rated_at": "2026-01-01T10:00:00", "question": "q", "answer": f"red \x1b[31m {hyperlink}", "comment": None}
+        ],
     }
     console = Console(record=True, width=400, force_terminal=True, color_system="truecolor")
     print_tables({"chapters": chapters, "feedback": feedback}, console)
@@ -121,7 +126,7 @@ def test_csv_escapes_a_tab_or_carriage_return_start_and_leaves_numbers_alone() -
         question="\t=1+1",
         answer="\r=2+2\rend",
         comment="-",
-        citations=[{"url": "@x"}],
+        citations=[Citation(id=1, chunk_id="c1", url="@x")],
         chapter="+c",
         page=None,
         asked_at="2026-01-01",

@@ -31,8 +31,16 @@ BOOK = [
     ("What is a digital twin?", "physical-ai/docs/04-digital-twin/index.md"),
 ]
 # Two missing topics, asked three ways each: they must make two groups.
-UNITREE = ["How much does a Unitree G1 humanoid robot cost?", "What is the price of the Unitree G1 humanoid?", "unitree g1 humanoid price?"]
-JAZZY = ["How do I install ROS 2 Jazzy on Ubuntu 24.04?", "installing ros2 jazzy on ubuntu", "Where do I get ROS 2 Jazzy for Ubuntu?"]
+UNITREE = [
+    "How much does a Unitree G1 humanoid robot cost?",
+    "What is the price of the Unitree G1 humanoid?",
+    "unitree g1 humanoid price?",
+]
+JAZZY = [
+    "How do I install ROS 2 Jazzy on Ubuntu 24.04?",
+    "installing ros2 jazzy on ubuntu",
+    "Where do I get ROS 2 Jazzy for Ubuntu?",
+]
 HUMANOID_PAGE = "/read/humanoid"
 
 
@@ -40,7 +48,9 @@ async def seed(client: httpx.AsyncClient) -> dict[str, Any]:
     for source_file, book_path in CHAPTERS.items():
         text = shared_path("data", "textbooks", "physical-ai", book_path).read_text()
         meta = {"source_file": source_file, "url": f"https://book.example/{source_file.rsplit('.', 1)[0]}"}
-        assert (await client.post("/api/v1/index", json={"content": text, "metadata": meta}, headers=auth())).status_code == 200
+        assert (
+            await client.post("/api/v1/index", json={"content": text, "metadata": meta}, headers=auth())
+        ).status_code == 200
     truth: dict[str, Any] = {"answered": [], "refused": [], "down": [], "sessions": []}
     for question, _ in BOOK:
         body = (await client.post("/api/v1/answer", json={"question": question, "page": HUMANOID_PAGE})).json()
@@ -51,12 +61,19 @@ async def seed(client: httpx.AsyncClient) -> dict[str, Any]:
         assert body["refused"], body["answer"]
         truth["refused"].append(body)
     passage = "For stable walking, ZMP must stay within the support polygon."
-    selection = (await client.post("/api/v1/answer", json={"question": "Explain this", "selected_text": passage, "mode": "selection_only"})).json()
+    selection = (
+        await client.post(
+            "/api/v1/answer", json={"question": "Explain this", "selected_text": passage, "mode": "selection_only"}
+        )
+    ).json()
     assert not selection["refused"]
     truth["answered"].append(selection)
     # Down-vote the capture point answer, with a comment.
     disliked = truth["answered"][1]
-    rated = await client.post("/api/v1/feedback", json={"answer_id": disliked["answer_id"], "rating": "down", "comment": "It never says how far to step."})
+    rated = await client.post(
+        "/api/v1/feedback",
+        json={"answer_id": disliked["answer_id"], "rating": "down", "comment": "It never says how far to step."},
+    )
     assert rated.status_code == 201
     up = await client.post("/api/v1/feedback", json={"answer_id": truth["answered"][0]["answer_id"], "rating": "up"})
     assert up.status_code == 201
@@ -77,7 +94,11 @@ async def check_reports(client: httpx.AsyncClient) -> None:
 
     summary = (await client.get("/api/v1/analytics/summary", headers=auth())).json()
     total = summary["total"]
-    assert total["questions"] == questions and total["refused"] == len(truth["refused"]) and total["answered"] == len(truth["answered"])
+    assert (
+        total["questions"] == questions
+        and total["refused"] == len(truth["refused"])
+        and total["answered"] == len(truth["answered"])
+    )
     assert total["refused_rate"] == pytest.approx(len(truth["refused"]) / questions, abs=1e-4)
     assert (total["thumbs_up"], total["thumbs_down"], total["degraded"]) == (1, 1, 0)
     latencies = sorted(b["latency_ms"] for b in truth["answered"] + truth["refused"])
@@ -97,20 +118,28 @@ async def check_reports(client: httpx.AsyncClient) -> None:
     # Where an author would add the Unitree G1: the humanoid chapter; ROS 2 Jazzy: not there.
     nearest = by_topic["unitree"][0]["nearest_sections"]
     assert nearest[0]["source_file"] == "physical-ai/docs/02-humanoid-robotics/index.md", nearest
-    assert any(g["thumbs_down"] == 1 and "capture point" in " ".join(g["examples"]) for g in gaps["groups"])  # a disliked answer is a gap too
+    assert any(
+        g["thumbs_down"] == 1 and "capture point" in " ".join(g["examples"]) for g in gaps["groups"]
+    )  # a disliked answer is a gap too
 
     chapters = (await client.get("/api/v1/analytics/chapters", headers=auth())).json()["chapters"]
     by_name = {c["chapter"]: c for c in chapters}
     humanoid = next(c for name, c in by_name.items() if "Humanoid" in name)
     assert humanoid["thumbs_down"] == 1 and humanoid["questions"] >= 2
-    assert humanoid["url"] == "https://book.example/physical-ai/docs/02-humanoid-robotics/index"  # its page, without a section's anchor
+    assert (
+        humanoid["url"] == "https://book.example/physical-ai/docs/02-humanoid-robotics/index"
+    )  # its page, without a section's anchor
     rates = [c["refused_rate"] for c in chapters]
     assert rates == sorted(rates, reverse=True)  # the worst first
 
     feedback = (await client.get("/api/v1/analytics/feedback", headers=auth())).json()
     assert feedback["count"] == 1
     [item] = feedback["answers"]
-    assert item["answer_id"] == truth["down"][0]["answer_id"] and item["comment"] == "It never says how far to step." and item["citations"]
+    assert (
+        item["answer_id"] == truth["down"][0]["answer_id"]
+        and item["comment"] == "It never says how far to step."
+        and item["citations"]
+    )
     assert item["page"] == HUMANOID_PAGE
 
     for name, key in (("summary", "per_day"), ("gaps", "groups"), ("chapters", "chapters"), ("feedback", "answers")):
@@ -118,7 +147,9 @@ async def check_reports(client: httpx.AsyncClient) -> None:
         as_csv = await client.get(f"/api/v1/analytics/{name}?format=csv", headers=auth())
         assert as_csv.headers["content-type"].startswith("text/csv")
         assert len(rows(as_csv.text)) == len(as_json[key]), name
-    assert rows((await client.get("/api/v1/analytics/summary?format=csv", headers=auth())).text)[0]["questions"] == str(questions)
+    assert rows((await client.get("/api/v1/analytics/summary?format=csv", headers=auth())).text)[0]["questions"] == str(
+        questions
+    )
 
     # A window that holds nothing, and a bad one.
     empty = (await client.get("/api/v1/analytics/summary?since=2020-01-01&until=2020-02-01", headers=auth())).json()

@@ -43,7 +43,11 @@ async def test_an_answer_about_a_long_selection_is_not_cached(tmp_path: Path) ->
     settings = make_settings(tmp_path, cache_answer_max_selection_chars=limit)
     text = shared_path("data", "textbooks", "physical-ai", CHAPTER).read_text()
     async with running_app(settings) as (app, client):
-        assert (await client.post("/api/v1/index", json={"content": text, "metadata": {"source_file": CHAPTER}}, headers=auth())).status_code == 200
+        assert (
+            await client.post(
+                "/api/v1/index", json={"content": text, "metadata": {"source_file": CHAPTER}}, headers=auth()
+            )
+        ).status_code == 200
         short, long = passage(text, 300), passage(text, limit + 500)
         assert len(short) <= limit < len(long)
         for mode in ("book", "selection_only"):

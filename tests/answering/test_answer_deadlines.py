@@ -71,7 +71,13 @@ def scripted_model() -> Iterator[str]:
 
 def settings_for(tmp_path: Path, url: str) -> Any:
     return make_settings(
-        tmp_path, llm_provider="openai", llm_base_url=url, llm_model="scripted", llm_api_key="local", answer_timeout_seconds=1.0, answer_stream_max_seconds=4.0
+        tmp_path,
+        llm_provider="openai",
+        llm_base_url=url,
+        llm_model="scripted",
+        llm_api_key="local",
+        answer_timeout_seconds=1.0,
+        answer_stream_max_seconds=4.0,
     )
 
 

@@ -29,11 +29,21 @@ async def events(client: httpx.AsyncClient, body: dict[str, object]) -> list[tup
 
 async def test_stream_matches_the_answer(client: httpx.AsyncClient) -> None:
     text = shared_path("data", "textbooks", "physical-ai", CHAPTER).read_text()
-    await client.post("/api/v1/index", json={"content": text, "metadata": {"source_file": CHAPTER, "url": "https://book.example/h"}}, headers=auth())
+    await client.post(
+        "/api/v1/index",
+        json={"content": text, "metadata": {"source_file": CHAPTER, "url": "https://book.example/h"}},
+        headers=auth(),
+    )
     question = {"question": "What is the Zero Moment Point in bipedal locomotion?"}
     stream = await events(client, question)
     kinds = [k for k, _ in stream]
-    assert kinds[0] == "retrieval" and kinds[-1] == "done" and "delta" in kinds and "citation" in kinds and "error" not in kinds
+    assert (
+        kinds[0] == "retrieval"
+        and kinds[-1] == "done"
+        and "delta" in kinds
+        and "citation" in kinds
+        and "error" not in kinds
+    )
     done = stream[-1][1]
     assert "".join(d["text"] for k, d in stream if k == "delta") == done["answer"]
     assert [d for k, d in stream if k == "citation"] == done["citations"]

@@ -42,7 +42,10 @@ def sized(text: str, length: int, n: int) -> str:
 
 async def slowest_health_during(url: str, body: dict[str, Any]) -> float:
     """`body` sent to /api/v1/answer; the slowest /health answered while it runs."""
-    async with httpx.AsyncClient(base_url=url, timeout=120) as asker, httpx.AsyncClient(base_url=url, timeout=120) as prober:
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=120) as asker,
+        httpx.AsyncClient(base_url=url, timeout=120) as prober,
+    ):
         answer = asyncio.ensure_future(asker.post("/api/v1/answer", json=body))
         slowest = 0.0
         while not answer.done():
@@ -73,7 +76,12 @@ async def health_ratio(url: str, hostile: Any, normal: Any) -> list[float]:
 @pytest.fixture
 def indexed_server(tmp_path: Path, live_server_factory: Any) -> Any:
     server = live_server_factory(make_settings(tmp_path))
-    response = httpx.post(f"{server.url}/api/v1/index", json={"content": chapter(), "metadata": {"source_file": CHAPTER}}, headers=auth(), timeout=120)
+    response = httpx.post(
+        f"{server.url}/api/v1/index",
+        json={"content": chapter(), "metadata": {"source_file": CHAPTER}},
+        headers=auth(),
+        timeout=120,
+    )
     assert response.status_code == 200, response.text
     return server
 
@@ -82,10 +90,18 @@ async def test_a_hostile_selection_at_the_cap_does_not_hold_health(indexed_serve
     prose = " ".join(chapter().split())
 
     def hostile(n: int) -> dict[str, Any]:
-        return {"question": "give me an example", "selected_text": sized("if a ", MAX_SELECTION_CHARS, n), "mode": "selection_only"}
+        return {
+            "question": "give me an example",
+            "selected_text": sized("if a ", MAX_SELECTION_CHARS, n),
+            "mode": "selection_only",
+        }
 
     def normal(n: int) -> dict[str, Any]:
-        return {"question": "give me an example", "selected_text": sized(prose, MAX_SELECTION_CHARS, n), "mode": "selection_only"}
+        return {
+            "question": "give me an example",
+            "selected_text": sized(prose, MAX_SELECTION_CHARS, n),
+            "mode": "selection_only",
+        }
 
     ratios = await health_ratio(indexed_server.url, hostile, normal)
     assert min(ratios) <= FACTOR, f"/health was {ratios} times slower during hostile selections than during normal ones"
@@ -123,17 +139,32 @@ async def test_oversized_input_is_refused_with_the_documented_422(client: httpx.
         ({"question": "a" * (MAX_QUESTION_CHARS + 1)}, "question"),
         ({"question": "x", "page": "p" * 2049}, "page"),
         ({"question": "x", "filters": {"source_file": "docs/" + "a" * MAX_SOURCE_FILE_CHARS}}, "source_file"),
-        ({"question": "x", "filters": {"source_file": "docs/" + "a/" * 1_950_000 + "b.md"}}, "source_file"),  # the review's 3.9 MB path
+        (
+            {"question": "x", "filters": {"source_file": "docs/" + "a/" * 1_950_000 + "b.md"}},
+            "source_file",
+        ),  # the review's 3.9 MB path
         ({"question": "x", "filters": {"source_file": [f"docs/{i}.md" for i in range(101)]}}, "source_file"),
         ({"question": "x", "filters": {"chapter": "c" * 501}}, "chapter"),
     ]:
         assert_invalid(await client.post("/api/v1/answer", json=body), field)
     # The same filters bound /query.
-    assert_invalid(await client.post("/api/v1/query", json={"question": "x", "filters": {"source_file": "docs/" + "a" * MAX_SOURCE_FILE_CHARS}}), "source_file")
+    assert_invalid(
+        await client.post(
+            "/api/v1/query", json={"question": "x", "filters": {"source_file": "docs/" + "a" * MAX_SOURCE_FILE_CHARS}}
+        ),
+        "source_file",
+    )
     # At the caps, input is answered.
-    at_cap = {"question": "give me an example", "selected_text": ("if a " * 4000)[:MAX_SELECTION_CHARS], "mode": "selection_only"}
+    at_cap = {
+        "question": "give me an example",
+        "selected_text": ("if a " * 4000)[:MAX_SELECTION_CHARS],
+        "mode": "selection_only",
+    }
     assert (await client.post("/api/v1/answer", json=at_cap)).status_code == 200
-    longest_path = {"question": "x", "filters": {"source_file": ["docs/" + "a" * (MAX_SOURCE_FILE_CHARS - 5)] * 100, "chapter": "c" * 500}}
+    longest_path = {
+        "question": "x",
+        "filters": {"source_file": ["docs/" + "a" * (MAX_SOURCE_FILE_CHARS - 5)] * 100, "chapter": "c" * 500},
+    }
     assert (await client.post("/api/v1/answer", json=longest_path)).status_code == 200
 
 
@@ -156,4 +187,6 @@ async def test_a_selection_is_charged_to_the_token_budget(tmp_path: Path, path: 
         assert "selected text does not answer" in answer
         assert (len(body["question"]) + len("The selected text does not answer this question.") * 3) // 4 < BUDGET
         # The selection's tokens spent the budget: the next request, however small, is refused.
-        assert_rate_limited(await client.post("/api/v1/answer", json={"question": "What is balance?"}), "tokens", BUDGET)
+        assert_rate_limited(
+            await client.post("/api/v1/answer", json={"question": "What is balance?"}), "tokens", BUDGET
+        )

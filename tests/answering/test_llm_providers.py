@@ -24,13 +24,21 @@ QUESTION = {"question": "What is the Zero Moment Point in bipedal locomotion?"}
 
 def model_settings(tmp_path: Path, base_url: str, timeout: float, **extra: Any) -> Any:
     return make_settings(
-        tmp_path, llm_provider="openai", llm_base_url=base_url, llm_model=MODEL_ALIAS, llm_api_key="local", answer_timeout_seconds=timeout, **extra
+        tmp_path,
+        llm_provider="openai",
+        llm_base_url=base_url,
+        llm_model=MODEL_ALIAS,
+        llm_api_key="local",
+        answer_timeout_seconds=timeout,
+        **extra,
     )
 
 
 async def index_chapter(client: httpx.AsyncClient) -> str:
     text = shared_path("data", "textbooks", "physical-ai", CHAPTER).read_text()
-    r = await client.post("/api/v1/index", json={"content": text, "metadata": {"source_file": CHAPTER, "url": BOOK_URL}}, headers=auth())
+    r = await client.post(
+        "/api/v1/index", json={"content": text, "metadata": {"source_file": CHAPTER, "url": BOOK_URL}}, headers=auth()
+    )
     assert r.status_code == 200, r.text
     return text
 
@@ -81,7 +89,9 @@ async def test_the_model_answer_streams_with_its_citations(llama_server: str, tm
 
 
 @pytest.mark.parametrize("route", ["stream", "plain"])
-async def test_past_the_deadline_the_answer_is_extractive_and_degraded(llama_server: str, tmp_path: Path, route: str) -> None:
+async def test_past_the_deadline_the_answer_is_extractive_and_degraded(
+    llama_server: str, tmp_path: Path, route: str
+) -> None:
     async with running_app(model_settings(tmp_path, llama_server, timeout=0.01)) as (_, client):
         await index_chapter(client)
         if route == "plain":
@@ -99,7 +109,9 @@ async def test_past_the_deadline_the_answer_is_extractive_and_degraded(llama_ser
         assert again["answer_id"] != answer["answer_id"] and again["degraded"] is True
 
 
-async def test_a_provider_returning_errors_degrades_to_the_extractive_answer(failing_server: str, tmp_path: Path) -> None:
+async def test_a_provider_returning_errors_degrades_to_the_extractive_answer(
+    failing_server: str, tmp_path: Path
+) -> None:
     async with running_app(model_settings(tmp_path, failing_server, timeout=5)) as (_, client):
         await index_chapter(client)
         r = await client.post("/api/v1/answer", json=QUESTION)
@@ -124,7 +136,9 @@ async def test_an_unreachable_provider_degrades_to_the_extractive_answer(tmp_pat
 async def test_questions_the_book_does_not_cover_never_reach_the_model(failing_server: str, tmp_path: Path) -> None:
     async with running_app(model_settings(tmp_path, failing_server, timeout=5)) as (_, client):
         await index_chapter(client)
-        answer = (await client.post("/api/v1/answer", json={"question": "Who won the 1998 football world cup final?"})).json()
+        answer = (
+            await client.post("/api/v1/answer", json={"question": "Who won the 1998 football world cup final?"})
+        ).json()
         assert answer["refused"] is True and answer["degraded"] is False and answer["citations"] == []
 
 
@@ -148,15 +162,26 @@ async def test_follow_up_and_selection_flows_run_with_the_model(llama_server: st
     async with running_app(model_settings(tmp_path, llama_server, timeout=60)) as (_, client):
         text = await index_chapter(client)
         first = (await client.post("/api/v1/answer", json=QUESTION)).json()
-        follow = (await client.post("/api/v1/answer", json={"question": "Why does it matter for walking?", "session_id": first["session_id"]})).json()
+        follow = (
+            await client.post(
+                "/api/v1/answer",
+                json={"question": "Why does it matter for walking?", "session_id": first["session_id"]},
+            )
+        ).json()
         # The model answered, or it wrote nothing the book supports and the quoted answer stands in (degraded).
         assert (follow["provider"] == "openai" or follow["degraded"]) and follow["refused"] is False
         assert follow["standalone_question"] and "Zero Moment Point" in follow["standalone_question"]
         assert_cited_from_the_book(follow)
-        passage = next(line for line in text.splitlines() if "support polygon" in line and len(line) > 80).lstrip("-*0123456789. ")
+        passage = next(line for line in text.splitlines() if "support polygon" in line and len(line) > 80).lstrip(
+            "-*0123456789. "
+        )
         body = {"question": "Explain this", "selected_text": passage, "mode": "selection_only"}
         explained = (await client.post("/api/v1/answer", json=body)).json()
-        assert (explained["provider"] == "openai" or explained["degraded"]) and explained["refused"] is False and explained["route"] == "selection"
+        assert (
+            (explained["provider"] == "openai" or explained["degraded"])
+            and explained["refused"] is False
+            and explained["route"] == "selection"
+        )
         assert explained["citations"] and {c["chunk_id"] for c in explained["citations"]} == {"selection"}
         for citation in explained["citations"]:
             assert flat(citation["quote"])[:60] in flat(passage)

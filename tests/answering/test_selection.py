@@ -16,7 +16,12 @@ SELECTION = (
 
 async def test_selection_only_answers_from_the_selection(client: httpx.AsyncClient) -> None:
     r = await client.post(
-        "/api/v1/answer", json={"question": "Why is there a spring in series elastic actuators?", "selected_text": SELECTION, "mode": "selection_only"}
+        "/api/v1/answer",
+        json={
+            "question": "Why is there a spring in series elastic actuators?",
+            "selected_text": SELECTION,
+            "mode": "selection_only",
+        },
     )
     a = r.json()
     assert r.status_code == 200 and a["refused"] is False
@@ -34,7 +39,11 @@ async def test_selection_only_says_when_the_selection_has_no_answer(client: http
 async def test_book_mode_puts_the_selection_first(client: httpx.AsyncClient) -> None:
     text = shared_path("data", "textbooks", "physical-ai", CHAPTER).read_text()
     await client.post("/api/v1/index", json={"content": text, "metadata": {"source_file": CHAPTER}}, headers=auth())
-    a = (await client.post("/api/v1/answer", json={"question": "What do series elastic actuators protect?", "selected_text": SELECTION})).json()
+    a = (
+        await client.post(
+            "/api/v1/answer", json={"question": "What do series elastic actuators protect?", "selected_text": SELECTION}
+        )
+    ).json()
     assert a["retrieved_contexts"][0]["chunk_id"] == "selection"
     assert len(a["retrieved_contexts"]) > 1  # the book fills in the rest
     assert a["citations"][0]["chunk_id"] == "selection" and not a["refused"]
@@ -46,8 +55,17 @@ async def test_selection_only_needs_a_selection(client: httpx.AsyncClient) -> No
 
 
 async def test_small_talk_gets_a_short_reply_without_a_search(client: httpx.AsyncClient) -> None:
-    for message, expected in (("Hello!", "Ask me anything"), ("who are you?", "study assistant"), ("thanks a lot", "welcome")):
+    for message, expected in (
+        ("Hello!", "Ask me anything"),
+        ("who are you?", "study assistant"),
+        ("thanks a lot", "welcome"),
+    ):
         a = (await client.post("/api/v1/answer", json={"question": message})).json()
-        assert a["route"] == "smalltalk" and expected in a["answer"] and a["citations"] == [] and a["retrieved_contexts"] == []
+        assert (
+            a["route"] == "smalltalk"
+            and expected in a["answer"]
+            and a["citations"] == []
+            and a["retrieved_contexts"] == []
+        )
     book = (await client.post("/api/v1/answer", json={"question": "Hello, what is a humanoid robot?"})).json()
     assert book["route"] == "book"

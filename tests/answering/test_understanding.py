@@ -11,6 +11,7 @@ from src.answering.definitions import defines, definition_subject
 from src.answering.followup import PastTurn, resolve
 from src.answering.guardrails import is_off_task
 from src.answering.highlight import Intent, answering_sentences, examples_in, intent_of, split_sentences
+from src.answering.question import Question
 from src.kit.text import sentences_of, terms
 
 
@@ -44,7 +45,9 @@ def test_the_sentences_that_answer_an_intent() -> None:
     assert answering_sentences(Intent("example"), sentences) == [1]
     assert answering_sentences(Intent("meaning", "impedance control"), sentences) == [3]
     assert answering_sentences(Intent("summarize"), sentences) == [0, 1, 2, 3]
-    assert answering_sentences(Intent("example"), split_sentences("Small nodes are easier to test than monoliths.")) == []
+    assert (
+        answering_sentences(Intent("example"), split_sentences("Small nodes are easier to test than monoliths.")) == []
+    )
 
 
 def test_examples_under_an_examples_label_are_the_list_items() -> None:
@@ -69,11 +72,15 @@ def test_definition_questions_and_their_subject(question: str, subject: str | No
 
 
 def test_defining_sentences() -> None:
-    assert defines("Physical AI, also known as embodied AI, refers to systems with a physical form.", terms("embodied AI"))
+    assert defines(
+        "Physical AI, also known as embodied AI, refers to systems with a physical form.", terms("embodied AI")
+    )
     assert defines("A digital twin is a virtual replica of a physical robot.", terms("digital twin"))
     assert defines("Zero Moment Point (ZMP): the point where the moments sum to zero.", terms("Zero Moment Point"))
     # Mentioning the subject after a colon in a table row is not defining it.
-    assert not defines("Connection: Traditional Simulation: Offline; Digital Twin: Bidirectional sync.", terms("digital twin"))
+    assert not defines(
+        "Connection: Traditional Simulation: Offline; Digital Twin: Bidirectional sync.", terms("digital twin")
+    )
     assert not defines("Engineers often build a digital twin before the robot.", terms("digital twin"))
 
 
@@ -90,7 +97,11 @@ def test_specific_names_in_a_question() -> None:
 def test_a_name_is_unmentioned_when_the_book_holds_none_of_a_word_or_never_the_phrase() -> None:
     counts = {"Unitree": 0, "G1": 3, "Figure": 40, "02": 12, "ROS": 90, "2": 200}
     phrases = {"Figure 02": False, "ROS 2": True}
-    found = unmentioned(specific_terms("is the Unitree G1, Figure 02 or ROS 2 best?"), lambda w: counts.get(w, 200), lambda p: phrases.get(p, True))
+    found = unmentioned(
+        specific_terms("is the Unitree G1, Figure 02 or ROS 2 best?"),
+        lambda w: counts.get(w, 200),
+        lambda p: phrases.get(p, True),
+    )
     assert found == ["Unitree G1", "Figure 02"]
 
 
@@ -101,25 +112,51 @@ def test_weighted_coverage_counts_rare_words_more() -> None:
 
 
 def test_follow_ups_are_made_standalone() -> None:
-    zmp = [PastTurn("What is the Zero Moment Point in humanoid robots?", ("book/humanoid.md",), (("book/humanoid.md", "The Balance Problem"),))]
-    resolved = resolve("Why does it matter for walking?", zmp)
+    zmp = [
+        PastTurn(
+            "What is the Zero Moment Point in humanoid robots?",
+            ("book/humanoid.md",),
+            (("book/humanoid.md", "The Balance Problem"),),
+        )
+    ]
+    resolved = resolve(Question.parse("Why does it matter for walking?"), zmp)
     assert resolved.follow_up and resolved.question == "Why does Zero Moment Point matter for walking?"
-    assert resolved.prefer == ("book/humanoid.md",) and resolved.sections == (("book/humanoid.md", "The Balance Problem"),)
+    assert resolved.prefer == ("book/humanoid.md",) and resolved.sections == (
+        ("book/humanoid.md", "The Balance Problem"),
+    )
     qos = [PastTurn("What QoS reliability should I use for lidar scans in ROS 2?")]
-    assert resolve("and for velocity commands?", qos).question == "What QoS reliability should I use for velocity commands in ROS 2?"
-    carried = resolve("how do i pick the gains for it", [PastTurn("How does a PID controller work?")]).question
+    assert (
+        resolve(Question.parse("and for velocity commands?"), qos).question
+        == "What QoS reliability should I use for velocity commands in ROS 2?"
+    )
+    carried = resolve(
+        Question.parse("how do i pick the gains for it"), [PastTurn("How does a PID controller work?")]
+    ).question
     assert carried == "how do i pick the gains for a PID controller"
     # A question that stands on its own is left alone, so a change of topic is not held to the old one.
-    assert resolve("What is a string slice in Rust?", zmp).follow_up is False
+    assert resolve(Question.parse("What is a string slice in Rust?"), zmp).follow_up is False
     # The topic is the student's text, backslashes and all (not a template: "\p" was a regex error, a 500).
-    assert resolve("why does it matter?", [PastTurn(r"What is C:\path?")]).question == r"why does C:\path matter?"
-    assert resolve("what are its parts?", [PastTurn(r"What is lib\1x?")]).question.startswith(r"what are lib\1x's parts?")
+    assert (
+        resolve(Question.parse("why does it matter?"), [PastTurn(r"What is C:\path?")]).question
+        == r"why does C:\path matter?"
+    )
+    assert resolve(Question.parse("what are its parts?"), [PastTurn(r"What is lib\1x?")]).question.startswith(
+        r"what are lib\1x's parts?"
+    )
 
 
 def test_requests_outside_a_study_assistants_job() -> None:
-    for message in ("book me a flight to tokyo", "email my professor that I finished", "what's your favourite robot?", "set a timer for 25 min"):
+    for message in (
+        "book me a flight to tokyo",
+        "email my professor that I finished",
+        "what's your favourite robot?",
+        "set a timer for 25 min",
+    ):
         assert is_off_task(message), message
-    for message in ("What does the book say about booking a robot's time on the cluster?", "How do I send a message between threads?"):
+    for message in (
+        "What does the book say about booking a robot's time on the cluster?",
+        "How do I send a message between threads?",
+    ):
         assert not is_off_task(message), message
 
 
@@ -128,4 +165,7 @@ def test_table_rows_and_code_comments_are_sentences() -> None:
         "| Aspect | Traditional AI | Physical AI |\n|---|---|---|\n| **Time** | Discrete steps | Continuous, real-time |\n\n"
         "```python\n# Integral term (accumulate error over time)\nx = 1\n```"
     )
-    assert sentences_of(content) == ["Time: Traditional AI: Discrete steps; Physical AI: Continuous, real-time.", "Integral term (accumulate error over time)."]
+    assert sentences_of(content) == [
+        "Time: Traditional AI: Discrete steps; Physical AI: Continuous, real-time.",
+        "Integral term (accumulate error over time).",
+    ]

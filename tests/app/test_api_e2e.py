@@ -35,7 +35,9 @@ async def test_index_query_answer_reindex_delete(client: httpx.AsyncClient) -> N
     assert top["metadata"]["url"].startswith(PAGE_URL + "#")
     assert "[1]" in q["assembled_context"] and q["query_id"]
 
-    answer = await client.post("/api/v1/answer", json={"question": "What is the Zero Moment Point in bipedal locomotion?"})
+    answer = await client.post(
+        "/api/v1/answer", json={"question": "What is the Zero Moment Point in bipedal locomotion?"}
+    )
     assert answer.status_code == 200
     a = answer.json()
     assert not a["refused"]
@@ -80,7 +82,9 @@ async def test_changed_chapter_replaces_only_what_changed(client: httpx.AsyncCli
     assert second["indexed_chunks"] == first["indexed_chunks"] - second["chunks_deleted"] + second["chunks_new"]
     listed = (await client.get("/api/v1/index/documents", headers=auth())).json()["documents"][0]
     assert listed["chunk_count"] == second["indexed_chunks"]
-    probe = await client.post("/api/v1/query", json={"question": "references", "k": 50, "filters": {"source_file": CHAPTER}})
+    probe = await client.post(
+        "/api/v1/query", json={"question": "references", "k": 50, "filters": {"source_file": CHAPTER}}
+    )
     assert len(probe.json()["retrieved_contexts"]) == second["indexed_chunks"]
 
 
@@ -106,7 +110,9 @@ async def test_bulk_job_indexes_in_the_background(client: httpx.AsyncClient) -> 
     accepted = await client.post("/api/v1/index/bulk", json={"documents": docs}, headers=auth())
     assert accepted.status_code == 202, accepted.text
     job = accepted.json()
-    assert job["status"] == "queued" and job["total"] == 3 and job["status_url"] == f"/api/v1/index/jobs/{job['job_id']}"
+    assert (
+        job["status"] == "queued" and job["total"] == 3 and job["status_url"] == f"/api/v1/index/jobs/{job['job_id']}"
+    )
     status: dict[str, object] = {}
     for _ in range(600):
         status = (await client.get(job["status_url"], headers=auth())).json()
@@ -119,7 +125,10 @@ async def test_bulk_job_indexes_in_the_background(client: httpx.AsyncClient) -> 
     assert results["docs/broken.pdf"]["status"] == "failed" and "PDF" in results["docs/broken.pdf"]["error"]
     assert results["docs/01-introduction/index.md"]["indexed_chunks"] > 0
     listed = (await client.get("/api/v1/index/documents", headers=auth())).json()
-    assert {d["source_file"] for d in listed["documents"]} == {"docs/01-introduction/index.md", "docs/05-vision-language-action/index.md"}
+    assert {d["source_file"] for d in listed["documents"]} == {
+        "docs/01-introduction/index.md",
+        "docs/05-vision-language-action/index.md",
+    }
     unknown = await client.get("/api/v1/index/jobs/00000000-0000-0000-0000-000000000000", headers=auth())
     assert unknown.status_code == 404
     anonymous = await client.get(job["status_url"])

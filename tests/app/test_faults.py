@@ -42,7 +42,10 @@ CLIENT_TIMEOUT = 20.0  # far above any healthy request; a hang fails the test in
 
 def chapter_body() -> dict[str, Any]:
     text = shared_path("data", "textbooks", "physical-ai", CHAPTER).read_text()
-    return {"content": text, "metadata": {"source_file": CHAPTER, "url": "https://book.example/ch2", "document_type": "markdown"}}
+    return {
+        "content": text,
+        "metadata": {"source_file": CHAPTER, "url": "https://book.example/ch2", "document_type": "markdown"},
+    }
 
 
 async def call(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -144,12 +147,19 @@ async def test_redis_killed_and_restarted(private_redis: PrivateRedis, tmp_path:
         restarted = time.monotonic()
 
         async def uses_redis_again() -> bool:
-            answer = await call(client, "POST", "/api/v1/answer", json={"question": QUESTIONS[5 + int(time.monotonic() - restarted) % 5]})
+            answer = await call(
+                client,
+                "POST",
+                "/api/v1/answer",
+                json={"question": QUESTIONS[5 + int(time.monotonic() - restarted) % 5]},
+            )
             assert answer.status_code == 200, answer.text
             keys = redis_keys(private_redis)
             return any(k.startswith("rag:answer:") for k in keys) and "rag:index_version" in keys
 
-        assert await wait_until(uses_redis_again, timeout=5.0, interval=0.25), f"not back on Redis 5 s after restart: {redis_keys(private_redis)}"
+        assert await wait_until(uses_redis_again, timeout=5.0, interval=0.25), (
+            f"not back on Redis 5 s after restart: {redis_keys(private_redis)}"
+        )
         assert logged(settings, "REDIS_RECOVERED") >= 1
         assert not resources.redis.is_down
         health = (await call(client, "GET", "/api/v1/health")).json()
@@ -172,7 +182,9 @@ async def test_redis_killed_and_restarted(private_redis: PrivateRedis, tmp_path:
         assert await wait_until(version_moved, timeout=5.0, interval=0.25)
 
 
-def test_redis_outage_against_a_real_server_process(private_redis: PrivateRedis, tmp_path: Path, live_server_factory: Any) -> None:
+def test_redis_outage_against_a_real_server_process(
+    private_redis: PrivateRedis, tmp_path: Path, live_server_factory: Any
+) -> None:
     """The same outage with the service as a real uvicorn process over real HTTP: its own log (stderr) shows it."""
     server = live_server_factory(make_settings(tmp_path, redis_url=private_redis.url))
     with httpx.Client(base_url=server.url, timeout=CLIENT_TIMEOUT) as http:
@@ -206,7 +218,9 @@ async def test_redis_that_stops_answering(private_redis: PrivateRedis, tmp_path:
     proxy = TcpProxy("127.0.0.1", private_redis.port)
     await proxy.start()
     try:
-        settings = make_settings(tmp_path, redis_url=f"redis://127.0.0.1:{proxy.port}/0", redis_timeout_seconds=0.3, redis_retry_seconds=1.0)
+        settings = make_settings(
+            tmp_path, redis_url=f"redis://127.0.0.1:{proxy.port}/0", redis_timeout_seconds=0.3, redis_retry_seconds=1.0
+        )
         async with running_app(settings) as (app, client):
             assert (await call(client, "POST", "/api/v1/index", json=chapter_body(), headers=auth())).status_code == 200
             assert (await call(client, "POST", "/api/v1/answer", json={"question": QUESTIONS[0]})).status_code == 200
@@ -237,7 +251,9 @@ async def test_redis_that_stops_answering(private_redis: PrivateRedis, tmp_path:
         await proxy.close()
 
 
-async def test_rate_limits_fall_back_to_in_process_while_redis_is_down(private_redis: PrivateRedis, tmp_path: Path) -> None:
+async def test_rate_limits_fall_back_to_in_process_while_redis_is_down(
+    private_redis: PrivateRedis, tmp_path: Path
+) -> None:
     limit = 6
     settings = make_settings(tmp_path, redis_url=private_redis.url, rate_limit_requests_per_minute=limit)
     async with running_app(settings) as (app, client):
@@ -251,7 +267,10 @@ async def test_rate_limits_fall_back_to_in_process_while_redis_is_down(private_r
         assert len(counters) == 1 and redis_get(private_redis, counters.pop()) == b"2"
 
         private_redis.stop()
-        codes = [(await call(client, "POST", "/api/v1/query", json={"question": "balance"})).status_code for _ in range(limit + 2)]
+        codes = [
+            (await call(client, "POST", "/api/v1/query", json={"question": "balance"})).status_code
+            for _ in range(limit + 2)
+        ]
         assert int(time.time() // 60) == window, "the minute rolled over mid-test (it waited to avoid that)"
         # Redis's count is unreachable: the in-process limiter counts from zero and refuses past the limit.
         assert codes == [200] * limit + [429, 429], codes
@@ -284,7 +303,9 @@ async def message_counts(pg_url: str, tmp_path: Path, ids: list[str]) -> dict[st
     engine = create_engine(make_settings(tmp_path, database_url=pg_url))
     try:
         async with transaction(session_factory(engine)) as db:
-            rows = (await db.execute(select(Message.id, func.count()).where(Message.id.in_(ids)).group_by(Message.id))).all()
+            rows = (
+                await db.execute(select(Message.id, func.count()).where(Message.id.in_(ids)).group_by(Message.id))
+            ).all()
         return dict.fromkeys(ids, 0) | {r[0]: int(r[1]) for r in rows}
     finally:
         await engine.dispose()
@@ -294,7 +315,9 @@ async def session_message_count(pg_url: str, tmp_path: Path, session_id: str) ->
     engine = create_engine(make_settings(tmp_path, database_url=pg_url))
     try:
         async with transaction(session_factory(engine)) as db:
-            n = (await db.execute(select(func.count()).select_from(Message).where(Message.session_id == session_id))).scalar_one()
+            n = (
+                await db.execute(select(func.count()).select_from(Message).where(Message.session_id == session_id))
+            ).scalar_one()
             row = await db.get(UserSession, session_id)
         return int(n), row
     finally:
@@ -314,7 +337,9 @@ async def check_database_outage(pg_url: str, tmp_path: Path, proxy: TcpProxy, fa
         assert await ready_status(client) == 200
         before = await call(client, "POST", "/api/v1/answer", json={"question": QUESTIONS[0]})
         assert before.status_code == 200
-        session_id = before.json()["session_id"]  # the service makes session ids; while the database is away it keeps this one
+        session_id = before.json()[
+            "session_id"
+        ]  # the service makes session ids; while the database is away it keeps this one
         assert (await message_counts(pg_url, tmp_path, [before.json()["answer_id"]]))[before.json()["answer_id"]] == 1
 
         await (proxy.cut() if fault == "cut" else proxy.stall())
@@ -340,7 +365,9 @@ async def check_database_outage(pg_url: str, tmp_path: Path, proxy: TcpProxy, fa
         assert query.status_code == 200
         assert set(ids) <= {t.answer_id for t in agent.pending}
         docs = await call(client, "GET", "/api/v1/index/documents", headers=auth())
-        assert docs.status_code == 503 and docs.headers.get("retry-after"), docs.text  # needs the database: 503, never 500
+        assert docs.status_code == 503 and docs.headers.get("retry-after"), (
+            docs.text
+        )  # needs the database: 503, never 500
         assert set(docs.json()) == {"error", "details", "request_id"}
         body = chapter_body()
         body["metadata"]["source_file"] = "docs/outage/index.md"
@@ -380,7 +407,9 @@ async def test_database_stalled(pg_url: str, tmp_path: Path, proxy: TcpProxy) ->
 
 
 @pytest.mark.parametrize("fault", ["cut", "stall"])
-async def test_shutdown_while_database_is_down_does_not_hang(pg_url: str, tmp_path: Path, proxy: TcpProxy, fault: str) -> None:
+async def test_shutdown_while_database_is_down_does_not_hang(
+    pg_url: str, tmp_path: Path, proxy: TcpProxy, fault: str
+) -> None:
     await asyncio.to_thread(run_migrations, pg_url)
     settings = make_settings(tmp_path, database_url=via(proxy, pg_url), auto_migrate=False, db_timeout_seconds=1.0)
 

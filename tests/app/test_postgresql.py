@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from src.answering.service import approx_tokens
+from src.answering.recording import approx_tokens
 from src.db.migrations import run_migrations
 from src.db.models import IndexedDocument, Message, UserSession
 from src.ingestion.schemas import IndexMetadata
@@ -39,7 +39,12 @@ async def test_app_on_postgresql_records_turns(pg_url: str, tmp_path: Path) -> N
         assert not app.state.container.settings.is_sqlite
         ready = await client.get("/api/v1/health/ready")
         assert ready.status_code == 200, ready.text
-        assert ready.json()["services"]["database"] == {"status": "up", "backend": "postgresql", "schema": "current", "pending_messages": 0}
+        assert ready.json()["services"]["database"] == {
+            "status": "up",
+            "backend": "postgresql",
+            "schema": "current",
+            "pending_messages": 0,
+        }
 
         indexed = await client.post("/api/v1/index", json=body, headers=auth())
         assert indexed.status_code == 200, indexed.text
@@ -51,7 +56,9 @@ async def test_app_on_postgresql_records_turns(pg_url: str, tmp_path: Path) -> N
         a = first.json()
         session_id = a["session_id"]
         assert not a["refused"] and a["citations"] and len(session_id) == 32
-        second = await client.post("/api/v1/answer", json={"question": "How do humanoid robots keep their balance?", "session_id": session_id})
+        second = await client.post(
+            "/api/v1/answer", json={"question": "How do humanoid robots keep their balance?", "session_id": session_id}
+        )
         assert second.status_code == 200, second.text
 
         docs = (await client.get("/api/v1/index/documents", headers=auth())).json()
@@ -75,7 +82,9 @@ async def test_app_on_postgresql_records_turns(pg_url: str, tmp_path: Path) -> N
             assert message.confidence == pytest.approx(a["confidence_score"])
             assert message.created_at.tzinfo is not None
 
-            count = (await db.execute(select(func.count()).select_from(Message).where(Message.session_id == session_id))).scalar_one()
+            count = (
+                await db.execute(select(func.count()).select_from(Message).where(Message.session_id == session_id))
+            ).scalar_one()
             assert count == 2
             history = await SessionRepository(db).history(session_id, 10)
             assert [m.id for m in history] == [a["answer_id"], second.json()["answer_id"]]
@@ -91,7 +100,10 @@ async def test_app_on_postgresql_records_turns(pg_url: str, tmp_path: Path) -> N
             assert document is not None
             assert document.chunk_count == chunks
             meta = IndexMetadata(**body["metadata"])
-            assert document.content_hash == hashlib.sha256((meta.model_dump_json() + "\x00" + body["content"]).encode()).hexdigest()
+            assert (
+                document.content_hash
+                == hashlib.sha256((meta.model_dump_json() + "\x00" + body["content"]).encode()).hexdigest()
+            )
             assert document.document_type == "markdown" and document.status == "indexed"
             assert document.title and document.content_id == indexed.json()["content_id"]
     finally:

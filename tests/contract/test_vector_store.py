@@ -17,10 +17,25 @@ from src.retrieval.store.embedded import EmbeddedStore
 from src.retrieval.store.server import ServerStore
 
 TEXTS = [
-    ("book/ch01-intro.md", "Introduction", 1, "Embodied AI places intelligence in a physical body with sensors and actuators."),
+    (
+        "book/ch01-intro.md",
+        "Introduction",
+        1,
+        "Embodied AI places intelligence in a physical body with sensors and actuators.",
+    ),
     ("book/ch01-intro.md", "Introduction", 1, "Physical AI must act in real time in a continuous world."),
-    ("book/ch02-humanoids.md", "Humanoids", 2, "The zero moment point must stay inside the support polygon for stable walking."),
-    ("book/ch02-humanoids.md", "Humanoids", 2, "A humanoid arm usually has seven degrees of freedom: shoulder, elbow and wrist."),
+    (
+        "book/ch02-humanoids.md",
+        "Humanoids",
+        2,
+        "The zero moment point must stay inside the support polygon for stable walking.",
+    ),
+    (
+        "book/ch02-humanoids.md",
+        "Humanoids",
+        2,
+        "A humanoid arm usually has seven degrees of freedom: shoulder, elbow and wrist.",
+    ),
     ("book/ch03-ros.md", "ROS 2", 3, "ROS 2 uses DDS for discovery and transport, unlike ROS 1 which needed a master."),
     ("book/ch03-ros.md", "ROS 2", 3, "Use a service for request and reply; use a topic for streams of messages."),
 ]
@@ -53,7 +68,13 @@ def chunks(encoders: tuple[Embedder, SparseEncoder], version: str = "v1") -> lis
     return out
 
 
-def search(store: VectorStore, encoders: tuple[Embedder, SparseEncoder], question: str, flt: SearchFilter | None = None, limit: int = 10):
+def search(
+    store: VectorStore,
+    encoders: tuple[Embedder, SparseEncoder],
+    question: str,
+    flt: SearchFilter | None = None,
+    limit: int = 10,
+):
     embedder, sparse = encoders
     return store.search(embedder.embed_one(question).tolist(), sparse.query(question), limit, flt or SearchFilter())
 
@@ -70,7 +91,9 @@ def test_upsert_twice_keeps_one_copy(store: VectorStore, encoders) -> None:
     store.upsert(items)
     store.upsert(items)
     assert store.count() == len(items)
-    assert store.ids_for_source("book/ch02-humanoids.md") == {c.id for c in items if c.payload["source_file"] == "book/ch02-humanoids.md"}
+    assert store.ids_for_source("book/ch02-humanoids.md") == {
+        c.id for c in items if c.payload["source_file"] == "book/ch02-humanoids.md"
+    }
 
 
 def test_delete_removes_exactly_the_ids(store: VectorStore, encoders) -> None:
@@ -144,7 +167,10 @@ def test_embedded_store_persists(tmp_path: Path, encoders) -> None:
 
 
 def test_chunks_of_source_and_stored_vectors(store: VectorStore, encoders) -> None:
-    items = [StoredChunk(c.id, c.dense, c.sparse, c.payload | {"chunk_hash": f"h{i}"}) for i, c in enumerate(chunks(encoders))]
+    items = [
+        StoredChunk(c.id, c.dense, c.sparse, c.payload | {"chunk_hash": f"h{i}"})
+        for i, c in enumerate(chunks(encoders))
+    ]
     store.upsert(items)
     of_ros = store.chunks_of_source("book/ch03-ros.md")
     assert of_ros == {c.id: c.payload["chunk_hash"] for c in items if c.payload["source_file"] == "book/ch03-ros.md"}

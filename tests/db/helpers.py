@@ -30,7 +30,11 @@ def settings_for(tmp_path: Path, url: str) -> Settings:
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment of an operator's shell: no database, cache or vector store configured unless given."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEON_", "DATABASE_URL", "QDRANT_", "REDIS_", "DATA_DIR", "LOG_DIR"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("NEON_", "DATABASE_URL", "QDRANT_", "REDIS_", "DATA_DIR", "LOG_DIR"))
+    }
     env["HF_HUB_OFFLINE"] = "1"
     env.update(extra)
     return env
@@ -40,7 +44,18 @@ FIRST_MESSAGES = table(
     "messages",
     *(
         column(name)
-        for name in ("id", "session_id", "question", "answer", "provider", "latency_ms", "prompt_tokens", "completion_tokens", "refused", "confidence")
+        for name in (
+            "id",
+            "session_id",
+            "question",
+            "answer",
+            "provider",
+            "latency_ms",
+            "prompt_tokens",
+            "completion_tokens",
+            "refused",
+            "confidence",
+        )
     ),
     column("citations", JSON),
     column("created_at", DateTime(timezone=True)),
@@ -81,7 +96,10 @@ async def seed(engine: AsyncEngine, session_id: str, last_active: datetime, mess
 
 async def counts(engine: AsyncEngine) -> dict[str, int]:
     async with engine.connect() as conn:
-        return {t: int((await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()) for t in ("user_sessions", "messages", "feedback")}
+        return {
+            t: int((await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one())
+            for t in ("user_sessions", "messages", "feedback")
+        }
 
 
 async def seed_ages(url: str, tmp_path: Path) -> set[str]:
@@ -96,7 +114,11 @@ async def seed_ages(url: str, tmp_path: Path) -> set[str]:
             await seed(engine, f"new-{days}d", now - timedelta(days=days))
         # Created long ago but active yesterday: kept (retention counts from the last activity).
         async with transaction(session_factory(engine)) as db:
-            db.add(UserSession(id="long-lived", created_at=now - timedelta(days=90), last_active_at=now - timedelta(days=1)))
+            db.add(
+                UserSession(
+                    id="long-lived", created_at=now - timedelta(days=90), last_active_at=now - timedelta(days=1)
+                )
+            )
     finally:
         await engine.dispose()
     return {"new-29d", "new-1d", "new-0d", "long-lived"}

@@ -66,7 +66,9 @@ def release_env(tmp_path: Path, tree: Path, name: str, database_url: str) -> dic
 def run_module(tmp_path: Path, tree: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     """`python -m <args>` from a release's checkout, on `database_url`, as an operator or a start path runs it."""
     env = release_env(tmp_path, tree, args[0].replace(".", "-"), database_url)
-    return subprocess.run([sys.executable, "-m", *args], cwd=tree, env=env, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=tree, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def alembic_by_hand(tmp_path: Path, tree: Path, database_url: str, *args: str) -> None:

@@ -16,7 +16,14 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from src.db.migrations import COMPATIBILITY_TABLE, alembic_head, compatible_heads, migrate_once, run_migrations, schema_state
+from src.db.migrations import (
+    COMPATIBILITY_TABLE,
+    alembic_head,
+    compatible_heads,
+    migrate_once,
+    run_migrations,
+    schema_state,
+)
 from src.kit.db import create_engine
 from tests.conftest import REPO, running_app
 from tests.db.helpers import settings_for, sqlite_url
@@ -70,7 +77,8 @@ DROPPED = {
     "FOREIGN",
 }
 SQL_ADD_COLUMN = re.compile(
-    r"\bADD\s+(?:COLUMN\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(?!CONSTRAINT\b|UNIQUE\b|CHECK\b|FOREIGN\b|PRIMARY\b|EXCLUDE\b|VALUE\b|INDEX\b|KEY\b)[\w\"]", re.IGNORECASE
+    r"\bADD\s+(?:COLUMN\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(?!CONSTRAINT\b|UNIQUE\b|CHECK\b|FOREIGN\b|PRIMARY\b|EXCLUDE\b|VALUE\b|INDEX\b|KEY\b)[\w\"]",
+    re.IGNORECASE,
 )
 FUTURE = "f0f0f0f0f0f0"  # a revision this release does not ship: a newer release's migration
 
@@ -125,7 +133,9 @@ def _upgrade_path(tree: ast.Module) -> list[ast.AST]:
         return seen
 
     downgrade_only = reached("downgrade") - reached("upgrade")
-    kept = [s for s in tree.body if not (isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef) and s.name in downgrade_only)]
+    kept = [
+        s for s in tree.body if not (isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef) and s.name in downgrade_only)
+    ]
     return [node for statement in kept for node in ast.walk(statement)]
 
 
@@ -177,7 +187,9 @@ def _added_column(call: ast.Call, values: dict[str, list[ast.expr]]) -> list[str
     found = []
     for column in columns:
         keywords = _keywords(column)
-        nullable = keywords["nullable"] if "nullable" in keywords else ast.Constant(not _is(keywords.get("primary_key"), True))
+        nullable = (
+            keywords["nullable"] if "nullable" in keywords else ast.Constant(not _is(keywords.get("primary_key"), True))
+        )
         generated = any(isinstance(a, ast.Call) and _name(a.func) in {"Identity", "Computed"} for a in column.args)
         has_default = generated or not _is(keywords.get("server_default", ast.Constant(None)), None)
         if not _is(nullable, True) and not has_default:  # nullable=<a name> may be False: refused
@@ -230,7 +242,8 @@ def _breaking_sql(sql: str) -> list[str]:
     found += [
         "SQL ADD COLUMN NOT NULL without DEFAULT"
         for c in added
-        if re.search(r"\bNOT\s+NULL\b|\bPRIMARY\s+KEY\b", c, re.I) and not re.search(r"\bDEFAULT\b|\bGENERATED\b", c, re.I)
+        if re.search(r"\bNOT\s+NULL\b|\bPRIMARY\s+KEY\b", c, re.I)
+        and not re.search(r"\bDEFAULT\b|\bGENERATED\b", c, re.I)
     ]
     return found
 
@@ -254,8 +267,16 @@ def unwaived(path: Path, module: ModuleType) -> list[str]:
     reviewed = getattr(module, "reviewed", {})
     found = breaking_operations(path.read_text())
     problems = [f"{path.name}, line {b.line}: {b.operation}" for b in found if b.operation not in reviewed]
-    problems += [f"{path.name}: reviewed[{op!r}] waives nothing upgrade() runs" for op in reviewed if op not in {b.operation for b in found}]
-    problems += [f"{path.name}: reviewed[{op!r}] gives no reason" for op, why in reviewed.items() if not (isinstance(why, str) and why.strip())]
+    problems += [
+        f"{path.name}: reviewed[{op!r}] waives nothing upgrade() runs"
+        for op in reviewed
+        if op not in {b.operation for b in found}
+    ]
+    problems += [
+        f"{path.name}: reviewed[{op!r}] gives no reason"
+        for op, why in reviewed.items()
+        if not (isinstance(why, str) and why.strip())
+    ]
     return problems
 
 
@@ -263,7 +284,9 @@ def test_every_expand_step_keeps_the_previous_release_working() -> None:
     problems = []
     for path in sorted(VERSIONS.glob("*.py")):
         module = load(path)
-        assert getattr(module, "phase", None) in ("expand", "contract"), f"{path.name}: declare phase = 'expand' or 'contract'"
+        assert getattr(module, "phase", None) in ("expand", "contract"), (
+            f"{path.name}: declare phase = 'expand' or 'contract'"
+        )
         if module.phase == "expand":
             problems += unwaived(path, module)
     assert not problems, (
@@ -325,7 +348,10 @@ def upgrade():
 """,
         ["add_column NOT NULL without server_default"],
     ),
-    "unique index": ("""def upgrade():\n    op.create_index("ix_messages_page", "messages", ["page"], unique=True)""", ["create_index unique=True"]),
+    "unique index": (
+        """def upgrade():\n    op.create_index("ix_messages_page", "messages", ["page"], unique=True)""",
+        ["create_index unique=True"],
+    ),
     "unique index in a batch": (
         """
 def upgrade():
@@ -334,19 +360,43 @@ def upgrade():
 """,
         ["create_index unique=True"],
     ),
-    "unique constraint": ("""def upgrade():\n    op.create_unique_constraint("uq_messages_page", "messages", ["page"])""", ["create_unique_constraint"]),
+    "unique constraint": (
+        """def upgrade():\n    op.create_unique_constraint("uq_messages_page", "messages", ["page"])""",
+        ["create_unique_constraint"],
+    ),
     "drop_index and rename_table": (
         """def upgrade():\n    op.drop_index("ix_messages_session_id", table_name="messages")\n    op.rename_table("feedback", "ratings")""",
         ["drop_index", "rename_table"],
     ),
-    "SQL DROP COLUMN": ("""def upgrade():\n    op.execute("ALTER TABLE messages DROP COLUMN page")""", ["SQL DROP COLUMN"]),
-    "SQL drop column, lower case, in sa.text": ("""def upgrade():\n    op.execute(sa.text("alter table messages drop column page"))""", ["SQL DROP COLUMN"]),
-    "SQL DROP without COLUMN (PostgreSQL)": ("""def upgrade():\n    op.execute("ALTER TABLE messages DROP IF EXISTS page")""", ["SQL DROP COLUMN"]),
-    "SQL RENAME COLUMN": ("""def upgrade():\n    op.execute("ALTER TABLE messages RENAME COLUMN page TO url")""", ["SQL RENAME"]),
+    "SQL DROP COLUMN": (
+        """def upgrade():\n    op.execute("ALTER TABLE messages DROP COLUMN page")""",
+        ["SQL DROP COLUMN"],
+    ),
+    "SQL drop column, lower case, in sa.text": (
+        """def upgrade():\n    op.execute(sa.text("alter table messages drop column page"))""",
+        ["SQL DROP COLUMN"],
+    ),
+    "SQL DROP without COLUMN (PostgreSQL)": (
+        """def upgrade():\n    op.execute("ALTER TABLE messages DROP IF EXISTS page")""",
+        ["SQL DROP COLUMN"],
+    ),
+    "SQL RENAME COLUMN": (
+        """def upgrade():\n    op.execute("ALTER TABLE messages RENAME COLUMN page TO url")""",
+        ["SQL RENAME"],
+    ),
     "SQL RENAME TO": ("""def upgrade():\n    op.execute("ALTER TABLE feedback RENAME TO ratings")""", ["SQL RENAME"]),
-    "SQL ALTER COLUMN TYPE": ("""def upgrade():\n    op.execute("ALTER TABLE user_sessions ALTER COLUMN id TYPE varchar(64)")""", ["SQL ALTER COLUMN TYPE"]),
-    "SQL SET DATA TYPE": ("""def upgrade():\n    op.execute("alter table messages alter latency_ms set data type integer")""", ["SQL ALTER COLUMN TYPE"]),
-    "SQL SET NOT NULL": ("""def upgrade():\n    op.execute("ALTER TABLE messages ALTER COLUMN page SET NOT NULL")""", ["SQL SET NOT NULL"]),
+    "SQL ALTER COLUMN TYPE": (
+        """def upgrade():\n    op.execute("ALTER TABLE user_sessions ALTER COLUMN id TYPE varchar(64)")""",
+        ["SQL ALTER COLUMN TYPE"],
+    ),
+    "SQL SET DATA TYPE": (
+        """def upgrade():\n    op.execute("alter table messages alter latency_ms set data type integer")""",
+        ["SQL ALTER COLUMN TYPE"],
+    ),
+    "SQL SET NOT NULL": (
+        """def upgrade():\n    op.execute("ALTER TABLE messages ALTER COLUMN page SET NOT NULL")""",
+        ["SQL SET NOT NULL"],
+    ),
     "SQL DROP TABLE on a connection": (
         """
 def upgrade():
@@ -355,8 +405,14 @@ def upgrade():
 """,
         ["SQL DROP TABLE"],
     ),
-    "SQL DROP INDEX in a name": ("""SQL = "DROP INDEX ix_messages_page_created"\n\ndef upgrade():\n    op.execute(SQL)""", ["SQL DROP INDEX"]),
-    "SQL in an f-string": ("""def upgrade():\n    op.execute(f"ALTER TABLE {TABLE} DROP COLUMN {name}")""", ["SQL DROP COLUMN"]),
+    "SQL DROP INDEX in a name": (
+        """SQL = "DROP INDEX ix_messages_page_created"\n\ndef upgrade():\n    op.execute(SQL)""",
+        ["SQL DROP INDEX"],
+    ),
+    "SQL in an f-string": (
+        """def upgrade():\n    op.execute(f"ALTER TABLE {TABLE} DROP COLUMN {name}")""",
+        ["SQL DROP COLUMN"],
+    ),
     "SQL concatenated, from a loop": (
         """
 STATEMENTS = ["UPDATE messages SET page = NULL", "ALTER TABLE messages " + "DROP CONSTRAINT fk_messages_session_id_user_sessions"]
@@ -505,7 +561,10 @@ async def test_a_release_serves_on_a_schema_a_newer_release_expanded(pg_url: str
         async with running_app(settings_for(tmp_path, pg_url)) as (_, client):
             ready = await client.get("/api/v1/health/ready")
             assert ready.status_code == 200, ready.text
-            assert ready.json()["services"]["database"] == ready.json()["services"]["database"] | {"status": "up", "schema": "ahead_compatible"}
+            assert ready.json()["services"]["database"] == ready.json()["services"]["database"] | {
+                "status": "up",
+                "schema": "ahead_compatible",
+            }
         # A contract step that dropped what this release uses no longer lists it.
         async with engine.begin() as conn:
             await conn.execute(text(f"DELETE FROM {COMPATIBILITY_TABLE} WHERE revision <> :r"), {"r": FUTURE})

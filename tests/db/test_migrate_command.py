@@ -36,7 +36,11 @@ async def schema(tmp_path: Path, database_url: str) -> Schema:
     try:
         async with engine.connect() as conn:
             compatible = (await conn.execute(text(f"SELECT revision FROM {COMPATIBILITY_TABLE}"))).scalars().all()
-            columns = await conn.execute(text("SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'public'"))
+            columns = await conn.execute(
+                text(
+                    "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'public'"
+                )
+            )
             listed = frozenset((str(t), str(c), str(d)) for t, c, d in columns)
         return Schema(await current_revision(engine), frozenset(compatible), listed)
     finally:
@@ -75,7 +79,9 @@ async def test_a_release_starts_on_a_schema_a_newer_release_expanded(pg_url: str
     again = await asyncio.to_thread(migrate, tmp_path, REPO, pg_url)
     assert again.returncode == 0, output(again)
     event = logged(again.stderr, "MIGRATION_SKIPPED")
-    assert (event["database_revision"], event["head"], event["schema"]) == (NEW_REVISION, head, "ahead_compatible"), event
+    assert (event["database_revision"], event["head"], event["schema"]) == (NEW_REVISION, head, "ahead_compatible"), (
+        event
+    )
     assert f"migrate: skipped (ahead_compatible): the database is at {NEW_REVISION}" in again.stdout
     assert await schema(tmp_path, pg_url) == expanded
 
@@ -97,9 +103,17 @@ async def test_a_release_refuses_a_schema_a_contract_step_changed(pg_url: str, t
     refused = await asyncio.to_thread(migrate, tmp_path, REPO, pg_url)
     assert refused.returncode == 1, output(refused)
     event = logged(refused.stderr, "SCHEMA_INCOMPATIBLE")
-    assert (event["database_revision"], event["head"], event["schema"]) == (NEW_REVISION, head, "ahead_incompatible"), event
-    assert f"this release (head {head}) cannot run on this database, which a newer release migrated to {NEW_REVISION}" in refused.stderr
-    assert f"downgrade from the newer release's checkout, which has the migration files: `python -m alembic downgrade {head}`" in refused.stderr
+    assert (event["database_revision"], event["head"], event["schema"]) == (NEW_REVISION, head, "ahead_incompatible"), (
+        event
+    )
+    assert (
+        f"this release (head {head}) cannot run on this database, which a newer release migrated to {NEW_REVISION}"
+        in refused.stderr
+    )
+    assert (
+        f"downgrade from the newer release's checkout, which has the migration files: `python -m alembic downgrade {head}`"
+        in refused.stderr
+    )
     assert "Traceback" not in refused.stderr
     assert await schema(tmp_path, pg_url) == contracted
 
@@ -115,12 +129,19 @@ def test_every_start_path_runs_the_migrate_command() -> None:
     (command,) = re.findall(r"^CMD (\[.*\])$", dockerfile, re.MULTILINE)
     assert json.loads(command)[-1].startswith("python -m src.cli migrate && exec gunicorn "), command
     unit = (REPO / "deploy" / "rag-backend.service").read_text()
-    assert re.findall(r"^ExecStartPre=(.*)$", unit, re.MULTILINE) == ["/opt/rag-backend/.venv/bin/python -m src.cli migrate"]
+    assert re.findall(r"^ExecStartPre=(.*)$", unit, re.MULTILINE) == [
+        "/opt/rag-backend/.venv/bin/python -m src.cli migrate"
+    ]
     recipe = re.search(r"^migrate:.*\n((?:\t.*\n)+)", (REPO / "Makefile").read_text(), re.MULTILINE)
     assert recipe and recipe.group(1).split() == ["$(BIN)/python", "-m", "src.cli", "migrate"], recipe
     # The swarm stack and the Kubernetes Deployment run the image's command; nothing there calls Alembic itself.
     shipped = [REPO / "Dockerfile", *(p for p in (REPO / "deploy").rglob("*") if p.is_file())]
-    runs = [f"{p.name}: {line}" for p in shipped for line in p.read_text().splitlines() if not line.lstrip().startswith("#") and "-m alembic" in line]
+    runs = [
+        f"{p.name}: {line}"
+        for p in shipped
+        for line in p.read_text().splitlines()
+        if not line.lstrip().startswith("#") and "-m alembic" in line
+    ]
     assert not runs, runs
 
 

@@ -49,7 +49,9 @@ async def schema_state(url: str, tmp_path: Path) -> tuple[set[str], str | None, 
                 tables = set(inspect(sync_conn).get_table_names())
                 revision = MigrationContext.configure(sync_conn).get_current_revision()
                 diff = (
-                    compare_metadata(MigrationContext.configure(sync_conn, opts={"include_name": include_name}), Base.metadata)
+                    compare_metadata(
+                        MigrationContext.configure(sync_conn, opts={"include_name": include_name}), Base.metadata
+                    )
                     if tables - {"alembic_version"}
                     else []
                 )
@@ -130,7 +132,15 @@ async def test_upgrade_keeps_data_postgresql(pg_url: str, tmp_path: Path) -> Non
 
 
 def alembic_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "alembic", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 async def test_alembic_cli_on_postgresql(pg_url: str, tmp_path: Path) -> None:

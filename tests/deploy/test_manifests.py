@@ -124,7 +124,9 @@ def test_the_swarm_stack_is_valid_compose_and_rolls_back_by_itself() -> None:
     jsonschema.Draft202012Validator(compose_schema()).validate(stack)
 
     service = stack["services"]["rag-backend"]
-    assert service["healthcheck"]["test"] == ["CMD", *dockerfile_healthcheck()], "the stack probes what the image probes"
+    assert service["healthcheck"]["test"] == ["CMD", *dockerfile_healthcheck()], (
+        "the stack probes what the image probes"
+    )
     assert [p["target"] for p in service["ports"]] == [exposed_port()]
     assert seconds(service["stop_grace_period"]) >= 40, "30 s of drain and 5 s to close (runbook section 2)"
     deploy = service["deploy"]
@@ -167,7 +169,10 @@ def test_the_kubernetes_deployment_is_valid_and_probes_readiness(tmp_path: Path)
     assert ports["http"] == exposed_port()
     # Prometheus scrapes the port the app serves its metrics on (METRICS_PORT), which the Service does not expose.
     env = {e["name"]: e.get("value") for e in container.get("env", [])}
-    assert set(ports) == {"http", "metrics"} and str(ports["metrics"]) == env["METRICS_PORT"] == pod["metadata"]["annotations"]["prometheus.io/port"]
+    assert (
+        set(ports) == {"http", "metrics"}
+        and str(ports["metrics"]) == env["METRICS_PORT"] == pod["metadata"]["annotations"]["prometheus.io/port"]
+    )
     assert env["METRICS_HOST"] == "0.0.0.0", "the scraper reaches the pod's address"
     paths = served_paths(tmp_path)
     assert container["readinessProbe"]["httpGet"]["path"] == READINESS in paths

@@ -29,10 +29,17 @@ def test_systemd_accepts_the_backup_units(tmp_path: Path) -> None:
         unavailable("systemd-analyze is not installed")
     service = (UNITS / "rag-backend-backup.service").read_text()
     # Verified where ExecStart exists: this checkout instead of /opt/rag-backend.
-    (tmp_path / "rag-backend-backup.service").write_text(service.replace("/opt/rag-backend/scripts/backup.sh", str(REPO / "scripts" / "backup.sh")))
+    (tmp_path / "rag-backend-backup.service").write_text(
+        service.replace("/opt/rag-backend/scripts/backup.sh", str(REPO / "scripts" / "backup.sh"))
+    )
     shutil.copy(UNITS / "rag-backend-backup.timer", tmp_path)
     done = subprocess.run(
-        ["systemd-analyze", "verify", str(tmp_path / "rag-backend-backup.timer"), str(tmp_path / "rag-backend-backup.service")],
+        [
+            "systemd-analyze",
+            "verify",
+            str(tmp_path / "rag-backend-backup.timer"),
+            str(tmp_path / "rag-backend-backup.service"),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -40,8 +47,17 @@ def test_systemd_accepts_the_backup_units(tmp_path: Path) -> None:
     )
     assert done.returncode == 0 and not done.stderr.strip(), done.stderr
     calendar = unit(UNITS / "rag-backend-backup.timer")["Timer"]["OnCalendar"]
-    next_runs = subprocess.run(["systemd-analyze", "calendar", "--iterations=2", calendar], capture_output=True, text=True, timeout=30, check=True).stdout
-    first, second = (datetime.strptime(m, "%Y-%m-%d %H:%M:%S") for m in re.findall(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", next_runs)[:2])
+    next_runs = subprocess.run(
+        ["systemd-analyze", "calendar", "--iterations=2", calendar],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    first, second = (
+        datetime.strptime(m, "%Y-%m-%d %H:%M:%S")
+        for m in re.findall(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", next_runs)[:2]
+    )
     assert second - first == timedelta(days=1), next_runs
 
 
@@ -52,7 +68,9 @@ def test_the_backup_runs_the_script_on_the_main_units_settings() -> None:
     checkout = main["Service"]["WorkingDirectory"]
     assert backup["Service"]["ExecStart"] == f"{checkout}/scripts/backup.sh"
     environment = [
-        line.removeprefix("Environment=") for line in (UNITS / "rag-backend-backup.service").read_text().splitlines() if line.startswith("Environment=")
+        line.removeprefix("Environment=")
+        for line in (UNITS / "rag-backend-backup.service").read_text().splitlines()
+        if line.startswith("Environment=")
     ]
     assert f"RAG_ENV_FILE={main['Service']['EnvironmentFile']}" in environment
     assert f"APP_DIR={checkout}" in environment

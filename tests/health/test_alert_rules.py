@@ -124,7 +124,9 @@ def test_every_metric_label_and_route_used_exists(tmp_path: Path) -> None:
                 route = matchers["route"]
                 assert route.op == pq.MatchOp.Equal, "routes are matched exactly, by template"
                 method = matchers["method"].value if "method" in matchers else None
-                assert any(path == route.value and method in (None, m) for m, path in routes), f"{rule['alert']}: no route {method} {route.value}"
+                assert any(path == route.value and method in (None, m) for m, path in routes), (
+                    f"{rule['alert']}: no route {method} {route.value}"
+                )
         assert grouping_labels(expr) <= carried, f"{rule['alert']} groups by a label its metrics do not carry"
 
 
@@ -150,14 +152,20 @@ RUNBOOK_THRESHOLDS = {
     "RagUnrecordedTurnsNearLimit": (2500.0, "1m", "more than 2,500 turns wait"),
     "RagRateLimitSpike": (0.05, "5m", "a rate limit refuses more than 5 % of requests, for 5 min"),
     "RagAccessReloadFailed": (0.0, "1m", "`rag_access_reload_failed` is 1 on an instance"),
-    "RagAnswersShed": (0.1, "10m", "an instance refuses more than 0.1 answers a second for being at `ANSWERS_MAX_IN_FLIGHT`, for 10 min"),
+    "RagAnswersShed": (
+        0.1,
+        "10m",
+        "an instance refuses more than 0.1 answers a second for being at `ANSWERS_MAX_IN_FLIGHT`, for 10 min",
+    ),
 }
 
 
 @pytest.mark.parametrize("alert", sorted(RUNBOOK_THRESHOLDS))
 def test_each_rule_fires_at_the_threshold_the_runbook_states(alert: str) -> None:
     threshold, wait, runbook_row = RUNBOOK_THRESHOLDS[alert]
-    assert f"| `{alert}` | {runbook_row}" in (REPO / "docs" / "runbook.md").read_text(), f"the runbook's row for {alert} changed"
+    assert f"| `{alert}` | {runbook_row}" in (REPO / "docs" / "runbook.md").read_text(), (
+        f"the runbook's row for {alert} changed"
+    )
     (rule,) = (r for r in rules() if r["alert"] == alert)
     expr = pq.parse(rule["expr"])
     assert isinstance(expr, pq.BinaryExpr) and isinstance(expr.rhs, pq.NumberLiteral), rule["expr"]

@@ -39,7 +39,9 @@ def requests(samples: Samples, route: str, status: str, method: str) -> float:
 async def test_metrics_count_requests_by_route_and_status_and_time_each_stage(tmp_path: Path) -> None:
     async with running_app(make_settings(tmp_path)) as (_, client):
         text = shared_path("data", "textbooks", "physical-ai", CHAPTER).read_text()
-        indexed = await client.post("/api/v1/index", json={"content": text, "metadata": {"source_file": CHAPTER}}, headers=auth())
+        indexed = await client.post(
+            "/api/v1/index", json={"content": text, "metadata": {"source_file": CHAPTER}}, headers=auth()
+        )
         assert indexed.status_code == 200
         before = await scrape(client)
 
@@ -55,11 +57,19 @@ async def test_metrics_count_requests_by_route_and_status_and_time_each_stage(tm
 
     assert requests(after, "/api/v1/answer", "200", "POST") == requests(before, "/api/v1/answer", "200", "POST") + 1
     assert requests(after, "/api/v1/query", "422", "POST") == requests(before, "/api/v1/query", "422", "POST") + 1
-    assert requests(after, "/api/v1/index/documents", "401", "GET") == requests(before, "/api/v1/index/documents", "401", "GET") + 1
+    assert (
+        requests(after, "/api/v1/index/documents", "401", "GET")
+        == requests(before, "/api/v1/index/documents", "401", "GET") + 1
+    )
     # Routes are labelled by template, never by the raw path (which would grow without bound).
-    assert requests(after, "/api/v1/index/{source_file:path}", "404", "DELETE") == requests(before, "/api/v1/index/{source_file:path}", "404", "DELETE") + 1
+    assert (
+        requests(after, "/api/v1/index/{source_file:path}", "404", "DELETE")
+        == requests(before, "/api/v1/index/{source_file:path}", "404", "DELETE") + 1
+    )
     assert requests(after, "unmatched", "404", "GET") == requests(before, "unmatched", "404", "GET") + 1
-    assert not any(name == "rag_http_requests_total" and ("route", "/no/such/route") in labels for name, labels in after)
+    assert not any(
+        name == "rag_http_requests_total" and ("route", "/no/such/route") in labels for name, labels in after
+    )
     # The first scrape itself was counted.
     assert requests(after, "/metrics", "200", "GET") >= 1
 
@@ -67,10 +77,15 @@ async def test_metrics_count_requests_by_route_and_status_and_time_each_stage(tm
         count_before = value(before, "rag_stage_duration_seconds_count", stage=stage)
         count_after = value(after, "rag_stage_duration_seconds_count", stage=stage)
         assert count_after >= count_before + 1, stage
-        assert value(after, "rag_stage_duration_seconds_sum", stage=stage) > value(before, "rag_stage_duration_seconds_sum", stage=stage)
+        assert value(after, "rag_stage_duration_seconds_sum", stage=stage) > value(
+            before, "rag_stage_duration_seconds_sum", stage=stage
+        )
         assert value(after, "rag_stage_duration_seconds_bucket", stage=stage, le="+Inf") == count_after
     # Request latency is recorded with the same labels.
-    assert value(after, "rag_http_request_duration_seconds_count", method="POST", route="/api/v1/answer", status="200") >= 1
+    assert (
+        value(after, "rag_http_request_duration_seconds_count", method="POST", route="/api/v1/answer", status="200")
+        >= 1
+    )
 
 
 async def test_readiness_sets_the_ready_gauge_each_time_it_is_evaluated(tmp_path: Path) -> None:

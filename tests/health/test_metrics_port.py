@@ -29,11 +29,17 @@ STOP_SECONDS = 90  # a bound: importing the app on a loaded machine; a server th
 def scrape(url: str) -> Samples:
     response = httpx.get(url, timeout=10)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain"), response.text
-    return {(s.name, frozenset(s.labels.items())): s.value for family in text_string_to_metric_families(response.text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
 
 
 def health_hits(samples: Samples) -> float:
-    return samples.get(("rag_http_requests_total", frozenset({"method": "GET", "route": "/health", "status": "200"}.items())), 0.0)
+    return samples.get(
+        ("rag_http_requests_total", frozenset({"method": "GET", "route": "/health", "status": "200"}.items())), 0.0
+    )
 
 
 def ready_becomes_1(url: str) -> Samples:
@@ -57,23 +63,29 @@ def stop(server: Any) -> int:
     return int(server.proc.wait(timeout=EXIT_BOUND_SECONDS))
 
 
-async def test_uvicorn_serves_the_metrics_on_their_port_only(tmp_path: Path, serve: Any) -> None:  # noqa: F811
+async def test_uvicorn_serves_the_metrics_on_their_port_only(tmp_path: Path, serve: Any) -> None:
     port = free_port()
     server = serve(make_settings(tmp_path), extra_env={"METRICS_PORT": str(port), "METRICS_HOST": "127.0.0.1"})
     metrics = f"http://127.0.0.1:{port}/metrics"
     await asyncio.to_thread(hit_every_worker, server.url)
     found = await asyncio.to_thread(ready_becomes_1, metrics)
     assert health_hits(found) == HITS
-    assert ("rag_http_requests_total", frozenset({"method": "GET", "route": "unmatched", "status": "404"}.items())) in found
+    assert (
+        "rag_http_requests_total",
+        frozenset({"method": "GET", "route": "unmatched", "status": "404"}.items()),
+    ) in found
     assert "METRICS_SERVING" in server.log()
     # The lifespan closes the port with the app.
     assert await asyncio.to_thread(stop, server) == 0, server.log()[-3000:]
     assert not port_open("127.0.0.1", port)
 
 
-async def test_gunicorn_master_serves_both_workers_metrics_on_their_port_only(tmp_path: Path, serve: Any) -> None:  # noqa: F811
+async def test_gunicorn_master_serves_both_workers_metrics_on_their_port_only(tmp_path: Path, serve: Any) -> None:
     port = free_port()
-    env = {"QDRANT_URL": ":memory:", "METRICS_PORT": str(port)}  # an in-process store per worker, as in test_ready_gauge_workers.py
+    env = {
+        "QDRANT_URL": ":memory:",
+        "METRICS_PORT": str(port),
+    }  # an in-process store per worker, as in test_ready_gauge_workers.py
     server = serve(make_settings(tmp_path), gunicorn_cmd(tmp_path, "-w", "2"), env)
     metrics = f"http://127.0.0.1:{port}/metrics"
     await asyncio.to_thread(hit_every_worker, server.url)
@@ -98,7 +110,9 @@ def start_on_a_taken_metrics_port(tmp_path: Path, cmd: list[str]) -> tuple[int, 
         taken.listen()
         port = taken.getsockname()[1]
         env = env_for(make_settings(tmp_path)) | {"METRICS_PORT": str(port)}
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
         try:
             output, _ = proc.communicate(timeout=STOP_SECONDS)
         except subprocess.TimeoutExpired:

@@ -44,7 +44,14 @@ def start_unprobed(tmp_path: Path) -> Iterator[Start]:
         log_path = tmp_path / f"server-{port}.log"
         cmd = [c.replace("{port}", str(port)) for c in gunicorn_cmd(tmp_path, "-w", str(WORKERS))]
         with log_path.open("wb") as out:
-            proc = subprocess.Popen(cmd, cwd=REPO, env=env_for(settings) | extra_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                cwd=REPO,
+                env=env_for(settings) | extra_env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         groups.append(proc.pid)
         server = LiveServer(proc, port, log_path)
         deadline = time.monotonic() + BOOT_SECONDS
@@ -67,7 +74,11 @@ def alive(server: LiveServer) -> bool:
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    return {(s.name, frozenset(s.labels.items())): s.value for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 async def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float] | None:
@@ -81,7 +92,9 @@ async def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float
     return samples(response.text)
 
 
-async def ready_gauge_becomes(url: str, expected: float, within: float) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+async def ready_gauge_becomes(
+    url: str, expected: float, within: float
+) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     deadline = time.monotonic() + within
     last = None
     while time.monotonic() < deadline:
@@ -91,11 +104,17 @@ async def ready_gauge_becomes(url: str, expected: float, within: float) -> dict[
             if found.get(("rag_ready", frozenset())) == expected:
                 return found
         await asyncio.sleep(0.1)
-    pytest.fail(f"rag_ready did not become {expected} within {within}s; last scrape: {last and last.get(('rag_ready', frozenset()))}")
+    pytest.fail(
+        f"rag_ready did not become {expected} within {within}s; last scrape: {last and last.get(('rag_ready', frozenset()))}"
+    )
 
 
 def probes_served(found: dict[tuple[str, frozenset[tuple[str, str]]], float]) -> float:
-    return sum(v for (name, labels), v in found.items() if name == "rag_http_requests_total" and ("route", READINESS_ROUTE) in labels)
+    return sum(
+        v
+        for (name, labels), v in found.items()
+        if name == "rag_http_requests_total" and ("route", READINESS_ROUTE) in labels
+    )
 
 
 def live_gauge_files(server: LiveServer) -> list[Path]:
@@ -104,7 +123,9 @@ def live_gauge_files(server: LiveServer) -> list[Path]:
     return sorted(Path(found.group(1)).glob("gauge_livemin_*.db"))
 
 
-async def test_every_worker_reports_ready_without_probes_and_a_drain_reports_not_ready(start_unprobed: Start, tmp_path: Path) -> None:
+async def test_every_worker_reports_ready_without_probes_and_a_drain_reports_not_ready(
+    start_unprobed: Start, tmp_path: Path
+) -> None:
     server = start_unprobed(make_settings(tmp_path), {"QDRANT_URL": ":memory:"})
     found = await ready_gauge_becomes(server.url, 1, within=GAUGE_SECONDS)
     assert probes_served(found) == 0, "a readiness probe was sent: the test would not show what it means to"
@@ -121,7 +142,12 @@ async def test_every_worker_reports_ready_without_probes_and_a_drain_reports_not
         yield b'How does a humanoid robot keep its balance?"}'
 
     async with httpx.AsyncClient(base_url=server.url, timeout=EXIT_BOUND_SECONDS + 30) as client:
-        uploads = [asyncio.create_task(client.post("/api/v1/query", content=held_body(), headers={"Content-Type": "application/json"})) for _ in range(4)]
+        uploads = [
+            asyncio.create_task(
+                client.post("/api/v1/query", content=held_body(), headers={"Content-Type": "application/json"})
+            )
+            for _ in range(4)
+        ]
         await asyncio.sleep(1.0)  # sent and being read by the workers
         assert not any(u.done() for u in uploads)
         os.kill(server.proc.pid, signal.SIGTERM)
@@ -135,7 +161,9 @@ async def test_every_worker_reports_ready_without_probes_and_a_drain_reports_not
     assert await asyncio.to_thread(server.proc.wait, EXIT_BOUND_SECONDS) == 0, server.log()[-3000:]
 
 
-async def test_a_database_lost_under_running_workers_turns_the_gauge_to_0(start_unprobed: Start, tmp_path: Path, pg_available: None) -> None:
+async def test_a_database_lost_under_running_workers_turns_the_gauge_to_0(
+    start_unprobed: Start, tmp_path: Path, pg_available: None
+) -> None:
     async with fresh_database("rag_ready") as url:
         settings = make_settings(tmp_path, database_url=url)
         await asyncio.to_thread(run_migrations, settings.sqlalchemy_url)

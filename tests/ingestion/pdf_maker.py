@@ -13,12 +13,21 @@ def _escape(text: str) -> str:
 
 
 def _text_ops(lines: list[str]) -> bytes:
-    return ("BT /F1 12 Tf 14 TL 72 720 Td " + " ".join(f"({_escape(line)}) Tj T*" for line in lines) + " ET").encode("latin-1")
+    return ("BT /F1 12 Tf 14 TL 72 720 Td " + " ".join(f"({_escape(line)}) Tj T*" for line in lines) + " ET").encode(
+        "latin-1"
+    )
 
 
 def _stream(body: bytes, flate: bool = False) -> bytes:
     data = zlib.compress(body, 9) if flate else body
-    return b"<< /Length " + str(len(data)).encode() + (b" /Filter /FlateDecode" if flate else b"") + b" >>\nstream\n" + data + b"\nendstream"
+    return (
+        b"<< /Length "
+        + str(len(data)).encode()
+        + (b" /Filter /FlateDecode" if flate else b"")
+        + b" >>\nstream\n"
+        + data
+        + b"\nendstream"
+    )
 
 
 def _page(content_id: int) -> bytes:

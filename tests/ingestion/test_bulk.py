@@ -67,7 +67,9 @@ async def test_pooled_indexing_writes_what_one_by_one_writes(tmp_path: Path) -> 
         assert worst > 0.98, worst
         again = Reports()
         await index_many(pooled.indexing, loads, again, pool_chunks=64)
-        assert all(isinstance(r, IndexOutcome) and r.status == "unchanged" and r.chunks_embedded == 0 for _, r in again.items)
+        assert all(
+            isinstance(r, IndexOutcome) and r.status == "unchanged" and r.chunks_embedded == 0 for _, r in again.items
+        )
     finally:
         await close_container(one)
         await close_container(pooled)
@@ -104,11 +106,17 @@ async def test_a_bad_document_fails_alone_and_a_repeated_source_is_written_in_or
     reports = Reports()
     await index_many(resources.indexing, loads, reports, pool_chunks=1000)
     kinds = [(p, type(r).__name__) for p, r in reports.items]
-    assert kinds == [(0, "IndexOutcome"), (1, "UnicodeDecodeError"), (2, "UnreadablePdf"), (3, "IndexOutcome"), (4, "IndexOutcome")]
+    assert kinds == [
+        (0, "IndexOutcome"),
+        (1, "UnicodeDecodeError"),
+        (2, "UnreadablePdf"),
+        (3, "IndexOutcome"),
+        (4, "IndexOutcome"),
+    ]
     contents = [resources.store.chunks_of_source("a.txt"), resources.store.chunks_of_source("b.txt")]
     assert [len(c) for c in contents] == [1, 1]
     hits = await resources.retrieval.search("support polygon under the feet", 1)
-    assert hits.hits[0].payload["source_file"] == "a.txt" and "support polygon" in hits.hits[0].payload["content"]
+    assert hits.hits[0].passage.source_file == "a.txt" and "support polygon" in hits.hits[0].passage.content
     assert not resources.indexing.lock("a.txt").locked()
 
 
@@ -123,5 +131,8 @@ async def test_a_failing_store_stops_the_run_and_frees_every_source(resources: C
     with pytest.raises(OSError, match="disk full"):
         await index_many(resources.indexing, loads, reports, pool_chunks=8)
     assert reports.items == []  # nothing is reported as written
-    sources = [read_document(p, shared_path(*BOOK), None, None)[1].source_file for p in sorted(discover(shared_path(*BOOK)))[:4]]
+    sources = [
+        read_document(p, shared_path(*BOOK), None, None)[1].source_file
+        for p in sorted(discover(shared_path(*BOOK)))[:4]
+    ]
     assert not any(resources.indexing.lock(s).locked() for s in sources)

@@ -17,9 +17,17 @@ from tests.conftest import API_KEY, MODEL_CACHE, REPO, shared_path
 
 def cli(data: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEON_", "DATABASE_URL", "QDRANT_", "REDIS_"))}
-    env |= {"DATA_DIR": str(data), "LOG_DIR": str(data / "logs"), "HF_HUB_OFFLINE": "1", "COLUMNS": "200", "INDEXING_API_KEY": API_KEY}
+    env |= {
+        "DATA_DIR": str(data),
+        "LOG_DIR": str(data / "logs"),
+        "HF_HUB_OFFLINE": "1",
+        "COLUMNS": "200",
+        "INDEXING_API_KEY": API_KEY,
+    }
     env["MODEL_CACHE_DIR"] = str(MODEL_CACHE)
-    return subprocess.run([sys.executable, "-m", "src.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "src.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def summary(out: str) -> dict[str, int]:
@@ -67,7 +75,13 @@ def test_killed_run_is_completed_by_the_next(tmp_path: Path) -> None:
         "INDEXING_API_KEY": API_KEY,
         "MODEL_CACHE_DIR": str(MODEL_CACHE),
     }
-    proc = subprocess.Popen([sys.executable, "-m", "src.cli", "index", str(root)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "src.cli", "index", str(root)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (data / "qdrant").exists():
         time.sleep(0.1)
@@ -89,7 +103,9 @@ def test_killed_run_is_completed_by_the_next(tmp_path: Path) -> None:
     out = {}
     for name in ("data", "clean"):
         env_n = env | {"DATA_DIR": str(tmp_path / name)}
-        res = subprocess.run([sys.executable, "-c", check], cwd=REPO, env=env_n, capture_output=True, text=True, timeout=60)
+        res = subprocess.run(
+            [sys.executable, "-c", check], cwd=REPO, env=env_n, capture_output=True, text=True, timeout=60
+        )
         assert res.returncode == 0, res.stderr
         out[name] = res.stdout
     assert out["data"] == out["clean"]  # same ids, same count: no duplicates, phantoms or leftovers
@@ -130,21 +146,37 @@ def test_dry_run_lists_what_it_would_do_and_writes_nothing(tmp_path: Path) -> No
     cli(data, "index", str(root))
     shutil.rmtree(root / "docs" / "03-ros2-fundamentals")
     intro = root / "docs" / "01-introduction" / "index.md"
-    intro.write_text(intro.read_text() + "\n## Safety Checklist\n\nA humanoid is powered down before anyone adjusts its joints.\n")
+    intro.write_text(
+        intro.read_text() + "\n## Safety Checklist\n\nA humanoid is powered down before anyone adjusts its joints.\n"
+    )
     (root / "docs" / "02-humanoid-robotics" / "index.md").write_text("<!-- draft -->\n")  # no text left to index
     dry = cli(data, "index", str(root), "--prune", "--dry-run")
     assert dry.returncode == 1, dry.stderr
     assert "Dry run: nothing was written" in dry.stdout
     assert re.search(r"^would remove docs/03-ros2-fundamentals/index\.md \(\d+ chunks\)", dry.stderr, re.M), dry.stderr
-    assert re.search(r"^would index \S+01-introduction/index\.md: \d+ chunks \([1-9]\d* new", dry.stderr, re.M), dry.stderr
-    assert re.search(r"^would skip \S+02-humanoid-robotics/index\.md: would remove all \d+ chunks .* pass --allow-empty", dry.stderr, re.M)
+    assert re.search(r"^would index \S+01-introduction/index\.md: \d+ chunks \([1-9]\d* new", dry.stderr, re.M), (
+        dry.stderr
+    )
+    assert re.search(
+        r"^would skip \S+02-humanoid-robotics/index\.md: would remove all \d+ chunks .* pass --allow-empty",
+        dry.stderr,
+        re.M,
+    )
     would = summary(dry.stdout)
     done = cli(data, "index", str(root), "--prune")  # the same work again: the dry run wrote none of it
-    assert summary(done.stdout) == would and would["removed files"] == 1 and would["new"] >= 1 and would["deleted"] > 0 and would["failed"] == 1
+    assert (
+        summary(done.stdout) == would
+        and would["removed files"] == 1
+        and would["new"] >= 1
+        and would["deleted"] > 0
+        and would["failed"] == 1
+    )
     assert re.search(r"^remove docs/03-ros2-fundamentals/index\.md", done.stderr, re.M)
     assert re.search(r"^skipped \S+02-humanoid-robotics/index\.md: would remove all", done.stderr, re.M)
     emptied = cli(data, "index", str(root), "--allow-empty")
-    assert emptied.returncode == 0 and summary(emptied.stdout)["deleted"] > 0 and summary(emptied.stdout)["files"] == 2, emptied.stderr
+    assert (
+        emptied.returncode == 0 and summary(emptied.stdout)["deleted"] > 0 and summary(emptied.stdout)["files"] == 2
+    ), emptied.stderr
 
 
 def test_links_out_of_the_book_are_not_indexed(tmp_path: Path) -> None:
@@ -161,7 +193,9 @@ def test_links_out_of_the_book_are_not_indexed(tmp_path: Path) -> None:
     run = cli(tmp_path / "data", "index", str(tmp_path / "book"))
     assert run.returncode == 0, run.stderr
     assert summary(run.stdout)["files"] == summary(run.stdout)["chunks"] == 1
-    assert re.search(r"^skipped \S+/linked\.md: it leads to \S+/outside/secret\.md, outside the book folder", run.stderr, re.M), run.stderr
+    assert re.search(
+        r"^skipped \S+/linked\.md: it leads to \S+/outside/secret\.md, outside the book folder", run.stderr, re.M
+    ), run.stderr
     assert re.search(r"^skipped \S+/elsewhere: it leads to \S+/outside/more, outside", run.stderr, re.M)
 
 
@@ -173,6 +207,8 @@ def test_file_names_and_errors_are_printed_as_they_are(tmp_path: Path) -> None:
     data = tmp_path / "data"
     run = cli(data, "index", str(tmp_path / "book"))
     assert run.returncode == 1 and summary(run.stdout)["failed"] == 1, run.stderr
-    assert "/[bold]draft[red] :warning:.md: 'utf-8' codec" in run.stderr, run.stderr  # not read as markup or an emoji code
+    assert "/[bold]draft[red] :warning:.md: 'utf-8' codec" in run.stderr, (
+        run.stderr
+    )  # not read as markup or an emoji code
     dry = cli(data, "index", str(tmp_path / "book"), "--dry-run")
     assert "would skip" in dry.stderr and "/[bold]draft[red] :warning:.md: 'utf-8' codec" in dry.stderr, dry.stderr

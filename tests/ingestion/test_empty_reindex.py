@@ -16,7 +16,11 @@ OTHERS = ("src/ch03-03-how-functions-work.md", "src/ch16-02-message-passing.md")
 QUESTION = "How do you make a variable mutable in Rust?"
 NOTHING_TO_INDEX = [
     ("POST", "<!-- draft -->", "markdown"),
-    ("PUT", "<html><body><nav>Home | Next chapter</nav><script>var draft = true;</script>\n \t \n</body></html>", "html"),
+    (
+        "PUT",
+        "<html><body><nav>Home | Next chapter</nav><script>var draft = true;</script>\n \t \n</body></html>",
+        "html",
+    ),
     ("PUT", "  \n\n   ", "markdown"),
 ]
 
@@ -53,27 +57,42 @@ async def test_a_repost_with_no_text_is_refused_and_changes_nothing(client: http
         assert set(error) == {"error", "details", "request_id"} and error["error"] == "validation_error"
         [detail] = error["details"]
         assert detail["type"] == "empty_reindex" and detail["loc"] == ["body", "content"]
-        assert f"would remove all {n} chunks of {PAGE}" in detail["msg"] and "allow_empty: true" in detail["msg"] and "DELETE" in detail["msg"]
+        assert (
+            f"would remove all {n} chunks of {PAGE}" in detail["msg"]
+            and "allow_empty: true" in detail["msg"]
+            and "DELETE" in detail["msg"]
+        )
         assert await chunks_found(client, PAGE) == n  # nothing was written: the good version still answers
         assert await registry(client) == before
 
     top = (await client.post("/api/v1/query", json={"question": QUESTION, "k": 1})).json()["retrieved_contexts"][0]
     assert top["metadata"]["source_file"] == PAGE
 
-    emptied = await client.post("/api/v1/index", json={"content": "<!-- draft -->", "metadata": {"source_file": PAGE}, "allow_empty": True}, headers=auth())
+    emptied = await client.post(
+        "/api/v1/index",
+        json={"content": "<!-- draft -->", "metadata": {"source_file": PAGE}, "allow_empty": True},
+        headers=auth(),
+    )
     assert emptied.status_code == 200, emptied.text
     assert emptied.json()["indexed_chunks"] == 0 and emptied.json()["chunks_deleted"] == n
     assert await chunks_found(client, PAGE) == 0
     assert (await registry(client))[PAGE]["chunk_count"] == 0
 
-    new_and_empty = await client.post("/api/v1/index", json={"content": "<!-- draft -->", "metadata": {"source_file": "src/draft.md"}}, headers=auth())
-    assert new_and_empty.status_code == 200 and new_and_empty.json()["indexed_chunks"] == 0  # nothing to lose: indexed as before
+    new_and_empty = await client.post(
+        "/api/v1/index", json={"content": "<!-- draft -->", "metadata": {"source_file": "src/draft.md"}}, headers=auth()
+    )
+    assert (
+        new_and_empty.status_code == 200 and new_and_empty.json()["indexed_chunks"] == 0
+    )  # nothing to lose: indexed as before
 
     api = (await client.get("/openapi.json")).json()
     assert api["components"]["schemas"]["IndexRequest"]["properties"]["allow_empty"]["default"] is False
     for method in ("post", "put"):
         operation = api["paths"]["/api/v1/index"][method]
-        assert "allow_empty" in operation["description"] and "empty_reindex" in operation["responses"]["422"]["description"]
+        assert (
+            "allow_empty" in operation["description"]
+            and "empty_reindex" in operation["responses"]["422"]["description"]
+        )
 
 
 async def run_job(client: httpx.AsyncClient, documents: list[dict[str, Any]]) -> dict[str, Any]:
@@ -102,6 +121,8 @@ async def test_a_bulk_job_fails_only_the_document_that_would_be_emptied(client: 
     assert await chunks_found(client, PAGE) == indexed[PAGE]
     assert (await registry(client))[PAGE]["chunk_count"] == indexed[PAGE]
 
-    emptied = await run_job(client, [{"content": " \n ", "metadata": {"source_file": OTHERS[0]}, "allow_empty": True}])  # on purpose
+    emptied = await run_job(
+        client, [{"content": " \n ", "metadata": {"source_file": OTHERS[0]}, "allow_empty": True}]
+    )  # on purpose
     assert emptied["done"] == 1 and emptied["results"][0]["indexed_chunks"] == 0, emptied
     assert await chunks_found(client, OTHERS[0]) == 0

@@ -94,10 +94,22 @@ def test_slugs_follow_the_generators() -> None:
     assert slugify("Zero Moment Point (ZMP)") == "zero-moment-point-zmp"
     assert slugify("What Is `Ownership`?") == "what-is-ownership"
     assert slugify("ROS 1 vs. ROS 2") == "ros-1-vs-ros-2"
-    assert page_url("docs/02-humanoid-robotics/index.md", "https://b.example", "docusaurus") == "https://b.example/docs/humanoid-robotics"
-    assert page_url("docs/01-intro/walking.md", "https://b.example/", "docusaurus", {"slug": "/walking"}) == "https://b.example/docs/walking"
-    assert page_url("src/ch04-01-what-is-ownership.md", "https://rust.example", "mdbook") == "https://rust.example/ch04-01-what-is-ownership.html"
-    assert page_url("source/Concepts/Basic/About-Nodes.rst", "https://ros.example/en", "sphinx") == "https://ros.example/en/Concepts/Basic/About-Nodes.html"
+    assert (
+        page_url("docs/02-humanoid-robotics/index.md", "https://b.example", "docusaurus")
+        == "https://b.example/docs/humanoid-robotics"
+    )
+    assert (
+        page_url("docs/01-intro/walking.md", "https://b.example/", "docusaurus", {"slug": "/walking"})
+        == "https://b.example/docs/walking"
+    )
+    assert (
+        page_url("src/ch04-01-what-is-ownership.md", "https://rust.example", "mdbook")
+        == "https://rust.example/ch04-01-what-is-ownership.html"
+    )
+    assert (
+        page_url("source/Concepts/Basic/About-Nodes.rst", "https://ros.example/en", "sphinx")
+        == "https://ros.example/en/Concepts/Basic/About-Nodes.html"
+    )
 
 
 def test_mdbook_and_d2l_markdown() -> None:
@@ -111,7 +123,12 @@ def test_mdbook_and_d2l_markdown() -> None:
         "# Linear Regression\n:label:`sec_linear_regression`\n\nAs shown in :numref:`fig_fit`, see :cite:`Legendre.1805`.\n\n```{.python .input}\nimport torch\n```\n"
     )
     text = d2l.sections[0].text
-    assert ":label:" not in text and ":cite:" not in text and "fig_fit" in text and "```{.python .input}\nimport torch\n```" in text
+    assert (
+        ":label:" not in text
+        and ":cite:" not in text
+        and "fig_fit" in text
+        and "```{.python .input}\nimport torch\n```" in text
+    )
 
 
 def test_restructuredtext() -> None:
@@ -163,7 +180,11 @@ def test_html_and_text() -> None:
     assert doc.title == "Sensors"
     lidar = next(s for s in doc.sections if s.anchor == "lidar")
     assert lidar.heading_path == ["Sensors", "Lidar"]
-    assert "Lidar measures distance." in lidar.text and "```\nscan = lidar.read()\n```" in lidar.text and "- fast" in lidar.text
+    assert (
+        "Lidar measures distance." in lidar.text
+        and "```\nscan = lidar.read()\n```" in lidar.text
+        and "- fast" in lidar.text
+    )
     assert "menu" not in "".join(s.text for s in doc.sections) and "x()" not in "".join(s.text for s in doc.sections)
     text = parse("text", "Plain notes about robots.", "Notes")
     assert text.title == "Notes" and text.sections[0].text == "Plain notes about robots."
@@ -171,7 +192,11 @@ def test_html_and_text() -> None:
 
 def test_pdf_pages_are_kept(embedder: Embedder) -> None:
     data = make_pdf(
-        [["Forward kinematics maps joint angles", "to the pose of the end effector."], ["Inverse kinematics solves the reverse problem."]], title="Kinematics"
+        [
+            ["Forward kinematics maps joint angles", "to the pose of the end effector."],
+            ["Inverse kinematics solves the reverse problem."],
+        ],
+        title="Kinematics",
     )
     doc = parse_pdf(data)
     assert doc.title == "Kinematics"
@@ -182,7 +207,9 @@ def test_pdf_pages_are_kept(embedder: Embedder) -> None:
 
 
 def test_long_sections_split_with_overlap_and_fit_the_model(embedder: Embedder) -> None:
-    sentences = [f"Sentence number {i} talks about actuators, sensors and the control loop of robot {i}." for i in range(120)]
+    sentences = [
+        f"Sentence number {i} talks about actuators, sensors and the control loop of robot {i}." for i in range(120)
+    ]
     doc = parse_markdown("# Control\n\n## Loops\n\n" + " ".join(sentences))
     chunks = chunk_document(doc, 256, 32, embedder.count_tokens)
     assert len(chunks) > 3
@@ -208,7 +235,10 @@ def test_shared_textbooks_index_cleanly(book: str, embedder: Embedder, tmp_path:
         for c in chunks:
             assert c.content.strip(), path
             assert embedder.count_tokens(c.embed_text) + 2 <= 256, (path, c.position)
-            assert len(re.findall(r"^\s{0,3}```", c.content, re.M)) % 2 == 0, (path, c.position)  # code fences stay whole
+            assert len(re.findall(r"^\s{0,3}```", c.content, re.M)) % 2 == 0, (
+                path,
+                c.position,
+            )  # code fences stay whole
         total += len(chunks)
     assert total > len(files)
 

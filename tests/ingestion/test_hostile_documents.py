@@ -46,7 +46,9 @@ def alias_bomb(field: str = "title", levels: int = 6, width: int = 9) -> str:
 
 def shared_stream_pdf(lines: int = 2000, pages: int = 10) -> bytes:
     """The review's attack: 2.6 KB whose ten pages each draw the same 106,000 characters."""
-    return make_shared_stream_pdf([f"The robot walks on two legs and keeps its balance {i % 7}." for i in range(lines)], pages)
+    return make_shared_stream_pdf(
+        [f"The robot walks on two legs and keeps its balance {i % 7}." for i in range(lines)], pages
+    )
 
 
 def pdf_body(data: bytes, source: str) -> dict[str, Any]:
@@ -107,13 +109,21 @@ def test_hostile_front_matter_is_refused_with_its_reason(front_matter: str, reas
 
 
 def test_malformed_front_matter_is_still_ignored() -> None:
-    for block in ("title: [unclosed", "title: 'a'\n  bad: indent: here", "date: 2024-13-45", "n: " + "9" * 5000, "sidebar_position: .inf"):
+    for block in (
+        "title: [unclosed",
+        "title: 'a'\n  bad: indent: here",
+        "date: 2024-13-45",
+        "n: " + "9" * 5000,
+        "sidebar_position: .inf",
+    ):
         front, body = split_front_matter(f"---\n{block}\n---\n{PAGE}")
         assert body == PAGE and "title" not in front
         assert parse_markdown(f"---\n{block}\n---\n{PAGE}").title == "Balance"
 
 
-async def test_the_api_refuses_an_alias_bomb_and_keeps_the_page_it_had(app_client: tuple[Any, httpx.AsyncClient]) -> None:
+async def test_the_api_refuses_an_alias_bomb_and_keeps_the_page_it_had(
+    app_client: tuple[Any, httpx.AsyncClient],
+) -> None:
     _, client = app_client
     page = {"content": PAGE, "metadata": {"source_file": "docs/balance.md"}}
     assert (await client.post("/api/v1/index", json=page, headers=auth())).status_code == 200
@@ -137,11 +147,17 @@ async def run_job(client: httpx.AsyncClient, documents: list[dict[str, Any]]) ->
 async def test_a_bulk_job_fails_nested_front_matter_alone(app_client: tuple[Any, httpx.AsyncClient]) -> None:
     _, client = app_client
     job = await run_job(
-        client, [{"content": NESTED, "metadata": {"source_file": "docs/nested.md"}}, {"content": PAGE, "metadata": {"source_file": "docs/page.md"}}]
+        client,
+        [
+            {"content": NESTED, "metadata": {"source_file": "docs/nested.md"}},
+            {"content": PAGE, "metadata": {"source_file": "docs/page.md"}},
+        ],
     )
     assert job["status"] == "completed" and (job["done"], job["failed"]) == (1, 1), job
     results = {r["source_file"]: r for r in job["results"]}
-    assert results["docs/nested.md"]["status"] == "failed" and "nested deeper than" in results["docs/nested.md"]["error"]
+    assert (
+        results["docs/nested.md"]["status"] == "failed" and "nested deeper than" in results["docs/nested.md"]["error"]
+    )
     assert results["docs/page.md"]["status"] == "indexed" and results["docs/page.md"]["indexed_chunks"] == 1
 
 
@@ -160,9 +176,15 @@ def test_the_cli_skips_nested_front_matter_and_indexes_the_next_page(tmp_path: P
 # --- Caps per document --------------------------------------------------------------------------------
 
 
-async def test_a_pdf_whose_pages_share_one_stream_is_refused_and_nothing_changes(app_client: tuple[Any, httpx.AsyncClient]) -> None:
+async def test_a_pdf_whose_pages_share_one_stream_is_refused_and_nothing_changes(
+    app_client: tuple[Any, httpx.AsyncClient],
+) -> None:
     app, client = app_client
-    first = await client.post("/api/v1/index", json=pdf_body(make_pdf([["The zero moment point keeps a robot upright."]]), "manual.pdf"), headers=auth())
+    first = await client.post(
+        "/api/v1/index",
+        json=pdf_body(make_pdf([["The zero moment point keeps a robot upright."]]), "manual.pdf"),
+        headers=auth(),
+    )
     assert first.status_code == 200, first.text
     stored = app.state.store.chunks_of_source("manual.pdf")
     attack = pdf_body(shared_stream_pdf(), "manual.pdf")
@@ -177,25 +199,47 @@ async def test_a_pdf_whose_pages_share_one_stream_is_refused_and_nothing_changes
     ("cap", "body"),
     [
         ({"max_document_pages": 5}, pdf_body(make_pdf([[f"Page {n} of the manual."] for n in range(10)]), "pages.pdf")),
-        ({"max_extracted_chars": 1000}, {"content": "# Long\n\n" + "A sentence about robots. " * 100, "metadata": {"source_file": "long.md"}}),
-        ({"max_extracted_chars": 60_000}, pdf_body(make_shared_stream_pdf(["A sentence about robots. " * 100], pages=40), "shared.pdf")),
-        ({"max_document_chunks": 3}, {"content": "\n\n".join(f"## Part {n}\n\nText of part {n}." for n in range(6)), "metadata": {"source_file": "parts.md"}}),
+        (
+            {"max_extracted_chars": 1000},
+            {"content": "# Long\n\n" + "A sentence about robots. " * 100, "metadata": {"source_file": "long.md"}},
+        ),
+        (
+            {"max_extracted_chars": 60_000},
+            pdf_body(make_shared_stream_pdf(["A sentence about robots. " * 100], pages=40), "shared.pdf"),
+        ),
+        (
+            {"max_document_chunks": 3},
+            {
+                "content": "\n\n".join(f"## Part {n}\n\nText of part {n}." for n in range(6)),
+                "metadata": {"source_file": "parts.md"},
+            },
+        ),
     ],
     ids=["pages", "characters", "pdf characters", "chunks"],
 )
-async def test_each_cap_refuses_a_document_past_it_by_name(tmp_path: Path, cap: dict[str, int], body: dict[str, Any]) -> None:
+async def test_each_cap_refuses_a_document_past_it_by_name(
+    tmp_path: Path, cap: dict[str, int], body: dict[str, Any]
+) -> None:
     async with running_app(make_settings(tmp_path, **cap)) as (app, client):
         refused(await client.post("/api/v1/index", json=body, headers=auth()), next(iter(cap)).upper())
         assert app.state.store.count() == 0
 
 
 def nested_rst(depth: int) -> str:
-    return "Title\n=====\n\n" + "".join(" " * (3 * level) + ".. note::\n\n" for level in range(depth)) + " " * (3 * depth) + "Text.\n"
+    return (
+        "Title\n=====\n\n"
+        + "".join(" " * (3 * level) + ".. note::\n\n" for level in range(depth))
+        + " " * (3 * depth)
+        + "Text.\n"
+    )
 
 
 @pytest.mark.parametrize(
     ("parse", "text", "reason"),
-    [(parse_html, "<div>" * 5000 + "Text.", "nested deeper than 100 elements"), (parse_rst, nested_rst(100), "nests directives deeper than 20 levels")],
+    [
+        (parse_html, "<div>" * 5000 + "Text.", "nested deeper than 100 elements"),
+        (parse_rst, nested_rst(100), "nests directives deeper than 20 levels"),
+    ],
     ids=["html", "rst"],
 )
 def test_nesting_that_multiplies_the_work_is_refused(parse: Callable[[str], object], text: str, reason: str) -> None:
@@ -204,7 +248,11 @@ def test_nesting_that_multiplies_the_work_is_refused(parse: Callable[[str], obje
 
 
 def test_a_heading_is_cut_before_it_goes_into_every_chunk() -> None:
-    doc = parse_document_in_process("markdown", "# " + "Long title " * 500 + "\n\n" + "\n\n".join(f"## Part {n}\n\nText {n}." for n in range(3)), None)
+    doc = parse_document_in_process(
+        "markdown",
+        "# " + "Long title " * 500 + "\n\n" + "\n\n".join(f"## Part {n}\n\nText {n}." for n in range(3)),
+        None,
+    )
     assert len(doc.title) == 1000 and all(len(section.heading_path[0]) == 1000 for section in doc.sections)
 
 
@@ -219,13 +267,23 @@ def inflating_pdf() -> bytes:
 
 @pytest.mark.parametrize(
     ("limits", "named"),
-    [({"parse_cpu_seconds": 1}, "PARSE_CPU_SECONDS"), ({"parse_timeout_seconds": 0.5}, "PARSE_TIMEOUT_SECONDS"), ({"parse_memory_mb": 256}, "PARSE_MEMORY_MB")],
+    [
+        ({"parse_cpu_seconds": 1}, "PARSE_CPU_SECONDS"),
+        ({"parse_timeout_seconds": 0.5}, "PARSE_TIMEOUT_SECONDS"),
+        ({"parse_memory_mb": 256}, "PARSE_MEMORY_MB"),
+    ],
     ids=["cpu", "wall-clock", "memory"],
 )
-async def test_a_parser_past_its_limit_is_stopped_and_the_service_goes_on(tmp_path: Path, limits: dict[str, Any], named: str) -> None:
+async def test_a_parser_past_its_limit_is_stopped_and_the_service_goes_on(
+    tmp_path: Path, limits: dict[str, Any], named: str
+) -> None:
     async with running_app(make_settings(tmp_path, **limits)) as (_, client):
         refused(await client.post("/api/v1/index", json=pdf_body(inflating_pdf(), "bomb.pdf"), headers=auth()), named)
-        after = await client.post("/api/v1/index", json=pdf_body(make_pdf([["Actuators turn commands into motion."]]), "ok.pdf"), headers=auth())
+        after = await client.post(
+            "/api/v1/index",
+            json=pdf_body(make_pdf([["Actuators turn commands into motion."]]), "ok.pdf"),
+            headers=auth(),
+        )
         assert after.status_code == 200 and after.json()["indexed_chunks"] == 1, after.text
         html = {
             "content": "<html><body><h1>Sensors</h1><p>Lidar measures distance.</p></body></html>",
@@ -256,7 +314,10 @@ def best_of_3(parse: Callable[[str], object], text: str) -> float:
 
 def test_unclosed_html_comments_take_linear_time() -> None:
     small, large = best_of_3(parse_markdown, "<!--" * 5_000), best_of_3(parse_markdown, "<!--" * 20_000)
-    assert large < 0.002 or large / small < 10, (small, large)  # linear: about 4 (here microseconds); the old pattern: about 16, and seconds
+    assert large < 0.002 or large / small < 10, (
+        small,
+        large,
+    )  # linear: about 4 (here microseconds); the old pattern: about 16, and seconds
 
 
 def test_one_word_longer_than_a_chunk_is_cut_until_every_piece_fits() -> None:
@@ -279,7 +340,9 @@ def parsers() -> Iterator[dict[str, Callable[[str], object]]]:
     count = Embedder(1, "dynamic-int8", MODEL_CACHE).count_tokens
 
     def chunk(text: str) -> object:
-        return chunk_document(ParsedDocument(title="T", sections=[Section(heading_path=["T"], anchor=None, text=text)]), 256, 32, count)
+        return chunk_document(
+            ParsedDocument(title="T", sections=[Section(heading_path=["T"], anchor=None, text=text)]), 256, 32, count
+        )
 
     yield {
         "parse_markdown": parse_markdown,
@@ -301,7 +364,13 @@ def hostile(unit: str, filler: str, padded: bool, size: int) -> str:
 
 # Each opener alone, and the shapes that were slow before: a heading padded with blanks (the old heading
 # pattern backtracked cubically), a run of `:` (reStructuredText roles), `{{#` and a long word (mdBook).
-SHAPES = [*((opener, " ", False) for opener in OPENERS), ("# a", " ", True), (":a", ":", True), ("{{#", "a", True), ("<span", " ", True)]
+SHAPES = [
+    *((opener, " ", False) for opener in OPENERS),
+    ("# a", " ", True),
+    (":a", ":", True),
+    ("{{#", "a", True),
+    ("<span", " ", True),
+]
 
 
 def with_shapes(test: Callable[..., None]) -> Callable[..., None]:
@@ -325,13 +394,20 @@ def with_shapes(test: Callable[..., None]) -> Callable[..., None]:
     padded=st.booleans(),
 )
 @with_shapes
-def test_every_parser_takes_linear_time_on_repeated_openers(parsers: dict[str, Callable[[str], object]], unit: str, filler: str, padded: bool) -> None:
+def test_every_parser_takes_linear_time_on_repeated_openers(
+    parsers: dict[str, Callable[[str], object]], unit: str, filler: str, padded: bool
+) -> None:
     size = 2_000
     for name, parse in parsers.items():
         small = best_of_3(parse, hostile(unit, filler, padded, size))
         large = best_of_3(parse, hostile(unit, filler, padded, 4 * size))
-        if large >= 0.002 and large / small > 10:  # linear: about 4; quadratic: about 16. Confirmed once: the CPU is shared
-            small, large = best_of_3(parse, hostile(unit, filler, padded, size)), best_of_3(parse, hostile(unit, filler, padded, 4 * size))
+        if (
+            large >= 0.002 and large / small > 10
+        ):  # linear: about 4; quadratic: about 16. Confirmed once: the CPU is shared
+            small, large = (
+                best_of_3(parse, hostile(unit, filler, padded, size)),
+                best_of_3(parse, hostile(unit, filler, padded, 4 * size)),
+            )
             assert large < 0.002 or large / small <= 10, (
                 f"{name}: {size} characters in {small:.4f} s, {4 * size} in {large:.4f} s ({unit!r}, {filler!r}, {padded})"
             )

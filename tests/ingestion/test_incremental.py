@@ -30,7 +30,9 @@ async def test_inserted_section_embeds_only_the_new_text(resources: Container) -
     first = await resources.indexing.index(chapter(), meta())
     text = chapter()
     cut = text.index("\n## ")
-    edited = text[:cut] + "\n## A New Section\n\nNodes can be composed into a single process to cut latency.\n" + text[cut:]
+    edited = (
+        text[:cut] + "\n## A New Section\n\nNodes can be composed into a single process to cut latency.\n" + text[cut:]
+    )
     second = await resources.indexing.index(edited, meta())
     assert second.indexed_chunks == first.indexed_chunks + 1
     assert second.chunks_embedded == 1  # every other chunk only moved: its vector is reused
@@ -44,13 +46,17 @@ async def test_interrupted_run_is_completed_by_the_next(resources: Container) ->
     old = await resources.indexing.index(text, meta())
     new_text = text.replace("ROS", "ROS 2", 5)
     doc, chunks = resources.indexing.prepare(new_text, meta())
-    planned = resources.indexing.payloads(doc, chunks, meta())
+    planned = resources.indexing.passages(doc, chunks, meta())
     half = planned[: len(planned) // 2]
     from src.retrieval.store.base import StoredChunk
 
-    vectors = resources.embedder.embed([chunks[p["position"]].embed_text for _, p in half])
+    texts = [chunks[p.position or 0].embed_text for _, p in half]
+    vectors = resources.embedder.embed(texts)
     resources.store.upsert(
-        [StoredChunk(cid, vectors[i].tolist(), resources.sparse.document(chunks[p["position"]].embed_text), p) for i, (cid, p) in enumerate(half)]
+        [
+            StoredChunk(cid, vectors[i].tolist(), resources.sparse.document(texts[i]), p.to_payload())
+            for i, (cid, p) in enumerate(half)
+        ]
     )
     assert resources.store.count() > old.indexed_chunks  # a mix of old and half of the new version
     rerun = await resources.indexing.index(new_text, meta())

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from src.ingestion import markdown, rst
+from src.ingestion import front_matter, markdown, rst
 from src.ingestion.pdf import _join_lines
 
 OLD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
@@ -54,7 +54,7 @@ def test_headings_links_comments_and_anchors_read_as_before(text: str) -> None:
 @given(st.text(alphabet="-\n\r \ta:", max_size=30))
 def test_front_matter_is_found_where_it_was(text: str) -> None:
     old = OLD_FRONT.match(text)
-    found = markdown._front_matter_block(text)
+    found = front_matter.front_matter_block(text)
     assert found == ((old.group(1), old.end()) if old else None)
 
 

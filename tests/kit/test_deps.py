@@ -27,7 +27,9 @@ async def test_commit_precedes_the_response(tmp_path: Path) -> None:
 
     async with app.router.lifespan_context(app):
         event.listen(app.state.db.kw["bind"].sync_engine, "commit", lambda _conn: events.append("commit"))
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=recording), base_url="http://testserver") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=recording), base_url="http://testserver"
+        ) as client:
             answered = (await client.post("/api/v1/answer", json={"question": "What is a digital twin?"})).json()
             events.clear()
             erased = await client.delete(f"/api/v1/sessions/{answered['session_id']}")

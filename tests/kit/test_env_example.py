@@ -78,10 +78,16 @@ def test_each_variable_has_a_comment() -> None:
     for number, name, _, _ in parse():
         above = number - 2
         # Variables of one setting (NEON_DB_URL, DATABASE_URL) may share the comment above the first.
-        while above >= 0 and (m := VARIABLE.match(lines[above].strip())) and FIELD_OF.get(m["name"], m["name"]) == FIELD_OF.get(name, name):
+        while (
+            above >= 0
+            and (m := VARIABLE.match(lines[above].strip()))
+            and FIELD_OF.get(m["name"], m["name"]) == FIELD_OF.get(name, name)
+        ):
             above -= 1
         prose = lines[above].strip() if above >= 0 else ""
-        assert prose.startswith("# ") and len(prose) > 10 and not VARIABLE.match(prose), f"line {number} ({name}) has no comment above it"
+        assert prose.startswith("# ") and len(prose) > 10 and not VARIABLE.match(prose), (
+            f"line {number} ({name}) has no comment above it"
+        )
 
 
 @pytest.fixture
@@ -104,9 +110,13 @@ def test_active_values_are_the_defaults_and_commented_ones_are_unset(clean_env: 
     active = {FIELD_OF[name] for _, name, is_active, _ in parse() if is_active and name in FIELD_OF}
     for field in Settings.model_fields:
         if field in active:
-            assert plain(getattr(loaded, field)) == plain(getattr(defaults, field)), f"{field}: .env.example does not hold the default"
+            assert plain(getattr(loaded, field)) == plain(getattr(defaults, field)), (
+                f"{field}: .env.example does not hold the default"
+            )
         else:
-            assert getattr(defaults, field) in (None, [], ""), f"{field} has a default ({getattr(defaults, field)!r}): give it an active line"
+            assert getattr(defaults, field) in (None, [], ""), (
+                f"{field} has a default ({getattr(defaults, field)!r}): give it an active line"
+            )
             assert getattr(loaded, field) == getattr(defaults, field)
 
 

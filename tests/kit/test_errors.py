@@ -48,7 +48,9 @@ def assert_error(response: httpx.Response, status: int, error: str | None = None
     return body
 
 
-async def raw_asgi(app: Any, method: str, raw_path: bytes, headers: list[tuple[bytes, bytes]] | None = None, body: bytes = b"") -> httpx.Response:
+async def raw_asgi(
+    app: Any, method: str, raw_path: bytes, headers: list[tuple[bytes, bytes]] | None = None, body: bytes = b""
+) -> httpx.Response:
     """Speak ASGI directly: HTTP clients normalise `..` away, a hostile client does not."""
     path = raw_path.decode("latin-1")
     scope = {
@@ -110,15 +112,21 @@ async def snapshot(client: httpx.AsyncClient) -> tuple[list[str], dict[str, Any]
 async def indexed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[Any, httpx.AsyncClient, Any]]:
     """One app with the chapter indexed, shared by this module's tests (none of them changes the index)."""
     text = chapter_text()
-    settings = make_settings(tmp_path_factory.mktemp("errors"), max_body_bytes=MAX_BODY, max_index_content_chars=len(text) + 1000)
+    settings = make_settings(
+        tmp_path_factory.mktemp("errors"), max_body_bytes=MAX_BODY, max_index_content_chars=len(text) + 1000
+    )
     async with running_app(settings) as (app, client):
-        first = await client.post("/api/v1/index", json={"content": text, "metadata": {"source_file": CHAPTER}}, headers=auth())
+        first = await client.post(
+            "/api/v1/index", json={"content": text, "metadata": {"source_file": CHAPTER}}, headers=auth()
+        )
         assert first.status_code == 200, first.text
         assert first.json()["indexed_chunks"] > 5
         yield app, client, settings
 
 
-async def test_every_rejected_request_has_the_error_shape_and_leaves_the_store_intact(indexed: tuple[Any, httpx.AsyncClient, Any]) -> None:
+async def test_every_rejected_request_has_the_error_shape_and_leaves_the_store_intact(
+    indexed: tuple[Any, httpx.AsyncClient, Any],
+) -> None:
     app, client, settings = indexed
     chunk_ids_before, docs_before = await snapshot(client)
     assert chunk_ids_before and docs_before["total"] == 1
@@ -135,15 +143,26 @@ async def test_every_rejected_request_has_the_error_shape_and_leaves_the_store_i
     # 413: with a Content-Length and chunked without one, on open and on authenticated routes.
     oversize = MAX_BODY + 1
     for path, headers in (("/api/v1/query", {}), ("/api/v1/answer", {}), ("/api/v1/index", auth())):
-        declared = await client.post(path, content=b"{" + b" " * (oversize - 2) + b"}", headers={**headers, "content-type": "application/json"})
+        declared = await client.post(
+            path, content=b"{" + b" " * (oversize - 2) + b"}", headers={**headers, "content-type": "application/json"}
+        )
         assert_error(declared, 413, "payload_too_large")
-        streamed = await client.post(path, content=chunked(oversize), headers={**headers, "content-type": "application/json"})
+        streamed = await client.post(
+            path, content=chunked(oversize), headers={**headers, "content-type": "application/json"}
+        )
         assert "content-length" not in streamed.request.headers
         assert_error(streamed, 413, "payload_too_large")
     text = chapter_text()
-    assert_error(await client.put("/api/v1/index", json={"content": text * 20, "metadata": {"source_file": CHAPTER}}, headers=auth()), 413)
+    assert_error(
+        await client.put(
+            "/api/v1/index", json={"content": text * 20, "metadata": {"source_file": CHAPTER}}, headers=auth()
+        ),
+        413,
+    )
     # Just under the limit is not 413 (the body is refused for what it says instead).
-    under = await client.post("/api/v1/query", content=b"{" + b" " * (MAX_BODY - 2) + b"}", headers={"content-type": "application/json"})
+    under = await client.post(
+        "/api/v1/query", content=b"{" + b" " * (MAX_BODY - 2) + b"}", headers={"content-type": "application/json"}
+    )
     assert_error(under, 422, "validation_error")
 
     # 422: malformed JSON, wrong types, binary bodies, limits on each field.
@@ -185,33 +204,74 @@ async def test_every_rejected_request_has_the_error_shape_and_leaves_the_store_i
     # Index content and metadata: too long, wrong types, and every unsafe source_file.
     for method in ("POST", "PUT"):
         too_long = {"content": "x" * (limit + 1), "metadata": {"source_file": "notes/too-long.md"}}
-        body = assert_error(await client.request(method, "/api/v1/index", json=too_long, headers=auth()), 422, "validation_error")
+        body = assert_error(
+            await client.request(method, "/api/v1/index", json=too_long, headers=auth()), 422, "validation_error"
+        )
         assert body["details"][0]["loc"] == ["body", "content"]
-        for bad in ({"content": "", "metadata": {"source_file": "a.md"}}, {"content": "x"}, {"content": 5, "metadata": {"source_file": "a.md"}}):
+        for bad in (
+            {"content": "", "metadata": {"source_file": "a.md"}},
+            {"content": "x"},
+            {"content": 5, "metadata": {"source_file": "a.md"}},
+        ):
             assert_error(await client.request(method, "/api/v1/index", json=bad, headers=auth()), 422)
         for source in BAD_SOURCE_FILES:
             payload = {"content": "# Title\n\nSome text.", "metadata": {"source_file": source}}
-            body = assert_error(await client.request(method, "/api/v1/index", json=payload, headers=auth()), 422, "validation_error")
+            body = assert_error(
+                await client.request(method, "/api/v1/index", json=payload, headers=auth()), 422, "validation_error"
+            )
             assert any(d["loc"][-1] == "source_file" for d in body["details"]), (source, body)
     assert_error(
-        await client.post("/api/v1/index", json={"content": "x", "metadata": {"source_file": "a.md", "url": "javascript:alert(1)"}}, headers=auth()), 422
+        await client.post(
+            "/api/v1/index",
+            json={"content": "x", "metadata": {"source_file": "a.md", "url": "javascript:alert(1)"}},
+            headers=auth(),
+        ),
+        422,
     )
-    assert_error(await client.post("/api/v1/index", json={"content": "x", "metadata": {"source_file": "a.md", "document_type": "exe"}}, headers=auth()), 422)
+    assert_error(
+        await client.post(
+            "/api/v1/index",
+            json={"content": "x", "metadata": {"source_file": "a.md", "document_type": "exe"}},
+            headers=auth(),
+        ),
+        422,
+    )
 
     # DELETE with unsafe paths: percent-encoded through an HTTP client, raw through ASGI (no client normalising `..`).
-    encoded = ["%2e%2e/etc/passwd", "%2E%2E/%2E%2E/etc/passwd", "a/%2e%2e/%2e%2e/b", "/etc/passwd", "a//b", "a%5Cb", "a%00b", "a%E2%80%AEb.md", "%2e/a.md"]
+    encoded = [
+        "%2e%2e/etc/passwd",
+        "%2E%2E/%2E%2E/etc/passwd",
+        "a/%2e%2e/%2e%2e/b",
+        "/etc/passwd",
+        "a//b",
+        "a%5Cb",
+        "a%00b",
+        "a%E2%80%AEb.md",
+        "%2e/a.md",
+    ]
     for path in encoded:
         body = assert_error(await client.delete(f"/api/v1/index/{path}", headers=auth()), 422, "validation_error")
         assert body["details"][0]["loc"] == ["path", "source_file"]
     raw_auth = [(b"authorization", f"Bearer {API_KEY}".encode())]
-    for raw in (b"../etc/passwd", b"a/../../b", b"../../../../etc/shadow", b"docs/../" + CHAPTER.encode(), b"./" + CHAPTER.encode()):
+    for raw in (
+        b"../etc/passwd",
+        b"a/../../b",
+        b"../../../../etc/shadow",
+        b"docs/../" + CHAPTER.encode(),
+        b"./" + CHAPTER.encode(),
+    ):
         response = await raw_asgi(app, "DELETE", b"/api/v1/index/" + raw, raw_auth)
         assert_error(response, 422, "validation_error")
     assert_error(await client.delete("/api/v1/index/" + "a" * 1100, headers=auth()), 422)
     assert_error(await client.delete("/api/v1/index/never/indexed.md", headers=auth()), 404, "not_found")
 
     # 401: no key, wrong key, wrong scheme, whatever the body (even malformed JSON).
-    for headers in ({}, {"Authorization": "Bearer wrong-key"}, {"Authorization": f"Basic {API_KEY}"}, {"Authorization": API_KEY}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong-key"},
+        {"Authorization": f"Basic {API_KEY}"},
+        {"Authorization": API_KEY},
+    ):
         for method, path, kwargs in (
             ("POST", "/api/v1/index", {"json": {"content": "x", "metadata": {"source_file": "evil.md"}}}),
             ("PUT", "/api/v1/index", {"json": {"content": "x", "metadata": {"source_file": CHAPTER}}}),
@@ -245,13 +305,24 @@ async def test_unicode_edge_cases_in_questions(indexed: tuple[Any, httpx.AsyncCl
             assert body["details"][0]["loc"] == ["body", "question"]
         assert_error(await client.post(path, json={"question": "\u202e\u202d\u2066"}), 422, "validation_error")
     # Escaped NUL in the JSON text is the same NUL.
-    assert_error(await client.post("/api/v1/query", content=b'{"question": "a\\u0000b"}', headers={"content-type": "application/json"}), 422)
+    assert_error(
+        await client.post(
+            "/api/v1/query", content=b'{"question": "a\\u0000b"}', headers={"content-type": "application/json"}
+        ),
+        422,
+    )
 
     # Right-to-left overrides are stripped: the stored question has none and retrieval sees the plain text.
     plain = (await client.post("/api/v1/query", json={"question": QUESTION})).json()
-    spoofed = (await client.post("/api/v1/query", json={"question": "What is the \u202eZero Moment\u202c Point?"})).json()
-    assert [c["chunk_id"] for c in spoofed["retrieved_contexts"]] == [c["chunk_id"] for c in plain["retrieved_contexts"]]
-    answer = await client.post("/api/v1/answer", json={"question": "How does the \u202eZero Moment Point\u202c keep a humanoid balanced?"})
+    spoofed = (
+        await client.post("/api/v1/query", json={"question": "What is the \u202eZero Moment\u202c Point?"})
+    ).json()
+    assert [c["chunk_id"] for c in spoofed["retrieved_contexts"]] == [
+        c["chunk_id"] for c in plain["retrieved_contexts"]
+    ]
+    answer = await client.post(
+        "/api/v1/answer", json={"question": "How does the \u202eZero Moment Point\u202c keep a humanoid balanced?"}
+    )
     assert answer.status_code == 200, answer.text
     answer_id = answer.json()["answer_id"]
     with sqlite3.connect(Path(settings.data_dir) / "app.db") as db:
@@ -272,5 +343,9 @@ async def test_unexpected_exception_is_a_500_with_the_error_shape(indexed: tuple
     body = assert_error(response, 500, "internal_error")
     assert body["request_id"] == "trace-500-abc"
     assert "something inside broke" not in response.text and "Traceback" not in response.text
-    lines = [json.loads(line) for line in (Path(settings.log_dir) / "app.log").read_text().splitlines() if line.startswith("{")]
+    lines = [
+        json.loads(line)
+        for line in (Path(settings.log_dir) / "app.log").read_text().splitlines()
+        if line.startswith("{")
+    ]
     assert any(e.get("event") == "UNHANDLED_EXCEPTION" and e.get("request_id") == "trace-500-abc" for e in lines)

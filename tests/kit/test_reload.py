@@ -28,16 +28,23 @@ def request_limit(url: str) -> str:
 
 
 def started_in(log: str, environment: str) -> int:
-    return sum(1 for line in log.splitlines() if "SERVICE_STARTED" in line and f'"environment": "{environment}"' in line)
+    return sum(
+        1 for line in log.splitlines() if "SERVICE_STARTED" in line and f'"environment": "{environment}"' in line
+    )
 
 
 @pytest.mark.timeout(180)
-def test_reload_applies_a_changed_and_a_removed_setting(serve: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_reload_applies_a_changed_and_a_removed_setting(serve: Any, tmp_path: Path) -> None:
     env_file = tmp_path / "env"
     env_file.write_text("ENVIRONMENT=test\nCHAT_RELOAD_PROBE=1\nRATE_LIMIT_REQUESTS_PER_MINUTE=7\n")
     settings = make_settings(tmp_path)
     # As systemd does with EnvironmentFile: the file's values are in the master's environment.
-    first = {"RAG_ENV_FILE": str(env_file), "ENVIRONMENT": "test", "CHAT_RELOAD_PROBE": "1", "RATE_LIMIT_REQUESTS_PER_MINUTE": "7"}
+    first = {
+        "RAG_ENV_FILE": str(env_file),
+        "ENVIRONMENT": "test",
+        "CHAT_RELOAD_PROBE": "1",
+        "RATE_LIMIT_REQUESTS_PER_MINUTE": "7",
+    }
     server = serve(settings, cmd=gunicorn_cmd(tmp_path, "-w", "1"), extra_env=first)
     assert started_in(server.log(), "test") == 1
     assert request_limit(server.url) == "7"
@@ -64,12 +71,14 @@ def test_reload_applies_a_changed_and_a_removed_setting(serve: Any, tmp_path: Pa
 
 
 @pytest.mark.timeout(180)
-def test_gunicorn_started_by_hand_reads_the_file_rag_env_file_names(serve: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_gunicorn_started_by_hand_reads_the_file_rag_env_file_names(serve: Any, tmp_path: Path) -> None:
     """Without systemd's EnvironmentFile, the file RAG_ENV_FILE names is still the configuration from the start,
     not only after the first reload; a variable set in the environment wins over it."""
     env_file = tmp_path / "rag.env"
     env_file.write_text("COLLECTION_NAME=from_the_env_file\nENVIRONMENT=development\n")
-    server = serve(make_settings(tmp_path), cmd=gunicorn_cmd(tmp_path, "-w", "1"), extra_env={"RAG_ENV_FILE": str(env_file)})
+    server = serve(
+        make_settings(tmp_path), cmd=gunicorn_cmd(tmp_path, "-w", "1"), extra_env={"RAG_ENV_FILE": str(env_file)}
+    )
     ready = httpx.get(server.url + "/api/v1/health/ready", timeout=10).json()
     assert ready["services"]["vector_store"]["collection"] == "from_the_env_file", ready
     assert started_in(server.log(), "test") == 1  # ENVIRONMENT=test from the environment, not the file's

@@ -21,7 +21,11 @@ def hops(header: str) -> list[str]:
         (1, "6.6.6.6, 198.51.100.7", "198.51.100.7"),  # a spoofed first hop is ignored
         (1, "6.6.6.6, 7.7.7.7, 198.51.100.7", "198.51.100.7"),
         (2, "6.6.6.6, 198.51.100.7, 10.0.0.2", "198.51.100.7"),
-        (2, "198.51.100.7", "198.51.100.7"),  # fewer hops than proxies: the outer one was skipped, every hop is a proxy's
+        (
+            2,
+            "198.51.100.7",
+            "198.51.100.7",
+        ),  # fewer hops than proxies: the outer one was skipped, every hop is a proxy's
         (1, "198.51.100.7:51234", "198.51.100.7"),
         (1, "[2001:db8::7]:443", "2001:db8::7"),
         (1, "2001:DB8::7", "2001:db8::7"),
@@ -56,7 +60,10 @@ def test_trust_forwarded_for_means_one_proxy_and_trusted_proxies_wins() -> None:
     assert TrustedProxies.parse(None, trust_forwarded_for=True) == TrustedProxies(count=1)
     assert TrustedProxies.parse("2", trust_forwarded_for=True) == TrustedProxies(count=2)
     # Before TRUSTED_PROXIES the first hop was the client: a client could name itself anything.
-    assert TrustedProxies.parse(None, trust_forwarded_for=True).client_of("10.0.0.1", hops("6.6.6.6, 198.51.100.7")) == "198.51.100.7"
+    assert (
+        TrustedProxies.parse(None, trust_forwarded_for=True).client_of("10.0.0.1", hops("6.6.6.6, 198.51.100.7"))
+        == "198.51.100.7"
+    )
 
 
 @pytest.mark.parametrize("value", ["proxy.example", "10.0.0.0/33", "1,2", "-1", "33"])
@@ -69,6 +76,10 @@ def test_settings_refuse_a_malformed_value(value: str) -> None:
 def test_a_comment_runs_to_the_end_of_its_line_commas_and_all() -> None:
     """The runbook's block line: `203.0.113.0/24   # incident 2024-06-01, scraping`."""
     listed = "203.0.113.0/24   # incident 2024-06-01, scraping\n# whole-line note, with a comma\n198.51.100.7, 2001:db8:bad::/48\n"
-    assert [str(n) for n in parse_networks(listed, "BLOCKED_CLIENTS_FILE")] == ["203.0.113.0/24", "198.51.100.7/32", "2001:db8:bad::/48"]
+    assert [str(n) for n in parse_networks(listed, "BLOCKED_CLIENTS_FILE")] == [
+        "203.0.113.0/24",
+        "198.51.100.7/32",
+        "2001:db8:bad::/48",
+    ]
     with pytest.raises(ValueError, match="'scraping' is not an IP address"):
         parse_networks("203.0.113.0/24, scraping", "BLOCKED_CLIENTS")

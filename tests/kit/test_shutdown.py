@@ -97,7 +97,17 @@ def serve(live_server_factory: Start) -> Iterator[Start]:
 def gunicorn_cmd(tmp_path: Path, *args: str) -> list[str]:
     """The runbook's gunicorn command on a loopback port. The control socket goes to tmp_path: its default
     ($HOME/.gunicorn/gunicorn.ctl) is shared by every gunicorn on the machine."""
-    return [sys.executable, "-m", "gunicorn", "src.api.main:app", *args, "--bind", "127.0.0.1:{port}", "--control-socket", str(tmp_path / "gunicorn.ctl")]
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "src.api.main:app",
+        *args,
+        "--bind",
+        "127.0.0.1:{port}",
+        "--control-socket",
+        str(tmp_path / "gunicorn.ctl"),
+    ]
 
 
 # --- the drain scenario ----------------------------------------------------------------------------
@@ -111,7 +121,11 @@ def book_text() -> str:
 
 
 async def index(client: httpx.AsyncClient, content: str, source_file: str) -> httpx.Response:
-    return await client.post("/api/v1/index", json={"content": content, "metadata": {"source_file": source_file, "document_type": "markdown"}}, headers=auth())
+    return await client.post(
+        "/api/v1/index",
+        json={"content": content, "metadata": {"source_file": source_file, "document_type": "markdown"}},
+        headers=auth(),
+    )
 
 
 async def sized_documents(
@@ -145,7 +159,10 @@ async def first_not_ready(probe: httpx.AsyncClient, within: float) -> tuple[http
 
 
 async def sigterm_with_requests_in_flight(
-    server: LiveServer, signal_forwarded: bool = False, stop: Callable[[], None] | None = None, hold_seconds: float = 0.0
+    server: LiveServer,
+    signal_forwarded: bool = False,
+    stop: Callable[[], None] | None = None,
+    hold_seconds: float = 0.0,
 ) -> None:
     """SIGTERM to `server.proc` (or `stop()`) while IN_FLIGHT index requests run. With `signal_forwarded` (a
     gunicorn master, which passes SIGTERM on to its worker) readiness may still answer 200 for the moment that takes.
@@ -183,7 +200,9 @@ async def sigterm_with_requests_in_flight(
         exited_after = time.monotonic() - sigterm_at
 
     log = server.log()
-    assert ready.status_code == 503, f"readiness after SIGTERM: {ready.status_code} {ready.text} (after {ready_answers} answers 200)"
+    assert ready.status_code == 503, (
+        f"readiness after SIGTERM: {ready.status_code} {ready.text} (after {ready_answers} answers 200)"
+    )
     assert ready.json()["status"] == "draining"
     assert ready.headers.get("retry-after")
     for (response, done_at), (name, _) in zip(results, documents, strict=True):
@@ -198,7 +217,10 @@ async def sigterm_with_requests_in_flight(
         assert f'"{event}"' in log, f"{event} missing from the log\n{log[-3000:]}"
     signal_line = log.index('"SHUTDOWN_SIGNAL"')
     for name, _ in documents:
-        indexed = re.search(rf'"source_file": "{re.escape(name)}"[^\n]*"DOCUMENT_INDEXED"|"DOCUMENT_INDEXED"[^\n]*"source_file": "{re.escape(name)}"', log)
+        indexed = re.search(
+            rf'"source_file": "{re.escape(name)}"[^\n]*"DOCUMENT_INDEXED"|"DOCUMENT_INDEXED"[^\n]*"source_file": "{re.escape(name)}"',
+            log,
+        )
         assert indexed and indexed.start() > signal_line, f"{name} was not indexed after the signal"
     assert not port_open("127.0.0.1", server.port), "still listening after exit"
     assert not _group_alive(server.proc.pid), "a process of the server's group is still running"
@@ -270,7 +292,9 @@ async def test_gunicorn_reload_with_the_embedded_store_keeps_serving(serve: Star
         assert ready is not None and ready.status_code == 200, log[-3000:]
         assert "Reload with the embedded vector store" in log
         # The new worker opened the store, with what was indexed across the reload.
-        query = await client.post("/api/v1/query", json={"question": "What is a humanoid robot?", "k": 1, "filters": {"source_file": name}})
+        query = await client.post(
+            "/api/v1/query", json={"question": "What is a humanoid robot?", "k": 1, "filters": {"source_file": name}}
+        )
         assert query.status_code == 200, query.text
         assert query.json()["retrieved_contexts"], query.text
 
@@ -282,7 +306,9 @@ async def test_gunicorn_reload_with_the_embedded_store_keeps_serving(serve: Star
 
 
 def run_until_exit(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[int, str]:
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -317,7 +343,11 @@ def test_gunicorn_starts_several_workers_with_qdrant_url(tmp_path: Path) -> None
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and log_path.read_text(errors="replace").count("Booting worker") < 2 and proc.poll() is None:
+        while (
+            time.monotonic() < deadline
+            and log_path.read_text(errors="replace").count("Booting worker") < 2
+            and proc.poll() is None
+        ):
             time.sleep(0.2)
         log = log_path.read_text(errors="replace")
         os.kill(proc.pid, signal.SIGTERM)  # a clean stop, so the master removes its metrics directory
@@ -343,7 +373,18 @@ def test_uvicorn_workers_on_the_embedded_store_say_to_set_qdrant_url(tmp_path: P
     run_migrations(settings.sqlalchemy_url)
     EmbeddedStore(settings.vector_dir / settings.collection_name, 384).close()
     port = free_port()
-    cmd = [sys.executable, "-m", "uvicorn", "src.api.main:app", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "src.api.main:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+    ]
     _, out = run_until_exit(cmd, env_for(settings), timeout=120)
     assert "already open in another process" in out and "set QDRANT_URL" in out, out[-3000:]
     assert "failed to start" in out

@@ -47,21 +47,29 @@ class Backup:
 async def scratch_databases() -> set[str]:
     admin = await asyncpg.connect(PG_ADMIN_URL)
     try:
-        return {r[0] for r in await admin.fetch("SELECT datname FROM pg_database WHERE datname LIKE 'rag_restore_check_%'")}
+        return {
+            r[0] for r in await admin.fetch("SELECT datname FROM pg_database WHERE datname LIKE 'rag_restore_check_%'")
+        }
     finally:
         await admin.close()
 
 
 def files(folder: Path) -> dict[str, tuple[int, str]]:
     """Every file below `folder`: its size and digest, by relative path."""
-    return {str(p.relative_to(folder)): (p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest()) for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 async def backed_up(service: Settings, database_line: str) -> Backup:
     """scripts/backup.sh of `service` after it has indexed a chapter and answered once."""
     async with running_app(service) as (_, client):
         text = shared_path("data", "textbooks", "physical-ai", CHAPTER).read_text()
-        indexed = await client.post("/api/v1/index", json={"content": text, "metadata": {"source_file": CHAPTER}}, headers=auth())
+        indexed = await client.post(
+            "/api/v1/index", json={"content": text, "metadata": {"source_file": CHAPTER}}, headers=auth()
+        )
         assert indexed.status_code == 200, indexed.text
         answered = await client.post("/api/v1/answer", json={"question": QUESTION})
         assert answered.status_code == 200 and not answered.json()["refused"], answered.text
@@ -114,17 +122,25 @@ def restore_check(tmp_path: Path, scratch_root: Path) -> Check:
 async def test_a_backup_restores_and_answers_the_known_question(backup: Backup, restore_check: Check) -> None:
     before = await scratch_databases()
     dump, vectors = backup.folder / "database.sql.gz", backup.folder / "vectors.tar.gz"
-    done = restore_check(str(dump), "--vectors", str(vectors), "--question", QUESTION, "--expect-source", CHAPTER, *ON_THE_SERVER)
+    done = restore_check(
+        str(dump), "--vectors", str(vectors), "--question", QUESTION, "--expect-source", CHAPTER, *ON_THE_SERVER
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("PASS  restore: ")
-    assert lines[1].startswith("PASS  migrations: at head") and "indexed_documents 1" in lines[1] and "messages 1" in lines[1]
+    assert (
+        lines[1].startswith("PASS  migrations: at head")
+        and "indexed_documents 1" in lines[1]
+        and "messages 1" in lines[1]
+    )
     assert lines[2].startswith("PASS  answer: ") and CHAPTER in lines[2]
     assert lines[-1] == "restore-check: PASSED"
     assert await scratch_databases() == before, "the scratch database is dropped"
 
 
-async def test_a_corrupt_dump_or_a_wrong_answer_fails_the_check(backup: Backup, restore_check: Check, tmp_path: Path) -> None:
+async def test_a_corrupt_dump_or_a_wrong_answer_fails_the_check(
+    backup: Backup, restore_check: Check, tmp_path: Path
+) -> None:
     before = await scratch_databases()
     vectors = str(backup.folder / "vectors.tar.gz")
     with gzip.open(backup.folder / "database.sql.gz", "rt") as dump:
@@ -138,7 +154,16 @@ async def test_a_corrupt_dump_or_a_wrong_answer_fails_the_check(backup: Backup, 
     assert done.stdout.splitlines()[-1] == "restore-check: FAILED"
 
     elsewhere = "docs/99-not-in-the-book/index.md"
-    done = restore_check(str(backup.folder / "database.sql.gz"), "--vectors", vectors, "--question", QUESTION, "--expect-source", elsewhere, *ON_THE_SERVER)
+    done = restore_check(
+        str(backup.folder / "database.sql.gz"),
+        "--vectors",
+        vectors,
+        "--question",
+        QUESTION,
+        "--expect-source",
+        elsewhere,
+        *ON_THE_SERVER,
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"FAIL  answer: {elsewhere} is not cited" in done.stdout
     assert await scratch_databases() == before, "a failed check drops its scratch database too"
@@ -155,7 +180,14 @@ async def test_a_dump_a_newer_release_contracted_fails_the_migrations_step_with_
     folder = Path(done.stdout.strip())
     before = await scratch_databases()
 
-    done = restore_check(str(folder / "database.sql.gz"), "--vectors", str(folder / "vectors.tar.gz"), "--question", QUESTION, *ON_THE_SERVER)
+    done = restore_check(
+        str(folder / "database.sql.gz"),
+        "--vectors",
+        str(folder / "vectors.tar.gz"),
+        "--question",
+        QUESTION,
+        *ON_THE_SERVER,
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     lines = done.stdout.splitlines()
@@ -169,15 +201,28 @@ async def test_a_dump_a_newer_release_contracted_fails_the_migrations_step_with_
     assert await scratch_databases() == before, "the scratch database is dropped"
 
 
-async def test_an_sqlite_backup_restores_and_answers_without_touching_the_live_data(sqlite_backup: Backup, restore_check: Check, scratch_root: Path) -> None:
+async def test_an_sqlite_backup_restores_and_answers_without_touching_the_live_data(
+    sqlite_backup: Backup, restore_check: Check, scratch_root: Path
+) -> None:
     # The operator's own settings: the check runs beside the service it backs up.
     live, backup_files = files(sqlite_backup.service.data_dir), files(sqlite_backup.folder)
     assert "app.db" in live
     dump, vectors = sqlite_backup.folder / "app.db", sqlite_backup.folder / "vectors.tar.gz"
-    done = restore_check(str(dump), "--vectors", str(vectors), "--question", QUESTION, "--expect-source", CHAPTER, settings=sqlite_backup.service)
+    done = restore_check(
+        str(dump),
+        "--vectors",
+        str(vectors),
+        "--question",
+        QUESTION,
+        "--expect-source",
+        CHAPTER,
+        settings=sqlite_backup.service,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith(f"PASS  restore: {dump} copied to {scratch_root}/rag-restore-check-") and lines[0].endswith("integrity_check ok"), lines[0]
+    assert lines[0].startswith(f"PASS  restore: {dump} copied to {scratch_root}/rag-restore-check-") and lines[
+        0
+    ].endswith("integrity_check ok"), lines[0]
     assert lines[1].startswith(f"PASS  migrations: at head: revision {alembic_head()}; rows: "), lines[1]
     assert "indexed_documents 1" in lines[1] and "messages 1" in lines[1]
     assert lines[2].startswith("PASS  answer: ") and CHAPTER in lines[2]
@@ -187,14 +232,19 @@ async def test_an_sqlite_backup_restores_and_answers_without_touching_the_live_d
     assert scratch_folders(scratch_root) == [], "the scratch copy and the unpacked vectors are removed"
 
 
-async def test_without_the_vector_snapshot_an_embedded_store_is_not_opened(sqlite_backup: Backup, restore_check: Check, scratch_root: Path) -> None:
+async def test_without_the_vector_snapshot_an_embedded_store_is_not_opened(
+    sqlite_backup: Backup, restore_check: Check, scratch_root: Path
+) -> None:
     """The embedded store under DATA_DIR is the live one, held by the service, and not the backup's: the
     check asks for --vectors instead of answering from it (it used to, and passed on the live vectors)."""
     live = files(sqlite_backup.service.data_dir)
     done = restore_check(str(sqlite_backup.folder / "app.db"), "--question", QUESTION, settings=sqlite_backup.service)
     assert done.returncode == 1, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("FAIL  vectors: the vector store is embedded") and "--vectors <backup>/vectors.tar.gz" in lines[0], lines
+    assert (
+        lines[0].startswith("FAIL  vectors: the vector store is embedded")
+        and "--vectors <backup>/vectors.tar.gz" in lines[0]
+    ), lines
     assert lines[-1] == "restore-check: FAILED" and "Traceback" not in done.stderr
     assert files(sqlite_backup.service.data_dir) == live, "the live DATA_DIR is untouched"
     assert scratch_folders(scratch_root) == []
@@ -209,7 +259,9 @@ def corrupt_copy(database: Path, to: Path) -> Path:
     return to
 
 
-async def test_a_corrupt_sqlite_backup_fails_the_restore_step(sqlite_backup: Backup, restore_check: Check, scratch_root: Path, tmp_path: Path) -> None:
+async def test_a_corrupt_sqlite_backup_fails_the_restore_step(
+    sqlite_backup: Backup, restore_check: Check, scratch_root: Path, tmp_path: Path
+) -> None:
     broken = corrupt_copy(sqlite_backup.folder / "app.db", tmp_path / "app.db")
     done = restore_check(str(broken), "--vectors", str(sqlite_backup.folder / "vectors.tar.gz"), "--question", QUESTION)
     assert done.returncode == 1, done.stdout + done.stderr
@@ -230,7 +282,16 @@ async def test_an_sqlite_backup_a_newer_release_expanded_passes_as_ahead_compati
     newer = new_release(tmp_path / "newer-release", head, "expand")
     await asyncio.to_thread(alembic_by_hand, tmp_path, newer, f"sqlite+aiosqlite:///{newer_db}", "upgrade", "head")
 
-    done = restore_check(str(newer_db), "--vectors", str(sqlite_backup.folder / "vectors.tar.gz"), "--question", QUESTION, "--expect-source", CHAPTER, "--keep")
+    done = restore_check(
+        str(newer_db),
+        "--vectors",
+        str(sqlite_backup.folder / "vectors.tar.gz"),
+        "--question",
+        QUESTION,
+        "--expect-source",
+        CHAPTER,
+        "--keep",
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[1].startswith(
@@ -240,5 +301,7 @@ async def test_an_sqlite_backup_a_newer_release_expanded_passes_as_ahead_compati
     kept = Path(lines[-1].removeprefix("restore-check: PASSED (kept: ").removesuffix(")"))
     assert kept.parent in scratch_folders(scratch_root), lines[-1]
     with closing(sqlite3.connect(kept)) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(NEW_REVISION,)], "left at the newer release's revision"
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(NEW_REVISION,)], (
+            "left at the newer release's revision"
+        )
         assert conn.execute("SELECT count(*) FROM messages").fetchone() == (2,), "the backup's turn, and the check's"

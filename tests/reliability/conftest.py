@@ -70,7 +70,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not FULL or not FIGURES.exists():
         return
     figures = [Figure(**json.loads(line)) for line in FIGURES.read_text().splitlines() if line.strip()]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
     lines = [
         "# Reliability and security battery",
         "",

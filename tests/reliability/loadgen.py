@@ -24,8 +24,14 @@ def questions() -> list[str]:
     which the books do not answer: refusals are part of real traffic)."""
     qa = shared_path("data", "qa")
     out = [json.loads(line)["text"] for line in (qa / "physical-ai" / "queries.jsonl").read_text().splitlines()]
-    out += [r["question"] for r in map(json.loads, (qa / "rust-quizzes" / "quizzes.jsonl").read_text().splitlines()) if r.get("rag_suitable")]
-    out += [json.loads(line)["text"] for line in (qa / "squad-v2-subset" / "queries.jsonl").read_text().splitlines()][:400]
+    out += [
+        r["question"]
+        for r in map(json.loads, (qa / "rust-quizzes" / "quizzes.jsonl").read_text().splitlines())
+        if r.get("rag_suitable")
+    ]
+    out += [json.loads(line)["text"] for line in (qa / "squad-v2-subset" / "queries.jsonl").read_text().splitlines()][
+        :400
+    ]
     return [q for q in out if 0 < len(q) <= 2000]
 
 
@@ -64,7 +70,9 @@ async def drive(base_url: str, seconds: float, concurrency: int, qs: list[str], 
                 i += concurrency
                 sent = time.monotonic()
                 try:
-                    r = await asyncio.wait_for(http.post(path, json={"question": question, "k": 5}), REQUEST_TIMEOUT + 1)
+                    r = await asyncio.wait_for(
+                        http.post(path, json={"question": question, "k": 5}), REQUEST_TIMEOUT + 1
+                    )
                 except (httpx.HTTPError, TimeoutError) as exc:
                     stats.failures[type(exc).__name__] += 1
                     stats.timeline.append((sent - started, -1))

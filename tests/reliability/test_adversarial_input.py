@@ -211,7 +211,11 @@ def distinct_names(length: int, n: int) -> str:
 
 def alias_bomb(source: str) -> str:
     """Six anchors, each nine aliases of the one before: the title expands to 9**6 words."""
-    lines = ["---", "a0: &a0 [" + ", ".join(['"lol"'] * 9) + "]", *(f"a{k}: &a{k} [" + ", ".join([f"*a{k - 1}"] * 9) + "]" for k in range(1, 6))]
+    lines = [
+        "---",
+        "a0: &a0 [" + ", ".join(['"lol"'] * 9) + "]",
+        *(f"a{k}: &a{k} [" + ", ".join([f"*a{k - 1}"] * 9) + "]" for k in range(1, 6)),
+    ]
     return "\n".join([*lines, "title: *a5", "---", "", f"# {source}", "", "Some text about robots."])
 
 
@@ -221,7 +225,9 @@ NESTED_HTML = "<div>" * 5000 + "Text."
 
 def shared_stream_pdf(n: int) -> bytes:
     """The review's 2.6 KB: ten pages that each draw one stream of 106,000 characters."""
-    return make_shared_stream_pdf([f"Run {n}.", *(f"The robot walks on two legs and keeps its balance {i % 7}." for i in range(2000))], 10)
+    return make_shared_stream_pdf(
+        [f"Run {n}.", *(f"The robot walks on two legs and keeps its balance {i % 7}." for i in range(2000))], 10
+    )
 
 
 def pdf_of_size(text: str, size_bytes: int, n: int) -> bytes:
@@ -246,12 +252,22 @@ def b64(data: bytes) -> str:
 
 # The pages the refused documents try to replace, each with a phrase that finds it.
 GOOD_PAGES = {
-    "docs/balance.md": ("markdown", "# Balance\n\nThe quokka gyroscope keeps a walking robot upright on two legs.\n", "quokka gyroscope"),
+    "docs/balance.md": (
+        "markdown",
+        "# Balance\n\nThe quokka gyroscope keeps a walking robot upright on two legs.\n",
+        "quokka gyroscope",
+    ),
     "manual.pdf": ("pdf", b64(make_pdf([["The wombat actuator turns commands into motion."]])), "wombat actuator"),
-    "page.html": ("html", "<html><body><h1>Sensors</h1><p>The numbat lidar measures distance.</p></body></html>", "numbat lidar"),
+    "page.html": (
+        "html",
+        "<html><body><h1>Sensors</h1><p>The numbat lidar measures distance.</p></body></html>",
+        "numbat lidar",
+    ),
 }
 ORDINARY = "# Ordinary\n\nThe platypus encoder counts the wheel's turns.\n"
-OTHER_ORDINARY = "# Another\n\nThe bilby brake holds the wheel while it stops.\n"  # the normal job's: not found by ORDINARY's phrase
+OTHER_ORDINARY = (
+    "# Another\n\nThe bilby brake holds the wheel while it stops.\n"  # the normal job's: not found by ORDINARY's phrase
+)
 
 
 def answered(response: httpx.Response) -> str | None:
@@ -295,11 +311,17 @@ def accepted(response: httpx.Response) -> str | None:
 def outcome(response: httpx.Response) -> str:
     if response.status_code >= 400:
         body = response.json()
-        reason = "; ".join(str(d.get("msg", d)) for d in body["details"]) if isinstance(body["details"], list) else str(body["details"])
+        reason = (
+            "; ".join(str(d.get("msg", d)) for d in body["details"])
+            if isinstance(body["details"], list)
+            else str(body["details"])
+        )
         return f"{response.status_code} {body['error']}: {reason[:140]}"
     job = response.json()
     if "results" in job:  # a bulk job's last status; its pages are named `nested-<n>.md` and `ordinary-<n>.md`
-        return f"202, job {job['status']}: " + ", ".join(f"{Path(r['source_file']).name.split('-')[0]} page {r['status']}" for r in job["results"])
+        return f"202, job {job['status']}: " + ", ".join(
+            f"{Path(r['source_file']).name.split('-')[0]} page {r['status']}" for r in job["results"]
+        )
     return f"{response.status_code}" + (f" ({job['indexed_chunks']} chunks)" if "indexed_chunks" in job else "")
 
 
@@ -369,9 +391,14 @@ def attacks(text: str) -> list[Attack]:
         ),
         Attack(
             "bulk job: front matter nested 3,000 deep, then an ordinary page",
-            lambda n: bulk([(f"docs/nested-{n}.md", NESTED_FRONT_MATTER), (f"docs/ordinary-{n}.md", f"{ORDINARY}\nRun {n}.\n")]),
             lambda n: bulk(
-                [(f"notes/normal-nested-{n}.md", cut(text, len(NESTED_FRONT_MATTER), n)), (f"notes/normal-ordinary-{n}.md", f"{OTHER_ORDINARY}\nRun {n}.\n")]
+                [(f"docs/nested-{n}.md", NESTED_FRONT_MATTER), (f"docs/ordinary-{n}.md", f"{ORDINARY}\nRun {n}.\n")]
+            ),
+            lambda n: bulk(
+                [
+                    (f"notes/normal-nested-{n}.md", cut(text, len(NESTED_FRONT_MATTER), n)),
+                    (f"notes/normal-ordinary-{n}.md", f"{OTHER_ORDINARY}\nRun {n}.\n"),
+                ]
             ),
             "202; the job completes: the nested page failed (nested deeper than), the ordinary page indexed",
             job_fails_nested_alone,
@@ -433,7 +460,9 @@ def pair_ratios(runs: list[tuple[Run, Run]]) -> tuple[float, float]:
     )
 
 
-async def measure(attack: Attack, server: LiveServer, client: httpx.AsyncClient, prober: httpx.AsyncClient, numbers: Iterator[int]) -> None:
+async def measure(
+    attack: Attack, server: LiveServer, client: httpx.AsyncClient, prober: httpx.AsyncClient, numbers: Iterator[int]
+) -> None:
     """REPETITIONS pairs of a normal request and the attack, in turn so both meet the same load of the
     machine; the round is measured again, at most ROUNDS times, while a ratio is past its factor."""
     for _ in range(ROUNDS):
@@ -456,9 +485,15 @@ def report(attack: Attack, record: Any) -> list[str]:
     health, cpu = attack.ratios[-1]
     growth = max(h.rss_growth for h in hostile)
     allowed = max(n.rss_growth for n in normal) + RSS_BAR_MIB
-    earlier = f"; measured {len(attack.ratios)} times, the ratios before: {[f'{h:.1f}, {c:.1f}' for h, c in attack.ratios[:-1]]}" if attack.ratios[1:] else ""
+    earlier = (
+        f"; measured {len(attack.ratios)} times, the ratios before: {[f'{h:.1f}, {c:.1f}' for h, c in attack.ratios[:-1]]}"
+        if attack.ratios[1:]
+        else ""
+    )
     outcomes = " / ".join(sorted({outcome(h.response) for h in hostile}))
-    record(f"{attack.name}: status and error", outcomes, attack.expected, not attack.wrong, "; ".join(attack.wrong)[:300])
+    record(
+        f"{attack.name}: status and error", outcomes, attack.expected, not attack.wrong, "; ".join(attack.wrong)[:300]
+    )
     record(
         f"{attack.name}: server CPU seconds (a normal request's)",
         f"{spread([h.cpu for h in hostile], 's')} ({spread([n.cpu for n in normal], 's')})",
@@ -485,7 +520,9 @@ def report(attack: Attack, record: Any) -> list[str]:
     if health > HEALTH_FACTOR:
         missed.append(f"{attack.name}: /health {health:.1f} times slower than during a normal request of the same size")
     if growth >= allowed:
-        missed.append(f"{attack.name}: the worker's memory grew by {growth:.0f} MiB (a normal request's: {allowed - RSS_BAR_MIB:.0f} MiB)")
+        missed.append(
+            f"{attack.name}: the worker's memory grew by {growth:.0f} MiB (a normal request's: {allowed - RSS_BAR_MIB:.0f} MiB)"
+        )
     return missed
 
 
@@ -495,8 +532,13 @@ async def test_adversarial_input_costs_bounded_work(tmp_path: Path, live_server_
     server: LiveServer = live_server_factory(make_settings(tmp_path))
     numbers = itertools.count()
     missed: list[str] = []
-    async with httpx.AsyncClient(base_url=server.url, timeout=300) as client, httpx.AsyncClient(base_url=server.url, timeout=300) as prober:
-        chapter = await client.post("/api/v1/index", json={"content": text, "metadata": {"source_file": CHAPTER}}, headers=auth())
+    async with (
+        httpx.AsyncClient(base_url=server.url, timeout=300) as client,
+        httpx.AsyncClient(base_url=server.url, timeout=300) as prober,
+    ):
+        chapter = await client.post(
+            "/api/v1/index", json={"content": text, "metadata": {"source_file": CHAPTER}}, headers=auth()
+        )
         assert chapter.status_code == 200, chapter.text
         # The pages the attacks try to replace; the PDF and the HTML page also start the parsing children.
         for source, (kind, content, _) in GOOD_PAGES.items():
@@ -509,8 +551,15 @@ async def test_adversarial_input_costs_bounded_work(tmp_path: Path, live_server_
         after = await stored(client)
         ordinary = (await found_first(client, "platypus encoder") or ("", "nothing"))[1]
     unchanged = after == before
-    record("refused documents: the pages they tried to replace, listed and found as before", unchanged, "True", unchanged)
-    record("bulk job: its ordinary page found by /api/v1/query", ordinary, "docs/ordinary-<n>.md", ordinary.startswith("docs/ordinary-"))
+    record(
+        "refused documents: the pages they tried to replace, listed and found as before", unchanged, "True", unchanged
+    )
+    record(
+        "bulk job: its ordinary page found by /api/v1/query",
+        ordinary,
+        "docs/ordinary-<n>.md",
+        ordinary.startswith("docs/ordinary-"),
+    )
     assert not missed, "\n".join(missed)
     assert unchanged, (before, after)
     assert ordinary.startswith("docs/ordinary-"), ordinary

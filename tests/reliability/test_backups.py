@@ -30,7 +30,9 @@ from src.retrieval.store.embedded import EmbeddedStore
 from tests.conftest import auth, fresh_database, make_settings, running_app, shared_path
 from tests.reliability.conftest import FULL, Recorder
 
-CHAPTERS = ("02-humanoid-robotics", "03-ros2-fundamentals") + (("01-introduction", "05-vision-language-action") if FULL else ())
+CHAPTERS = ("02-humanoid-robotics", "03-ros2-fundamentals") + (
+    ("01-introduction", "05-vision-language-action") if FULL else ()
+)
 QUESTIONS = (
     "What is the Zero Moment Point?",
     "How do humanoid robots keep their balance while walking?",
@@ -51,7 +53,16 @@ QUESTIONS = (
 CONVERSATION = ("What is the Zero Moment Point?", "Why does it matter for stable walking?")
 TABLES = ("alembic_version", "indexed_documents", "user_sessions", "messages", "feedback")
 # What an answer is judged by; answer_id, session_id and latency_ms differ by nature.
-SAME_FIELDS = ("answer", "citations", "refused", "route", "provider", "confidence_score", "degraded", "removed_sentences")
+SAME_FIELDS = (
+    "answer",
+    "citations",
+    "refused",
+    "route",
+    "provider",
+    "confidence_score",
+    "degraded",
+    "removed_sentences",
+)
 
 
 @pytest.fixture
@@ -96,8 +107,16 @@ def chunk_ids(settings: Settings) -> set[str]:
 async def index_book(client: httpx.AsyncClient) -> None:
     docs = shared_path("data", "textbooks", "physical-ai", "docs")
     for chapter in CHAPTERS:
-        metadata = {"source_file": f"docs/{chapter}/index.md", "url": f"https://book.example/docs/{chapter}", "document_type": "markdown"}
-        response = await client.post("/api/v1/index", json={"content": (docs / chapter / "index.md").read_text(), "metadata": metadata}, headers=auth())
+        metadata = {
+            "source_file": f"docs/{chapter}/index.md",
+            "url": f"https://book.example/docs/{chapter}",
+            "document_type": "markdown",
+        }
+        response = await client.post(
+            "/api/v1/index",
+            json={"content": (docs / chapter / "index.md").read_text(), "metadata": metadata},
+            headers=auth(),
+        )
         assert response.status_code == 200, response.text
 
 
@@ -123,7 +142,9 @@ async def history(client: httpx.AsyncClient, session_id: str) -> dict[str, Any]:
 
 
 @pytest.mark.timeout(600 if FULL else 300)
-async def test_restored_dump_and_snapshot_answer_as_the_originals(tmp_path: Path, pg_url: str, empty_database: str, record: Recorder) -> None:
+async def test_restored_dump_and_snapshot_answer_as_the_originals(
+    tmp_path: Path, pg_url: str, empty_database: str, record: Recorder
+) -> None:
     await asyncio.to_thread(run_migrations, pg_url)
     original = make_settings(tmp_path / "original", database_url=pg_url, auto_migrate=False)
     async with running_app(original) as (_, client):
@@ -131,13 +152,17 @@ async def test_restored_dump_and_snapshot_answer_as_the_originals(tmp_path: Path
         answers = [await ask(client, q) for q in QUESTIONS]
         first = await ask(client, CONVERSATION[0])
         follow = await ask(client, CONVERSATION[1], first["session_id"])
-        rated = await client.post("/api/v1/feedback", json={"answer_id": answers[0]["answer_id"], "rating": "up", "comment": "clear"})
+        rated = await client.post(
+            "/api/v1/feedback", json={"answer_id": answers[0]["answer_id"], "rating": "up", "comment": "clear"}
+        )
         assert rated.status_code == 201, rated.text
         sessions = [a["session_id"] for a in answers] + [first["session_id"]]
         histories = {s: await history(client, s) for s in sessions}
         documents = (await client.get("/api/v1/index/documents", headers=auth())).json()
     assert follow["session_id"] == first["session_id"] and len(histories[first["session_id"]]["messages"]) == 2
-    assert sum(not a["refused"] and bool(a["citations"]) for a in answers) >= len(answers) // 2, "too few cited answers to compare"
+    assert sum(not a["refused"] and bool(a["citations"]) for a in answers) >= len(answers) // 2, (
+        "too few cited answers to compare"
+    )
     rows_before = await table_rows(pg_url)
     ids_before = chunk_ids(original)
 
@@ -168,10 +193,23 @@ async def test_restored_dump_and_snapshot_answer_as_the_originals(tmp_path: Path
     same_histories = sum(histories[s] == histories_after[s] for s in sessions)
     citations = sum(len(a["citations"]) for a in answers)
     turns = sum(len(h["messages"]) for h in histories.values())
-    record("size of the backup", f"{rows_before['messages']} messages in {rows_before['user_sessions']} sessions, {len(ids_before)} chunks", "recorded", True)
-    record("restore into an empty database: psql errors", restore_errors.count("ERROR"), "0", "ERROR" not in restore_errors)
+    record(
+        "size of the backup",
+        f"{rows_before['messages']} messages in {rows_before['user_sessions']} sessions, {len(ids_before)} chunks",
+        "recorded",
+        True,
+    )
+    record(
+        "restore into an empty database: psql errors", restore_errors.count("ERROR"), "0", "ERROR" not in restore_errors
+    )
     equal_tables = sum(rows_after[t] == rows_before[t] for t in TABLES)
-    record("tables with the same rows after the restore", f"{equal_tables} of {len(TABLES)}", "all", equal_tables == len(TABLES), f"rows: {rows_before}")
+    record(
+        "tables with the same rows after the restore",
+        f"{equal_tables} of {len(TABLES)}",
+        "all",
+        equal_tables == len(TABLES),
+        f"rows: {rows_before}",
+    )
     record(
         "chunk ids after the snapshot's restore",
         f"{len(ids_after)} of {len(ids_before)}, same set: {ids_after == ids_before}",
@@ -186,9 +224,17 @@ async def test_restored_dump_and_snapshot_answer_as_the_originals(tmp_path: Path
         same_answers == len(QUESTIONS),
     )
     record(
-        "session histories unchanged after the restore", f"{same_histories} of {len(sessions)} sessions ({turns} turns)", "all", same_histories == len(sessions)
+        "session histories unchanged after the restore",
+        f"{same_histories} of {len(sessions)} sessions ({turns} turns)",
+        "all",
+        same_histories == len(sessions),
     )
-    record("restored conversation carries on", f"{len(conversation_after['messages'])} turns", "3", len(conversation_after["messages"]) == 3)
+    record(
+        "restored conversation carries on",
+        f"{len(conversation_after['messages'])} turns",
+        "3",
+        len(conversation_after["messages"]) == 3,
+    )
 
     assert "ERROR" not in restore_errors, restore_errors[-2000:]
     assert rows_after == rows_before and rows_before["feedback"] == 1
@@ -199,4 +245,8 @@ async def test_restored_dump_and_snapshot_answer_as_the_originals(tmp_path: Path
     assert histories_after == histories
     assert documents_after == documents
     assert carried_on["session_id"] == first["session_id"]
-    assert [m["answer_id"] for m in conversation_after["messages"]] == [first["answer_id"], follow["answer_id"], carried_on["answer_id"]]
+    assert [m["answer_id"] for m in conversation_after["messages"]] == [
+        first["answer_id"],
+        follow["answer_id"],
+        carried_on["answer_id"],
+    ]

@@ -91,7 +91,17 @@ def book_editions(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def index_command(folder: Path) -> list[str]:
-    return [sys.executable, "-m", "src.cli", "index", str(folder), "--base-url", "https://book.example", "--prefix", PREFIX]
+    return [
+        sys.executable,
+        "-m",
+        "src.cli",
+        "index",
+        str(folder),
+        "--base-url",
+        "https://book.example",
+        "--prefix",
+        PREFIX,
+    ]
 
 
 def store_open(pid: int, vector_dir: Path) -> bool:
@@ -109,7 +119,14 @@ def index_run(settings: Settings, folder: Path, kill_after: float | None = None)
     errors = settings.data_dir.parent / "indexer-stderr.log"
     errors.parent.mkdir(parents=True, exist_ok=True)
     with errors.open("ab") as err:
-        proc = subprocess.Popen(index_command(folder), cwd=REPO, env=env_for(settings), stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        proc = subprocess.Popen(
+            index_command(folder),
+            cwd=REPO,
+            env=env_for(settings),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+        )
     try:
         deadline, vector_dir = time.monotonic() + RUN_TIMEOUT, settings.vector_dir.resolve()
         while not store_open(proc.pid, vector_dir) and proc.poll() is None and time.monotonic() < deadline:
@@ -209,7 +226,9 @@ def test_sigkilled_indexer_is_repaired_by_the_next_run(tmp_path: Path, record: R
     phantoms = final.payloads.keys() - expected.payloads.keys()
     missing = expected.payloads.keys() - final.payloads.keys()
     old_chunks = len(final.payloads.keys() & old_only) + sum(OLD_MARK in p["content"] for p in final.payloads.values())
-    changed_payloads = sum(final.payloads[i] != expected.payloads[i] for i in final.payloads.keys() & expected.payloads.keys())
+    changed_payloads = sum(
+        final.payloads[i] != expected.payloads[i] for i in final.payloads.keys() & expected.payloads.keys()
+    )
     dupes = duplicates(final)
     same_registry = registry(crashed) == registry(clean)
     scope = f"{len(sources)} chapters, {expected.count} chunks per edition, seed {SEED}"
@@ -220,8 +239,18 @@ def test_sigkilled_indexer_is_repaired_by_the_next_run(tmp_path: Path, record: R
         len(delays) == kills,
         f"{scope}; seconds into the work: {delays}",
     )
-    record("kills that left both editions mixed in the store", mixed_states, "recorded (proves kills landed mid-write)", True)
-    record("chunk count after the re-run vs a clean run", f"{final.count} vs {expected.count}", "equal", final.count == expected.count)
+    record(
+        "kills that left both editions mixed in the store",
+        mixed_states,
+        "recorded (proves kills landed mid-write)",
+        True,
+    )
+    record(
+        "chunk count after the re-run vs a clean run",
+        f"{final.count} vs {expected.count}",
+        "equal",
+        final.count == expected.count,
+    )
     record("chunk ids missing vs the clean run", len(missing), "0", not missing)
     record("phantom chunk ids (not in the clean run)", len(phantoms), "0", not phantoms)
     record("duplicate chunks (same file and position)", dupes, "0", dupes == 0)
@@ -355,9 +384,13 @@ class Stream:
                 try:
                     response = await http.post("/api/v1/answer", json=question, extensions={"trace": connection})
                     error = "" if response.status_code == 200 else response.text[:200]
-                    self.outcomes.append(Outcome(started, time.monotonic(), response.status_code, error, connection.opened))
+                    self.outcomes.append(
+                        Outcome(started, time.monotonic(), response.status_code, error, connection.opened)
+                    )
                 except httpx.TransportError as exc:
-                    self.outcomes.append(Outcome(started, time.monotonic(), None, type(exc).__name__, connection.opened))
+                    self.outcomes.append(
+                        Outcome(started, time.monotonic(), None, type(exc).__name__, connection.opened)
+                    )
                 finally:
                     self.in_flight -= 1
 
@@ -386,7 +419,10 @@ async def index_chapters(url: str) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=300) as http:
         for chapter in SHORT_CHAPTERS:
             source = f"docs/{chapter}/index.md"
-            body = {"content": (docs / chapter / "index.md").read_text(), "metadata": {"source_file": source, "document_type": "markdown"}}
+            body = {
+                "content": (docs / chapter / "index.md").read_text(),
+                "metadata": {"source_file": source, "document_type": "markdown"},
+            }
             response = await http.post("/api/v1/index", json=body, headers=auth())
             assert response.status_code == 200, response.text
 
@@ -435,15 +471,30 @@ async def wait_for_replacement(server: LiveServer, stream: Stream, kill: Kill) -
         assert time.monotonic() < deadline, f"the new worker {new_worker} never became ready\n{server.log()[-3000:]}"
         await asyncio.sleep(0.2)
     kill.replacement, kill.ready_at = new_worker, time.monotonic()
-    await wait_for(lambda: stream.completed_after(kill.closed_at) >= 2 * stream.clients, 300, "answers from the new worker")
+    await wait_for(
+        lambda: stream.completed_after(kill.closed_at) >= 2 * stream.clients, 300, "answers from the new worker"
+    )
     # The readiness probe polls: the new worker may have answered a waiting request before it saw the probe.
     answered = [o.ended for o in stream.outcomes if o.status == 200 and o.started > kill.closed_at]
     kill.up_at = min([kill.ready_at, *answered])
 
 
 @pytest.mark.timeout(900 if FULL else 300)
-async def test_sigkilled_worker_is_replaced_and_only_its_requests_fail(serve: Start, tmp_path: Path, record: Recorder) -> None:
-    cmd = [sys.executable, "-m", "gunicorn", "src.api.main:app", "-c", "gunicorn.conf.py", "-b", "127.0.0.1:{port}", "-w", "1"]
+async def test_sigkilled_worker_is_replaced_and_only_its_requests_fail(
+    serve: Start, tmp_path: Path, record: Recorder
+) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "src.api.main:app",
+        "-c",
+        "gunicorn.conf.py",
+        "-b",
+        "127.0.0.1:{port}",
+        "-w",
+        "1",
+    ]
     cmd += ["--control-socket", str(tmp_path / "gunicorn.ctl")]  # not the machine-wide default under $HOME
     server = serve(make_settings(tmp_path), cmd=cmd)
     master = server.proc.pid
@@ -473,14 +524,21 @@ async def test_sigkilled_worker_is_replaced_and_only_its_requests_fail(serve: St
     after_kill = [o for o in stream.outcomes if any(o.started > k.at for k in killed) and o not in failed_in_flight]
     # Sent while no worker was up (from the kill to the new worker's first answer), the killed worker's aside: on a
     # new connection, which waits in the listening socket's backlog for the new worker.
-    while_down = [o for o in stream.outcomes if any(k.at < o.started < k.up_at for k in killed) and o not in failed_in_flight]
+    while_down = [
+        o for o in stream.outcomes if any(k.at < o.started < k.up_at for k in killed) and o not in failed_in_flight
+    ]
     replacements = [k.replacement for k in killed]
     in_flight_total = sum(k.in_flight for k in killed)
     log = server.log()
     booted = all(f"Booting worker with pid: {pid}" in log for pid in replacements)
     replaced = len(replacements) == kills and all(k.replacement not in (0, k.pid) for k in killed) and booted
 
-    record("worker SIGKILLs mid-answer, each replaced by the master", f"{len(replacements)} of {kills} (new pids {replacements})", f"{kills}", replaced)
+    record(
+        "worker SIGKILLs mid-answer, each replaced by the master",
+        f"{len(replacements)} of {kills} (new pids {replacements})",
+        f"{kills}",
+        replaced,
+    )
     record(
         "requests failed that a killed worker held",
         f"{len(failed_in_flight)} ({per_kill} per kill); {in_flight_total} in flight at the kills",
@@ -496,7 +554,12 @@ async def test_sigkilled_worker_is_replaced_and_only_its_requests_fail(serve: St
         "seconds from the SIGKILL to the master's reaping (the kernel closes the connections when the last thread exits): "
         + ", ".join(f"{k.closed_at - k.at:.3f}" for k in killed),
     )
-    record("other requests failed", f"{len(other_failures)} of {len(stream.outcomes) - len(failed_in_flight)}", "0", not other_failures)
+    record(
+        "other requests failed",
+        f"{len(other_failures)} of {len(stream.outcomes) - len(failed_in_flight)}",
+        "0",
+        not other_failures,
+    )
     record(
         "requests sent while no worker was up that succeeded",
         f"{sum(o.status == 200 for o in while_down)} of {len(while_down)}",
@@ -508,7 +571,8 @@ async def test_sigkilled_worker_is_replaced_and_only_its_requests_fail(serve: St
         f"{sum(o.status == 200 for o in after_kill)} of {len(after_kill)}",
         "all",
         all(o.status == 200 for o in after_kill),
-        "seconds from the reaping to the new worker answering: " + ", ".join(f"{k.up_at - k.closed_at:.1f}" for k in killed),
+        "seconds from the reaping to the new worker answering: "
+        + ", ".join(f"{k.up_at - k.closed_at:.1f}" for k in killed),
     )
 
     assert replaced, f"replacements {replacements}, killed {killed}\n{log[-3000:]}"

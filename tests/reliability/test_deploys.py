@@ -55,7 +55,11 @@ async def database_connections(database_url: str) -> int:
     name = database_url.rsplit("/", 1)[1]
     admin = await asyncpg.connect(PG_ADMIN_URL)
     try:
-        return int(await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", name))
+        return int(
+            await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", name
+            )
+        )
     finally:
         await admin.close()
 
@@ -72,7 +76,9 @@ async def one(client: httpx.AsyncClient, n: int) -> tuple[int, bool]:
 
 
 @pytest.mark.timeout(600)
-async def test_sigterm_with_fifty_requests_in_flight(serve: Any, tmp_path: Path, pg_migrated: str, silent_model: str, record: Any) -> None:  # noqa: F811
+async def test_sigterm_with_fifty_requests_in_flight(
+    serve: Any, tmp_path: Path, pg_migrated: str, silent_model: str, record: Any
+) -> None:
     rounds = size(1, 3)
     for round_ in range(rounds):
         data = tmp_path / f"round-{round_}"
@@ -84,9 +90,21 @@ async def test_sigterm_with_fifty_requests_in_flight(serve: Any, tmp_path: Path,
             llm_api_key="local",
             answer_timeout_seconds=MODEL_WAIT_SECONDS,
         )
-        env = {"LLM_PROVIDER": "openai", "LLM_BASE_URL": silent_model, "LLM_API_KEY": "local", "ANSWER_TIMEOUT_SECONDS": str(MODEL_WAIT_SECONDS)}
-        env |= {"DATABASE_URL": pg_migrated, "RATE_LIMIT_REQUESTS_PER_MINUTE": "0", "RATE_LIMIT_CONCURRENT_REQUESTS": "0", "RATE_LIMIT_TOKENS_PER_MINUTE": "0"}
-        env |= {"ANSWERS_MAX_IN_FLIGHT": "0"}  # all fifty must be in flight at the signal: no answer shed at the worker's cap
+        env = {
+            "LLM_PROVIDER": "openai",
+            "LLM_BASE_URL": silent_model,
+            "LLM_API_KEY": "local",
+            "ANSWER_TIMEOUT_SECONDS": str(MODEL_WAIT_SECONDS),
+        }
+        env |= {
+            "DATABASE_URL": pg_migrated,
+            "RATE_LIMIT_REQUESTS_PER_MINUTE": "0",
+            "RATE_LIMIT_CONCURRENT_REQUESTS": "0",
+            "RATE_LIMIT_TOKENS_PER_MINUTE": "0",
+        }
+        env |= {
+            "ANSWERS_MAX_IN_FLIGHT": "0"
+        }  # all fifty must be in flight at the signal: no answer shed at the worker's cap
         server = serve(settings, cmd=gunicorn_cmd(data, "-w", "1"), extra_env=env)
         text = shared_path("data", "textbooks", "physical-ai", CHAPTER).read_text()
         limits = httpx.Limits(max_connections=IN_FLIGHT + 10, max_keepalive_connections=IN_FLIGHT + 10)
@@ -94,7 +112,9 @@ async def test_sigterm_with_fifty_requests_in_flight(serve: Any, tmp_path: Path,
             httpx.AsyncClient(base_url=server.url, timeout=EXIT_BOUND_SECONDS + 30, limits=limits) as client,
             httpx.AsyncClient(base_url=server.url, timeout=10, headers={"Connection": "close"}) as probe,
         ):
-            r = await client.post("/api/v1/index", json={"content": text, "metadata": {"source_file": CHAPTER}}, headers=auth())
+            r = await client.post(
+                "/api/v1/index", json={"content": text, "metadata": {"source_file": CHAPTER}}, headers=auth()
+            )
             assert r.status_code == 200, r.text
             tasks = [asyncio.create_task(one(client, n)) for n in range(IN_FLIGHT)]
             await asyncio.sleep(MODEL_WAIT_SECONDS / 2)  # sent, searched, and waiting on the model
@@ -108,11 +128,24 @@ async def test_sigterm_with_fifty_requests_in_flight(serve: Any, tmp_path: Path,
             exited_after = time.monotonic() - sigterm_at
         left_open = await database_connections(pg_migrated)
         completed = sum(status == 200 and whole for status, whole in results)
-        record(f"round {round_ + 1}: requests in flight at SIGTERM", f"{in_flight} of {IN_FLIGHT} ({STREAMING} streaming)", "50", in_flight == IN_FLIGHT)
-        record(f"round {round_ + 1}: completed whole", f"{completed} of {IN_FLIGHT}", "all", completed == IN_FLIGHT)
-        record(f"round {round_ + 1}: readiness after SIGTERM", f"{ready.status_code} after {not_ready_after:.2f} s", "503 at once", ready.status_code == 503)
         record(
-            f"round {round_ + 1}: master exit", f"code {rc} after {exited_after:.1f} s", f"0 within {GRACE_SECONDS} s", rc == 0 and exited_after < GRACE_SECONDS
+            f"round {round_ + 1}: requests in flight at SIGTERM",
+            f"{in_flight} of {IN_FLIGHT} ({STREAMING} streaming)",
+            "50",
+            in_flight == IN_FLIGHT,
+        )
+        record(f"round {round_ + 1}: completed whole", f"{completed} of {IN_FLIGHT}", "all", completed == IN_FLIGHT)
+        record(
+            f"round {round_ + 1}: readiness after SIGTERM",
+            f"{ready.status_code} after {not_ready_after:.2f} s",
+            "503 at once",
+            ready.status_code == 503,
+        )
+        record(
+            f"round {round_ + 1}: master exit",
+            f"code {rc} after {exited_after:.1f} s",
+            f"0 within {GRACE_SECONDS} s",
+            rc == 0 and exited_after < GRACE_SECONDS,
         )
         record(f"round {round_ + 1}: database connections left open", left_open, "0", left_open == 0)
         assert in_flight == IN_FLIGHT, "requests finished before SIGTERM"

@@ -106,7 +106,13 @@ def is_routing_miss(response: schemathesis.Response) -> bool:
         return False
 
 
-def judge(case: schemathesis.Case, response: schemathesis.Response, with_key: bool, headers: dict[str, str] | None, tally: Tally) -> None:
+def judge(
+    case: schemathesis.Case,
+    response: schemathesis.Response,
+    with_key: bool,
+    headers: dict[str, str] | None,
+    tally: Tally,
+) -> None:
     tally.cases += 1
     tally.statuses[response.status_code] += 1
     tally.per_run[(case.operation.label, with_key)] += 1
@@ -136,7 +142,9 @@ def exercise(case: schemathesis.Case, base_url: str, session: requests.Session, 
         judge_unauthenticated_answer(case, response, base_url, session, tally)
 
 
-def judge_unauthenticated_answer(case: schemathesis.Case, response: schemathesis.Response, base_url: str, session: requests.Session, tally: Tally) -> None:
+def judge_unauthenticated_answer(
+    case: schemathesis.Case, response: schemathesis.Response, base_url: str, session: requests.Session, tally: Tally
+) -> None:
     """A protected operation answered something other than 401 without the key. That is a breach, unless the
     URL named no route at all: then the very same request with the key gets the same routing 404 (e.g. a
     newline in {source_file}, which the router's path pattern does not match), and no operation ran."""
@@ -144,11 +152,19 @@ def judge_unauthenticated_answer(case: schemathesis.Case, response: schemathesis
     if is_routing_miss(response) and is_routing_miss(keyed):
         tally.unroutable[case.operation.label] += 1
         return
-    tally.reachable_without_key.setdefault(case.operation.label, []).append(describe(case, response, "answered without the key"))
+    tally.reachable_without_key.setdefault(case.operation.label, []).append(
+        describe(case, response, "answered without the key")
+    )
 
 
 def fuzz_operation(
-    operation: schemathesis.APIOperation, mode: GenerationMode, with_key: bool, examples: int, round_seed: int, base_url: str, tally: Tally
+    operation: schemathesis.APIOperation,
+    mode: GenerationMode,
+    with_key: bool,
+    examples: int,
+    round_seed: int,
+    base_url: str,
+    tally: Tally,
 ) -> None:
     """Up to `examples` generated cases for one operation, in one mode, with or without the key."""
     session = requests.Session()
@@ -200,7 +216,9 @@ def chapter_row(base_url: str) -> dict[str, Any]:
     """The chapter's row in the document listing, paging through whatever the fuzzing indexed beside it."""
     offset = 0
     while True:
-        listing = httpx.get(f"{base_url}/api/v1/index/documents", params={"limit": 1000, "offset": offset}, headers=auth(), timeout=60)
+        listing = httpx.get(
+            f"{base_url}/api/v1/index/documents", params={"limit": 1000, "offset": offset}, headers=auth(), timeout=60
+        )
         assert listing.status_code == 200, listing.text
         documents = listing.json()["documents"]
         rows = [d for d in documents if d["source_file"] == CHAPTER]
@@ -246,13 +264,26 @@ def record_figures(record: Any, tally: Tally, operations: list[schemathesis.APIO
     )
     record("responses of 500", tally.count(500), "0", tally.count(500) == 0)
     record("responses of any 5xx", tally.count_5xx(), "0", tally.count_5xx() == 0)
-    record("responses breaking the documented schema", len(tally.schema_violations), "0", not tally.schema_violations, "status code, content type, body")
-    record("error bodies not {error, details, request_id}", len(tally.error_shape_violations), "0", not tally.error_shape_violations)
+    record(
+        "responses breaking the documented schema",
+        len(tally.schema_violations),
+        "0",
+        not tally.schema_violations,
+        "status code, content type, body",
+    )
+    record(
+        "error bodies not {error, details, request_id}",
+        len(tally.error_shape_violations),
+        "0",
+        not tally.error_shape_violations,
+    )
     reachable = len(tally.reachable_without_key)
     unroutable = sum(tally.unroutable.values())
     note = "anything but 401 counts, save the router's 404 for a URL that matches no route with the key either"
     note += f" ({unroutable} such requests: {dict(tally.unroutable)})" if unroutable else ""
-    record("protected operations reachable without the key", f"{reachable} of {len(protected)}", "0", reachable == 0, note)
+    record(
+        "protected operations reachable without the key", f"{reachable} of {len(protected)}", "0", reachable == 0, note
+    )
 
 
 @pytest.mark.timeout(2400 if FULL else 300)
@@ -267,22 +298,40 @@ def test_fuzz_every_operation_with_and_without_the_key(tmp_path: Path, live_serv
     assert len(operations) >= 18 and any(is_protected(op) for op in operations)
     tally = fuzz(operations, server.url, TARGET_CASES)
     record_figures(record, tally, operations)
-    print(f"cases {tally.cases}, statuses {dict(sorted(tally.statuses.items()))}, unroutable without key {dict(tally.unroutable)}, unsent {dict(tally.unsent)}")
+    print(
+        f"cases {tally.cases}, statuses {dict(sorted(tally.statuses.items()))}, unroutable without key {dict(tally.unroutable)}, unsent {dict(tally.unsent)}"
+    )
     for line in tally.problems():
         print(line)
 
     # Every operation was exercised both ways.
-    missing = [(op.label, with_key) for op in operations for with_key in (True, False) if not tally.per_run[(op.label, with_key)]]
+    missing = [
+        (op.label, with_key)
+        for op in operations
+        for with_key in (True, False)
+        if not tally.per_run[(op.label, with_key)]
+    ]
     assert not missing, missing
     assert tally.cases >= TARGET_CASES
     assert tally.count_5xx() == 0, tally.server_errors[:5]
     assert not tally.schema_violations, tally.schema_violations[:5]
     assert not tally.error_shape_violations, tally.error_shape_violations[:5]
     assert not tally.reachable_without_key, {label: found[:2] for label, found in tally.reachable_without_key.items()}
-    assert sum(n for (label, with_key), n in tally.per_run.items() if not with_key and label.split(" ", 1)[1].startswith(PROTECTED_PREFIX)) > 0
+    assert (
+        sum(
+            n
+            for (label, with_key), n in tally.per_run.items()
+            if not with_key and label.split(" ", 1)[1].startswith(PROTECTED_PREFIX)
+        )
+        > 0
+    )
 
     # Nothing stored was corrupted: the chapter is listed as before and still answers with citations.
     after = chapter_row(server.url)
-    assert (after["content_hash"], after["chunk_count"], after["status"]) == (before["content_hash"], before["chunk_count"], before["status"])
+    assert (after["content_hash"], after["chunk_count"], after["status"]) == (
+        before["content_hash"],
+        before["chunk_count"],
+        before["status"],
+    )
     assert_chapter_answers(server.url)
     assert not unhandled_exceptions(server.log())

@@ -27,7 +27,9 @@ async def test_rotation_under_load_loses_no_request(tmp_path: Path, live_server_
     old, new = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     keys_file = tmp_path / "indexing_keys"
     keys_file.write_text(f"ci:{old}\n")
-    settings = make_settings(tmp_path, rate_limit_requests_per_minute=0, rate_limit_tokens_per_minute=0, rate_limit_concurrent_requests=0)
+    settings = make_settings(
+        tmp_path, rate_limit_requests_per_minute=0, rate_limit_tokens_per_minute=0, rate_limit_concurrent_requests=0
+    )
     server = live_server_factory(settings, extra_env={"INDEXING_API_KEYS_FILE": str(keys_file)})
     phase_seconds = size(3, 30)
     current = {"key": old}

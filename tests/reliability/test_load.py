@@ -50,7 +50,10 @@ async def index_book(base_url: str) -> int:
     async with httpx.AsyncClient(base_url=base_url, timeout=300) as http:
         for path in chapters():
             source = f"docs/{path.parent.name}/index.md"
-            body = {"content": path.read_text(), "metadata": {"source_file": source, "url": f"https://book.example/{path.parent.name}"}}
+            body = {
+                "content": path.read_text(),
+                "metadata": {"source_file": source, "url": f"https://book.example/{path.parent.name}"},
+            }
             r = await http.post("/api/v1/index", json=body, headers=auth())
             assert r.status_code == 200, r.text
             total += r.json()["indexed_chunks"]
@@ -58,7 +61,11 @@ async def index_book(base_url: str) -> int:
 
 
 def server_settings(tmp_path: Path, **overrides: Any) -> Any:
-    limits = {"rate_limit_requests_per_minute": 0, "rate_limit_tokens_per_minute": 0, "rate_limit_concurrent_requests": 0}
+    limits = {
+        "rate_limit_requests_per_minute": 0,
+        "rate_limit_tokens_per_minute": 0,
+        "rate_limit_concurrent_requests": 0,
+    }
     # The battery measures the production bound on a Redis call, not the test suite's patient one.
     production = {"redis_timeout_seconds": Settings.model_fields["redis_timeout_seconds"].default}
     return make_settings(tmp_path, **{**limits, **production, **overrides})
@@ -71,13 +78,17 @@ def pg_migrated(pg_url: str) -> Iterator[str]:
 
 
 @pytest.mark.timeout(1200)
-async def test_sustained_load(serve: Any, tmp_path: Path, pg_migrated: str, redis_url: str, record: Any) -> None:  # noqa: F811
+async def test_sustained_load(serve: Any, tmp_path: Path, pg_migrated: str, redis_url: str, record: Any) -> None:
     seconds = size(20, 300)
-    server = serve(server_settings(tmp_path, database_url=pg_migrated, redis_url=redis_url), cmd=gunicorn_cmd(tmp_path, "-w", "1"))
+    server = serve(
+        server_settings(tmp_path, database_url=pg_migrated, redis_url=redis_url), cmd=gunicorn_cmd(tmp_path, "-w", "1")
+    )
     chunks = await index_book(server.url)
     qs = questions()
     memory: list[tuple[float, float]] = []
-    stats, _ = await asyncio.gather(drive(server.url, seconds, CONCURRENCY, qs), sample_memory(server.proc.pid, seconds, 2.0, memory))
+    stats, _ = await asyncio.gather(
+        drive(server.url, seconds, CONCURRENCY, qs), sample_memory(server.proc.pid, seconds, 2.0, memory)
+    )
     errors = {s: n for s, n in stats.statuses.items() if s not in (200, 429)}
     window = seconds / 5  # first and last fifth: minute 1 and minute 5 of the full run
     first = [rss for t, rss in memory if t < window and t >= min(10.0, window / 2)]
@@ -85,12 +96,31 @@ async def test_sustained_load(serve: Any, tmp_path: Path, pg_migrated: str, redi
     growth = (sum(last) / len(last)) / (sum(first) / len(first)) - 1 if first and last else 0.0
     rate = stats.requests / seconds
     record("collection", f"{chunks} chunks ({len(chapters())} chapters)", "the shared textbook", True)
-    record("workers", "1 gunicorn worker", "2 workers", False, "the embedded engine serves one process; no Qdrant server can run here")
-    record(f"requests in {seconds} s, {CONCURRENCY} clients", f"{stats.requests} ({rate:.0f} req/s)", "highest sustainable rate", True)
     record(
-        "errors other than 429", f"{sum(errors.values())} {dict(errors) or ''} + {sum(stats.failures.values())} failed", "0", not errors and not stats.failures
+        "workers",
+        "1 gunicorn worker",
+        "2 workers",
+        False,
+        "the embedded engine serves one process; no Qdrant server can run here",
     )
-    record("latency p50 / p95 / p99", f"{stats.percentile(0.5):.0f} / {stats.percentile(0.95):.0f} / {stats.percentile(0.99):.0f} ms", "recorded", True)
+    record(
+        f"requests in {seconds} s, {CONCURRENCY} clients",
+        f"{stats.requests} ({rate:.0f} req/s)",
+        "highest sustainable rate",
+        True,
+    )
+    record(
+        "errors other than 429",
+        f"{sum(errors.values())} {dict(errors) or ''} + {sum(stats.failures.values())} failed",
+        "0",
+        not errors and not stats.failures,
+    )
+    record(
+        "latency p50 / p95 / p99",
+        f"{stats.percentile(0.5):.0f} / {stats.percentile(0.95):.0f} / {stats.percentile(0.99):.0f} ms",
+        "recorded",
+        True,
+    )
     record(
         "memory, last fifth vs first fifth",
         f"{growth * 100:+.1f} % ({memory[-1][1]:.0f} MiB at the end)",
@@ -112,7 +142,7 @@ async def poll(check: Any, timeout: float, interval: float = 0.1) -> float | Non
 
 
 @pytest.mark.timeout(600)
-async def test_redis_stopped_and_restarted_under_load(serve: Any, tmp_path: Path, record: Any) -> None:  # noqa: F811
+async def test_redis_stopped_and_restarted_under_load(serve: Any, tmp_path: Path, record: Any) -> None:
     phase = size(6, 30)
     redis = PrivateRedis(free_port(), tmp_path / "redis")
     redis.start()
@@ -150,11 +180,15 @@ async def test_redis_stopped_and_restarted_under_load(serve: Any, tmp_path: Path
     record("Redis used again after it returned", seconds, "≤ 5 s", back_after is not None and back_after <= 5)
     assert server_errors == 0 and not stats.failures, (stats.statuses, stats.failures)
     assert outage.get(200, 0) > 0
-    assert back_after is not None and back_after <= 5, f"Redis not used again {time.monotonic() - restarted:.1f} s after it returned"
+    assert back_after is not None and back_after <= 5, (
+        f"Redis not used again {time.monotonic() - restarted:.1f} s after it returned"
+    )
 
 
 @pytest.mark.timeout(600)
-async def test_postgres_cut_off_and_restored_under_load(serve: Any, tmp_path: Path, pg_migrated: str, record: Any) -> None:  # noqa: F811
+async def test_postgres_cut_off_and_restored_under_load(
+    serve: Any, tmp_path: Path, pg_migrated: str, record: Any
+) -> None:
     phase = size(6, 30)
     url = httpx.URL(pg_migrated.replace("postgresql://", "http://"))
     proxy = TcpProxy(url.host, url.port or 5432)
@@ -162,7 +196,9 @@ async def test_postgres_cut_off_and_restored_under_load(serve: Any, tmp_path: Pa
     proxied = pg_migrated.replace(f"{url.host}:{url.port or 5432}", f"127.0.0.1:{proxy.port}")
     try:
         # Started from a thread: the proxy runs on this event loop and must forward while the server boots.
-        server = await asyncio.to_thread(serve, server_settings(tmp_path, database_url=proxied), cmd=gunicorn_cmd(tmp_path, "-w", "1"))
+        server = await asyncio.to_thread(
+            serve, server_settings(tmp_path, database_url=proxied), cmd=gunicorn_cmd(tmp_path, "-w", "1")
+        )
         await index_book(server.url)
         stats = Stats()
         load = asyncio.create_task(drive(server.url, phase * 3, CONCURRENCY, questions(), stats))
@@ -187,16 +223,33 @@ async def test_postgres_cut_off_and_restored_under_load(serve: Any, tmp_path: Pa
     record("responses other than 200 or 503", sum(bad.values()), "0", not bad)
     record("503 without a numeric Retry-After", stats.missing_retry_after, "0", stats.missing_retry_after == 0)
     record("failed requests (hangs, resets)", sum(stats.failures.values()), "0", not stats.failures)
-    record("answers during the cut (200 / 503)", f"{outage.get(200, 0)} / {outage.get(503, 0)}", "answers continue or 503", True)
+    record(
+        "answers during the cut (200 / 503)",
+        f"{outage.get(200, 0)} / {outage.get(503, 0)}",
+        "answers continue or 503",
+        True,
+    )
     when = f"after {noticed:.1f} s" if noticed is not None else "never"
-    record("readiness 503 during the cut; liveness", f"{when}; {liveness}", "503; 200", noticed is not None and liveness == 200)
-    record("acknowledged answers missing from `messages` afterwards", f"{len(missing)} of {len(stats.answer_ids)}", "0", not missing)
+    record(
+        "readiness 503 during the cut; liveness",
+        f"{when}; {liveness}",
+        "503; 200",
+        noticed is not None and liveness == 200,
+    )
+    record(
+        "acknowledged answers missing from `messages` afterwards",
+        f"{len(missing)} of {len(stats.answer_ids)}",
+        "0",
+        not missing,
+    )
     assert not bad and not stats.failures and stats.missing_retry_after == 0, (stats.statuses, stats.failures)
     assert noticed is not None and liveness == 200
     assert not missing and flushed is not None, f"{len(missing)} acknowledged answers never reached the database"
 
 
-async def unstored_answers(tmp_path: Path, database_url: str, answer_ids: list[str], wait: float = 60) -> tuple[set[str], float | None]:
+async def unstored_answers(
+    tmp_path: Path, database_url: str, answer_ids: list[str], wait: float = 60
+) -> tuple[set[str], float | None]:
     """The acknowledged answers not (yet) in `messages`, after waiting up to `wait` seconds for the
     service's buffer to flush, and how long the flush took."""
     engine = create_engine(make_settings(tmp_path, database_url=database_url))
@@ -233,6 +286,12 @@ async def test_vector_store_unreachable(tmp_path: Path, record: Any) -> None:
     record("query/answer responses with the store unreachable", dict(statuses), "all 503", set(statuses) == {503})
     record("of them with a numeric Retry-After", retry_after, "all", retry_after == sum(statuses.values()))
     record("readiness; liveness", f"{ready}; {live}", "503; 200", (ready, live) == (503, 200))
-    record("recovery without restart", "not measured", "recovers", False, "no Qdrant server can run on this machine to come back")
+    record(
+        "recovery without restart",
+        "not measured",
+        "recovers",
+        False,
+        "no Qdrant server can run on this machine to come back",
+    )
     assert set(statuses) == {503} and retry_after == sum(statuses.values()), statuses
     assert (ready, live) == (503, 200)

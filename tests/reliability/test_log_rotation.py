@@ -38,13 +38,17 @@ def runbook_count(event: str, logs_parent: Path) -> int:
     assert line, f'docs/runbook.md has no `grep -h "{event}" ...` line'
     command = line.split("#")[0].strip()
     command = re.sub(r"\|\s*tail -\d+$", "", command).strip()
-    out = subprocess.run(["bash", "-c", f"{command} | wc -l"], cwd=logs_parent, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["bash", "-c", f"{command} | wc -l"], cwd=logs_parent, capture_output=True, text=True, check=True
+    )
     return int(out.stdout.strip())
 
 
 @pytest.mark.timeout(900)
-async def test_every_event_survives_rotation_across_workers(serve: Any, tmp_path: Path, record: Any) -> None:  # noqa: F811
-    settings = make_settings(tmp_path, rate_limit_requests_per_minute=0, rate_limit_tokens_per_minute=0, rate_limit_concurrent_requests=0)
+async def test_every_event_survives_rotation_across_workers(serve: Any, tmp_path: Path, record: Any) -> None:
+    settings = make_settings(
+        tmp_path, rate_limit_requests_per_minute=0, rate_limit_tokens_per_minute=0, rate_limit_concurrent_requests=0
+    )
     env = {
         "QDRANT_URL": ":memory:",
         "LOG_FILE_MAX_BYTES": str(MAX_BYTES),
@@ -61,7 +65,11 @@ async def test_every_event_survives_rotation_across_workers(serve: Any, tmp_path
     async with httpx.AsyncClient(base_url=server.url, timeout=30, headers={"Connection": "close"}) as client:
 
         async def malformed(n: int) -> int:
-            r = await client.post("/api/v1/query", content=b'{"question": "unfinished ' + str(n).encode(), headers={"Content-Type": "application/json"})
+            r = await client.post(
+                "/api/v1/query",
+                content=b'{"question": "unfinished ' + str(n).encode(),
+                headers={"Content-Type": "application/json"},
+            )
             return r.status_code
 
         async def wrong_key(n: int) -> int:
@@ -91,18 +99,38 @@ async def test_every_event_survives_rotation_across_workers(serve: Any, tmp_path
     duplicates = sum(len(v) - len({e["request_id"] for e in v}) for v in found.values())
     bound = math.ceil(written / MAX_BYTES) + 1
 
-    record("workers whose events are in the files (distinct pids)", f"{len(writers)} of {WORKERS}", f"{WORKERS}", len(writers) == WORKERS)
+    record(
+        "workers whose events are in the files (distinct pids)",
+        f"{len(writers)} of {WORKERS}",
+        f"{WORKERS}",
+        len(writers) == WORKERS,
+    )
     record(
         "requests sent",
         f"{len(statuses)} in {seconds:.1f} s ({sent['AUTHENTICATION_FAILURE']} wrong keys, {sent['INPUT_VALIDATION_FAILURE']} malformed)",
         "-",
         True,
     )
-    record("log files after the run (app.log and rotated)", f"{len(files)} ({written / 1e6:.1f} MB, rotated at {MAX_BYTES // 1024} KB)", "> 5", len(files) > 5)
-    record("files rotated, against one rotation per MAX_BYTES written", f"{len(files)} for {bound} at most", "no extra rotation", len(files) <= bound)
+    record(
+        "log files after the run (app.log and rotated)",
+        f"{len(files)} ({written / 1e6:.1f} MB, rotated at {MAX_BYTES // 1024} KB)",
+        "> 5",
+        len(files) > 5,
+    )
+    record(
+        "files rotated, against one rotation per MAX_BYTES written",
+        f"{len(files)} for {bound} at most",
+        "no extra rotation",
+        len(files) <= bound,
+    )
     for name, count in sent.items():
         record(f"{name} found by the runbook's grep", f"{by_grep[name]} of {count}", "all", by_grep[name] == count)
-        record(f"{name} lines that are whole JSON, one per request", f"{len(found[name])} of {count}", "all", len(found[name]) == count)
+        record(
+            f"{name} lines that are whole JSON, one per request",
+            f"{len(found[name])} of {count}",
+            "all",
+            len(found[name]) == count,
+        )
     record("torn or interleaved lines", torn, "0", torn == 0)
     record("events logged twice", duplicates, "0", duplicates == 0)
 

@@ -26,8 +26,12 @@ WORKERS = 4
 SELECTION = "The Zero Moment Point is the point on the ground where the net moment of gravity and inertia is zero."
 
 
-def start(serve: Any, tmp_path: Path, redis_url: str, **limits: Any) -> Any:  # noqa: F811
-    values = {"rate_limit_requests_per_minute": 0, "rate_limit_tokens_per_minute": 0, "rate_limit_concurrent_requests": 0} | limits
+def start(serve: Any, tmp_path: Path, redis_url: str, **limits: Any) -> Any:
+    values = {
+        "rate_limit_requests_per_minute": 0,
+        "rate_limit_tokens_per_minute": 0,
+        "rate_limit_concurrent_requests": 0,
+    } | limits
     settings = make_settings(tmp_path, redis_url=redis_url, **values)
     env = {"QDRANT_URL": ":memory:", **{k.upper(): str(v) for k, v in values.items()}}
     env |= {k.upper(): str(v) for k, v in limits.items() if k.startswith("llm") or k.startswith("answer")}
@@ -41,7 +45,10 @@ def start(serve: Any, tmp_path: Path, redis_url: str, **limits: Any) -> Any:  # 
 
 def parseable(response: httpx.Response) -> bool:
     headers = response.headers
-    return all(headers.get(h, "").isdigit() for h in ("Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"))
+    return all(
+        headers.get(h, "").isdigit()
+        for h in ("Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+    )
 
 
 async def wait_for_a_fresh_minute(needed_seconds: float) -> None:
@@ -51,7 +58,7 @@ async def wait_for_a_fresh_minute(needed_seconds: float) -> None:
 
 
 @pytest.mark.timeout(300)
-async def test_requests_per_minute_hold_across_workers(serve: Any, tmp_path: Path, redis_url: str, record: Any) -> None:  # noqa: F811
+async def test_requests_per_minute_hold_across_workers(serve: Any, tmp_path: Path, redis_url: str, record: Any) -> None:
     limit = size(20, 120)
     server = start(serve, tmp_path, redis_url, rate_limit_requests_per_minute=limit)
     await wait_for_a_fresh_minute(needed_seconds=25)
@@ -70,13 +77,20 @@ async def test_requests_per_minute_hold_across_workers(serve: Any, tmp_path: Pat
             await asyncio.gather(*(ask(n) for n in range(start_at, min(start_at + 10, 2 * limit))))
     record(f"requests sent in one minute ({WORKERS} workers, limit {limit}/min)", 2 * limit, "-", True)
     record("succeeded", statuses[200], f"exactly {limit}", statuses[200] == limit)
-    record("429 with parseable Retry-After and RateLimit headers", f"{refused_parseable} of {statuses[429]}", f"{limit} of {limit}", refused_parseable == limit)
+    record(
+        "429 with parseable Retry-After and RateLimit headers",
+        f"{refused_parseable} of {statuses[429]}",
+        f"{limit} of {limit}",
+        refused_parseable == limit,
+    )
     assert statuses[200] == limit and statuses[429] == limit, statuses
     assert refused_parseable == limit
 
 
 @pytest.mark.timeout(300)
-async def test_concurrency_cap_holds_across_workers(serve: Any, tmp_path: Path, redis_url: str, silent_model: str, record: Any) -> None:  # noqa: F811
+async def test_concurrency_cap_holds_across_workers(
+    serve: Any, tmp_path: Path, redis_url: str, silent_model: str, record: Any
+) -> None:
     cap, burst = 3, size(12, 40)
     # Each answer waits on a model that never replies, for the answer deadline: surely concurrent.
     server = start(
@@ -97,8 +111,18 @@ async def test_concurrency_cap_holds_across_workers(serve: Any, tmp_path: Path, 
             await asyncio.gather(*(client.post("/api/v1/query", json={"question": "warm up"}) for _ in range(WORKERS)))
         responses = await asyncio.gather(*(client.post("/api/v1/answer", json=body) for _ in range(burst)))
     statuses = Counter(r.status_code for r in responses)
-    concurrency_refusals = [r for r in responses if r.status_code == 429 and r.json()["details"]["limit"] == "concurrency" and parseable(r)]
+    concurrency_refusals = [
+        r for r in responses if r.status_code == 429 and r.json()["details"]["limit"] == "concurrency" and parseable(r)
+    ]
     record(f"simultaneous answers ({WORKERS} workers, cap {cap})", burst, "-", True)
     record("served at once", statuses[200], f"exactly {cap}", statuses[200] == cap)
-    record("refused with 429 (limit: concurrency)", len(concurrency_refusals), f"{burst - cap}", len(concurrency_refusals) == burst - cap)
-    assert statuses[200] == cap and len(concurrency_refusals) == burst - cap, (statuses, "REDIS_UNAVAILABLE" in server.log())
+    record(
+        "refused with 429 (limit: concurrency)",
+        len(concurrency_refusals),
+        f"{burst - cap}",
+        len(concurrency_refusals) == burst - cap,
+    )
+    assert statuses[200] == cap and len(concurrency_refusals) == burst - cap, (
+        statuses,
+        "REDIS_UNAVAILABLE" in server.log(),
+    )

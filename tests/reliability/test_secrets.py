@@ -44,7 +44,10 @@ def chapter() -> dict[str, Any]:
 
 def questions(marker: str) -> tuple[str, str]:
     """A session's first question (unique to it through the marker) and a follow-up."""
-    return f"How does the Zero Moment Point keep a walking humanoid balanced, asks student {marker}?", "What limits does it have?"
+    return (
+        f"How does the Zero Moment Point keep a walking humanoid balanced, asks student {marker}?",
+        "What limits does it have?",
+    )
 
 
 def occurrences(needle: str, texts: list[str]) -> int:
@@ -81,7 +84,10 @@ async def test_no_key_password_or_other_sessions_question_in_logs_or_error_bodie
         assert (await send("POST", "/api/v1/index", json=chapter(), headers=auth())).status_code == 200
 
         # Wrong keys, near misses of the right one, the right one in the wrong place.
-        wrong_keys = [{"Authorization": f"Bearer wrong-{uuid.uuid4().hex}"}, *({"Authorization": f"Bearer {k}"} for k in near_misses)]
+        wrong_keys = [
+            {"Authorization": f"Bearer wrong-{uuid.uuid4().hex}"},
+            *({"Authorization": f"Bearer {k}"} for k in near_misses),
+        ]
         wrong_keys += [{"Authorization": f"Basic {API_KEY}"}, {"Authorization": API_KEY}, {"X-API-Key": API_KEY}]
         for headers in wrong_keys:
             for method, path, kwargs in (
@@ -95,13 +101,24 @@ async def test_no_key_password_or_other_sessions_question_in_logs_or_error_bodie
         # Two sessions, each with a follow-up; A also streams one answer.
         first_a = await send("POST", "/api/v1/answer", own_a=True, json={"question": question_a})
         session_a = first_a.json()["session_id"]
-        assert (await send("POST", "/api/v1/answer", own_a=True, json={"question": follow_up, "session_id": session_a})).status_code == 200
-        stream = await send("POST", "/api/v1/answer/stream", own_a=True, json={"question": question_a + " Explain briefly.", "session_id": session_a})
+        assert (
+            await send("POST", "/api/v1/answer", own_a=True, json={"question": follow_up, "session_id": session_a})
+        ).status_code == 200
+        stream = await send(
+            "POST",
+            "/api/v1/answer/stream",
+            own_a=True,
+            json={"question": question_a + " Explain briefly.", "session_id": session_a},
+        )
         assert stream.status_code == 200 and "event: done" in stream.text
         first_b = await send("POST", "/api/v1/answer", json={"question": question_b})
         session_b = first_b.json()["session_id"]
-        assert (await send("POST", "/api/v1/answer", json={"question": follow_up, "session_id": session_b})).status_code == 200
-        assert (await send("POST", "/api/v1/answer", json={"question": question_a})).status_code == 200  # A's words, B's cache hit
+        assert (
+            await send("POST", "/api/v1/answer", json={"question": follow_up, "session_id": session_b})
+        ).status_code == 200
+        assert (
+            await send("POST", "/api/v1/answer", json={"question": question_a})
+        ).status_code == 200  # A's words, B's cache hit
         assert (await send("GET", f"/api/v1/sessions/{session_b}")).status_code == 200
         assert (await send("GET", f"/api/v1/sessions/{session_a}", own_a=True)).status_code == 200
 
@@ -114,10 +131,28 @@ async def test_no_key_password_or_other_sessions_question_in_logs_or_error_bodie
             ("POST", "/api/v1/answer", {"json": {"question": question_a, "k": 0}}, 422),
             ("POST", "/api/v1/answer", {"json": {"question": question_a, "unexpected": question_a}}, 422),
             ("POST", "/api/v1/answer/stream", {"json": {"question": question_a, "mode": "selection_only"}}, 422),
-            ("POST", "/api/v1/query", {"content": ('{"question": "' + question_a + '",').encode(), "headers": {"content-type": "application/json"}}, 422),
+            (
+                "POST",
+                "/api/v1/query",
+                {
+                    "content": ('{"question": "' + question_a + '",').encode(),
+                    "headers": {"content-type": "application/json"},
+                },
+                422,
+            ),
             ("POST", "/api/v1/answer", {"content": big, "headers": {"content-type": "application/json"}}, 413),
-            ("POST", "/api/v1/feedback", {"json": {"answer_id": uuid.uuid4().hex, "rating": "down", "comment": question_a}}, 404),
-            ("POST", "/api/v1/index", {"json": {"content": question_a, "metadata": {"source_file": "../" + marker_a}}, "headers": auth()}, 422),
+            (
+                "POST",
+                "/api/v1/feedback",
+                {"json": {"answer_id": uuid.uuid4().hex, "rating": "down", "comment": question_a}},
+                404,
+            ),
+            (
+                "POST",
+                "/api/v1/index",
+                {"json": {"content": question_a, "metadata": {"source_file": "../" + marker_a}}, "headers": auth()},
+                422,
+            ),
             ("GET", f"/api/v1/sessions/{uuid.uuid4().hex}", {}, 404),
             ("DELETE", f"/api/v1/sessions/{uuid.uuid4().hex}", {}, 404),
             ("DELETE", "/api/v1/index/never/indexed.md", {"headers": auth()}, 404),
@@ -164,7 +199,9 @@ async def test_one_session_cannot_read_or_erase_another(pg_url: str, tmp_path: P
         assert (await client.post("/api/v1/index", json=chapter(), headers=auth())).status_code == 200
 
         async def ask(question: str, session: str | None = None) -> dict[str, Any]:
-            response = await client.post("/api/v1/answer", json={"question": question} | ({"session_id": session} if session else {}))
+            response = await client.post(
+                "/api/v1/answer", json={"question": question} | ({"session_id": session} if session else {})
+            )
             assert response.status_code == 200, response.text
             return dict(response.json())
 
@@ -178,7 +215,11 @@ async def test_one_session_cannot_read_or_erase_another(pg_url: str, tmp_path: P
         ids = [session_a, session_b, *(t["answer_id"] for t in (a1, a2, b1, b2, b3))]
         assert all(HEX32.match(i) for i in ids) and len(set(ids)) == len(ids), ids
         assert {a2["session_id"]} == {session_a} and {b2["session_id"], b3["session_id"]} == {session_b}
-        assert marker_a not in json.dumps([b1, b2]) and session_a not in json.dumps([b1, b2, b3]) and a1["answer_id"] not in json.dumps(b3)
+        assert (
+            marker_a not in json.dumps([b1, b2])
+            and session_a not in json.dumps([b1, b2, b3])
+            and a1["answer_id"] not in json.dumps(b3)
+        )
 
         async def history(session: str) -> list[dict[str, Any]]:
             response = await client.get(f"/api/v1/sessions/{session}")
@@ -192,7 +233,13 @@ async def test_one_session_cannot_read_or_erase_another(pg_url: str, tmp_path: P
         assert {m["answer_id"] for m in history_a}.isdisjoint(m["answer_id"] for m in history_b)
 
         # Guessed and altered ids: random ones, near misses of A's, and SQL-wildcard-looking ones.
-        altered = [session_a[:-1] + ("0" if session_a[-1] != "0" else "1"), session_a.upper(), session_a[:-1], session_a + "0", session_a[:8]]
+        altered = [
+            session_a[:-1] + ("0" if session_a[-1] != "0" else "1"),
+            session_a.upper(),
+            session_a[:-1],
+            session_a + "0",
+            session_a[:8],
+        ]
         guesses = [uuid.uuid4().hex for _ in range(size(20, 500))] + altered + ["_" * 32, "_" * 8, "-" * 32]
         reads, erasures, statuses = 0, 0, set()
         for guess in guesses:
@@ -212,11 +259,20 @@ async def test_one_session_cannot_read_or_erase_another(pg_url: str, tmp_path: P
         assert (await client.get(f"/api/v1/sessions/{session_b}")).status_code == 404
         a_after_b_erased = await history(session_a) == history_a
 
-    record("guessed or altered session ids that read a history", f"{reads} of {len(guesses)}", "0", reads == 0, f"statuses seen: {sorted(statuses)}")
+    record(
+        "guessed or altered session ids that read a history",
+        f"{reads} of {len(guesses)}",
+        "0",
+        reads == 0,
+        f"statuses seen: {sorted(statuses)}",
+    )
     record("guessed or altered session ids that erased a history", f"{erasures} of {len(guesses)}", "0", erasures == 0)
     record("session histories unchanged by the guesses", unchanged_after_guesses, "True", unchanged_after_guesses)
     record("session A whole after session B erased itself", a_after_b_erased, "True", a_after_b_erased)
-    crossed = sum(needle in json.dumps([b1, b2, history_b[:2]]) for needle in (marker_a, session_a, a1["answer_id"], a2["answer_id"]))
+    crossed = sum(
+        needle in json.dumps([b1, b2, history_b[:2]])
+        for needle in (marker_a, session_a, a1["answer_id"], a2["answer_id"])
+    )
     record("session B's own turns and history holding A's question or ids", crossed, "0", crossed == 0)
     assert crossed == 0
     assert reads == 0 and erasures == 0 and statuses <= {404}

@@ -39,7 +39,11 @@ pytestmark = pytest.mark.slow
 CLIENTS = 3
 REQUEST_TIMEOUT = 30.0
 START_TIMEOUT = 180.0  # a release loads the embedding model at start, on a machine shared with other work
-NO_LIMITS = {"RATE_LIMIT_REQUESTS_PER_MINUTE": "0", "RATE_LIMIT_TOKENS_PER_MINUTE": "0", "RATE_LIMIT_CONCURRENT_REQUESTS": "0"}
+NO_LIMITS = {
+    "RATE_LIMIT_REQUESTS_PER_MINUTE": "0",
+    "RATE_LIMIT_TOKENS_PER_MINUTE": "0",
+    "RATE_LIMIT_CONCURRENT_REQUESTS": "0",
+}
 QUESTIONS = [
     "What is the Zero Moment Point in bipedal locomotion?",
     "How do humanoid robots keep their balance?",
@@ -95,13 +99,17 @@ class Releases:
         """The release's start path, as the image and the systemd unit run it: its migrate command (it must
         succeed), then its server, once ready."""
         migrated = await asyncio.to_thread(migrate, self.tmp_path, tree, self.database_url)
-        assert migrated.returncode == 0, f"{name}: migrate exited {migrated.returncode}:\n{migrated.stdout}\n{migrated.stderr}"
+        assert migrated.returncode == 0, (
+            f"{name}: migrate exited {migrated.returncode}:\n{migrated.stdout}\n{migrated.stderr}"
+        )
         port = free_port()
         log_path = self.tmp_path / f"{name}.log"
         command = [sys.executable, "-m", "uvicorn", "src.api.main:app", "--host", "127.0.0.1", "--port", str(port)]
         env = release_env(self.tmp_path, tree, name, self.database_url) | NO_LIMITS
         with log_path.open("wb") as out:
-            proc = subprocess.Popen(command, cwd=tree, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                command, cwd=tree, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         release = Release(name, proc, f"http://127.0.0.1:{port}", log_path, migrated.stdout)
         self.started.append(release)
         try:
@@ -155,7 +163,9 @@ class Traffic:
             while not self.stopped:
                 url, stage = self.url, self.stage
                 path = "/api/v1/answer" if i % 2 else "/api/v1/query"
-                body: dict[str, Any] = {"question": f"{QUESTIONS[i % len(QUESTIONS)]} ({i})"} | ({} if i % 2 else {"k": 5})
+                body: dict[str, Any] = {"question": f"{QUESTIONS[i % len(QUESTIONS)]} ({i})"} | (
+                    {} if i % 2 else {"k": 5}
+                )
                 i += CLIENTS
                 self.in_flight[url] += 1
                 try:
@@ -242,7 +252,9 @@ def ok(probes: list[tuple[int, str]]) -> int:
 
 
 @pytest.mark.timeout(900)
-async def test_deploy_and_rollback_across_an_expand_step(releases: Releases, running: Running, pg_url: str, tmp_path: Path, record: Any) -> None:
+async def test_deploy_and_rollback_across_an_expand_step(
+    releases: Releases, running: Running, pg_url: str, tmp_path: Path, record: Any
+) -> None:
     seconds = float(size(3, 30))  # of load in each stage
     old_head = alembic_head()
     new_tree = new_release(tmp_path / "new-release", old_head, "expand")
@@ -300,7 +312,13 @@ async def test_deploy_and_rollback_across_an_expand_step(releases: Releases, run
     missing, _ = await unstored_answers(tmp_path, pg_url, traffic.answer_ids)
     record("requests served during the deploy (old, migrate, new, drain old)", deploy, "> 0", deploy > 0)
     record("requests served during the rollback (old again, drain new, downgrade)", rollback, "> 0", rollback > 0)
-    record("failed requests (an exception or a status other than 200)", len(traffic.failures), "0", not traffic.failures, "; ".join(traffic.failures[:3]))
+    record(
+        "failed requests (an exception or a status other than 200)",
+        len(traffic.failures),
+        "0",
+        not traffic.failures,
+        "; ".join(traffic.failures[:3]),
+    )
     record(
         "old release's readiness during the migration, and until its SIGTERM",
         f"{ok(during)} of {len(during)} probes 200 during, {ok(after)} of {len(after)} after (schema {', '.join(sorted({s for _, s in after}))})",
@@ -314,14 +332,18 @@ async def test_deploy_and_rollback_across_an_expand_step(releases: Releases, run
         "skipped (ahead_compatible)" in old_again.migrated,
     )
     record("drained releases' exit codes (old, new)", f"{old_exit}, {new_exit}", "0, 0", old_exit == new_exit == 0)
-    record("acknowledged answers missing from `messages`", f"{len(missing)} of {len(traffic.answer_ids)}", "0", not missing)
+    record(
+        "acknowledged answers missing from `messages`", f"{len(missing)} of {len(traffic.answer_ids)}", "0", not missing
+    )
 
     assert not traffic.failures, traffic.failures[:10]
     stages = ("old, before the migration", "old, after the migration", "new", "old again, after the downgrade")
     assert all(traffic.served[stage] > 0 for stage in stages), traffic.served
     assert not failed_old, failed_old[:10]
     assert after and {s for _, s in after} == {"ahead_compatible"}, watch_old.probes[-5:]
-    assert f"migrate: skipped (ahead_compatible): the database is at {NEW_REVISION}" in old_again.migrated, old_again.migrated
+    assert f"migrate: skipped (ahead_compatible): the database is at {NEW_REVISION}" in old_again.migrated, (
+        old_again.migrated
+    )
     assert rollback_ready["services"]["database"]["schema"] == "ahead_compatible", rollback_ready
     assert not watch_again.failed(), watch_again.failed()[:10]
     assert watch_again.during("after the downgrade")[-1] == (200, "current"), watch_again.probes[-5:]

@@ -78,4 +78,6 @@ async def test_a_model_failure_reaches_every_waiting_question(embedder: Embedder
     batcher = QueryBatcher(Broken(), window_ms=2, parallel=1)  # type: ignore[arg-type]
     results = await asyncio.gather(*(batcher.embed(q) for q in QUESTIONS[:5]), return_exceptions=True)
     assert all(isinstance(r, RuntimeError) for r in results)
-    assert (await asyncio.gather(batcher.embed("again"), return_exceptions=True))[0].__class__ is RuntimeError  # not stuck
+    assert (await asyncio.gather(batcher.embed("again"), return_exceptions=True))[
+        0
+    ].__class__ is RuntimeError  # not stuck

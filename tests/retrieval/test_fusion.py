@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from src.retrieval.fusion import Fused, diversify, fuse
+from src.retrieval.passage import Passage
 from src.retrieval.store.base import Hit
 
 
@@ -14,7 +15,7 @@ def hit(cid: str, score: float, source: str = "book.md", **payload: object) -> H
 
 
 def fused(cid: str, score: float, source: str) -> Fused:
-    return Fused(cid, score, score, None, {"source_file": source})
+    return Fused(cid, score, score, None, Passage(source_file=source))
 
 
 def ids(results: list[Fused]) -> list[str]:
@@ -77,8 +78,11 @@ def test_scores_are_rounded_to_six_places() -> None:
 
 
 def test_the_dense_payload_wins_over_the_sparse_one() -> None:
-    results = fuse([hit("b", 0.7, text="from dense")], [hit("b", 3.0, text="from sparse"), hit("d", 1.0, text="sparse only")])
-    assert {f.id: f.payload["text"] for f in results} == {"b": "from dense", "d": "sparse only"}
+    results = fuse(
+        [hit("b", 0.7, content="from dense")],
+        [hit("b", 3.0, content="from sparse"), hit("d", 1.0, content="sparse only")],
+    )
+    assert {f.id: f.passage.content for f in results} == {"b": "from dense", "d": "sparse only"}
 
 
 # --- rrf, dense, sparse (kept for bench/) -----------------------------------------------------------------------------
@@ -102,12 +106,18 @@ def test_rrf_k_sets_the_rank_offset() -> None:
 
 def test_dense_ranks_by_cosine_alone_and_leaves_out_sparse_only_chunks() -> None:
     results = fuse([hit("a", 0.9), hit("b", 0.7)], [hit("b", 3.0), hit("c", 2.0)], "dense")
-    assert [(f.id, f.score, f.dense_score, f.sparse_score) for f in results] == [("a", 0.9, 0.9, None), ("b", 0.7, 0.7, 3.0)]
+    assert [(f.id, f.score, f.dense_score, f.sparse_score) for f in results] == [
+        ("a", 0.9, 0.9, None),
+        ("b", 0.7, 0.7, 3.0),
+    ]
 
 
 def test_sparse_ranks_by_bm25_alone_and_leaves_out_dense_only_chunks() -> None:
     results = fuse([hit("a", 0.9), hit("b", 0.7)], [hit("b", 3.0), hit("c", 2.0)], "sparse")
-    assert [(f.id, f.score, f.dense_score, f.sparse_score) for f in results] == [("b", 3.0, 0.7, 3.0), ("c", 2.0, None, 2.0)]
+    assert [(f.id, f.score, f.dense_score, f.sparse_score) for f in results] == [
+        ("b", 3.0, 0.7, 3.0),
+        ("c", 2.0, None, 2.0),
+    ]
 
 
 # --- diversify ---------------------------------------------------------------------------------------------------------
@@ -134,7 +144,7 @@ def test_diversify_fills_up_with_the_held_back_chunks_in_score_order() -> None:
 
 
 def test_diversify_on_one_source_still_returns_k_chunks() -> None:
-    one_file = [f for f in RANKED if f.payload["source_file"] == "one.md"]
+    one_file = [f for f in RANKED if f.passage.source_file == "one.md"]
     assert ids(diversify(one_file, 3, 2)) == ["a", "b", "c"]
 
 
@@ -144,5 +154,5 @@ def test_diversify_without_a_cap_is_the_first_k() -> None:
 
 
 def test_diversify_counts_chunks_without_a_source_file_as_one_source() -> None:
-    nameless = [Fused("x", 0.9, 0.9, None, {}), Fused("y", 0.8, 0.8, None, {}), fused("z", 0.7, "one.md")]
+    nameless = [Fused("x", 0.9, 0.9, None, Passage()), Fused("y", 0.8, 0.8, None, Passage()), fused("z", 0.7, "one.md")]
     assert ids(diversify(nameless, 2, 1)) == ["x", "z"]

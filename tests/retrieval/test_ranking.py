@@ -14,14 +14,18 @@ QUESTION = "how do series elastic actuators work"
 # Fused with the defaults (weighted, BM25 at 0.6; floor 0.6, the lowest dense cosine; best BM25 4.0):
 #   c 0.7 + 0.6 * 4/4 = 1.3 (one.md), a 0.9 (one.md), b 0.8 (one.md), e 0.6 + 0.6 * 1/4 = 0.75 (three.md), d 0.6 (two.md)
 DENSE = [
-    Hit("a", 0.9, {"source_file": "one.md", "text": "Humanoid robots walk on two legs."}),
-    Hit("b", 0.8, {"source_file": "one.md", "text": "Series elastic actuators put a spring in series with the motor."}),
-    Hit("c", 0.7, {"source_file": "one.md", "text": "Actuators drive the joints."}),
-    Hit("d", 0.6, {"source_file": "two.md", "text": "Balance needs the Zero Moment Point."}),
+    Hit("a", 0.9, {"source_file": "one.md", "content": "Humanoid robots walk on two legs."}),
+    Hit(
+        "b",
+        0.8,
+        {"source_file": "one.md", "content": "Series elastic actuators put a spring in series with the motor."},
+    ),
+    Hit("c", 0.7, {"source_file": "one.md", "content": "Actuators drive the joints."}),
+    Hit("d", 0.6, {"source_file": "two.md", "content": "Balance needs the Zero Moment Point."}),
 ]
 SPARSE = [
-    Hit("c", 4.0, {"source_file": "one.md", "text": "Actuators drive the joints."}),
-    Hit("e", 1.0, {"source_file": "three.md", "text": "Elastic elements store energy."}),
+    Hit("c", 4.0, {"source_file": "one.md", "content": "Actuators drive the joints."}),
+    Hit("e", 1.0, {"source_file": "three.md", "content": "Elastic elements store energy."}),
 ]
 
 
@@ -35,7 +39,7 @@ class QuestionTermReranker:
     def rerank(self, question: str, candidates: list[Fused]) -> list[Fused]:
         self.calls.append((question, [c.id for c in candidates]))
         words = set(question.lower().split())
-        return sorted(candidates, key=lambda c: -len(words & set(str(c.payload["text"]).lower().rstrip(".").split())))
+        return sorted(candidates, key=lambda c: -len(words & set(c.passage.content.lower().rstrip(".").split())))
 
 
 def ids(results: list[Fused]) -> list[str]:
@@ -67,7 +71,10 @@ def test_method_and_bm25_weight_are_passed_to_fusion() -> None:
     no_bm25 = Ranker(bm25_weight=0.0, per_source=0).rank(QUESTION, DENSE, SPARSE, 5)
     assert [(f.id, f.score) for f in no_bm25] == [("a", 0.9), ("b", 0.8), ("c", 0.7), ("d", 0.6), ("e", 0.6)]
     rrf = Ranker(method="rrf", per_source=0).rank(QUESTION, DENSE, SPARSE, 2)
-    assert [(f.id, f.score) for f in rrf] == [("c", 0.016133), ("a", 0.008197)]  # c: 0.5/61 + 0.5/63 (first in BM25, third in dense)
+    assert [(f.id, f.score) for f in rrf] == [
+        ("c", 0.016133),
+        ("a", 0.008197),
+    ]  # c: 0.5/61 + 0.5/63 (first in BM25, third in dense)
 
 
 def test_a_reranker_reorders_the_first_candidates_before_the_per_file_cap() -> None:

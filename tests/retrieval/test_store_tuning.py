@@ -30,17 +30,36 @@ def points(n: int, seed: int = 3) -> tuple[np.ndarray, list[StoredChunk]]:
     vectors = rng.normal(size=(n, DIMS)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     chunks = [
-        StoredChunk(f"00000000-0000-0000-0000-{i:012d}", vectors[i].tolist(), SparseVec([i % 97], [1.0]), {"source_file": f"f{i % 7}.md"}) for i in range(n)
+        StoredChunk(
+            f"00000000-0000-0000-0000-{i:012d}",
+            vectors[i].tolist(),
+            SparseVec([i % 97], [1.0]),
+            {"source_file": f"f{i % 7}.md"},
+        )
+        for i in range(n)
     ]
     return vectors, chunks
 
 
 def test_settings_come_from_the_environment(tmp_path: Path) -> None:
     settings = make_settings(
-        tmp_path, qdrant_quantization="none", qdrant_hnsw_m=32, qdrant_hnsw_ef=256, qdrant_on_disk=True, qdrant_shards=3, qdrant_replicas=2
+        tmp_path,
+        qdrant_quantization="none",
+        qdrant_hnsw_m=32,
+        qdrant_hnsw_ef=256,
+        qdrant_on_disk=True,
+        qdrant_shards=3,
+        qdrant_replicas=2,
     )
     tuning = StoreTuning.from_settings(settings)
-    assert (tuning.quantized, tuning.hnsw_m, tuning.hnsw_ef, tuning.on_disk, tuning.shards, tuning.replicas) == (False, 32, 256, True, 3, 2)
+    assert (tuning.quantized, tuning.hnsw_m, tuning.hnsw_ef, tuning.on_disk, tuning.shards, tuning.replicas) == (
+        False,
+        32,
+        256,
+        True,
+        3,
+        2,
+    )
 
 
 def test_the_embedded_engine_stores_and_searches_with_them(tmp_path: Path) -> None:
@@ -49,7 +68,9 @@ def test_the_embedded_engine_stores_and_searches_with_them(tmp_path: Path) -> No
     config = json.loads((tmp_path / "c" / "edge_config.json").read_text())
     assert config["on_disk_payload"] is True
     assert config["vectors"]["dense"]["on_disk"] is True
-    assert config["vectors"]["dense"]["quantization_config"] == {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}}
+    assert config["vectors"]["dense"]["quantization_config"] == {
+        "scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}
+    }
     assert config["hnsw_config"]["m"] == 12
     vectors, chunks = points(3000)
     store.upsert(chunks)
@@ -71,7 +92,9 @@ def test_the_embedded_engine_stores_and_searches_with_them(tmp_path: Path) -> No
 def test_quantization_off_is_exact_too(tmp_path: Path) -> None:
     store = EmbeddedStore(tmp_path / "c", DIMS, StoreTuning(quantization="none", on_disk=False))
     store.ensure_collection()
-    assert "quantization_config" not in json.loads((tmp_path / "c" / "edge_config.json").read_text())["vectors"]["dense"]
+    assert (
+        "quantization_config" not in json.loads((tmp_path / "c" / "edge_config.json").read_text())["vectors"]["dense"]
+    )
     vectors, chunks = points(500)
     store.upsert(chunks)
     dense, _ = store.search(vectors[7].tolist(), SparseVec([], []), 3, SearchFilter())
@@ -130,7 +153,11 @@ def test_a_qdrant_server_gets_the_same_settings_with_shards_and_replicas(fake_qd
     tuning = StoreTuning(on_disk=True, hnsw_m=24, hnsw_ef_construct=200, shards=4, replicas=2)
     store = ServerStore.connect(fake_qdrant, None, "book", DIMS, 5, tuning)
     store.ensure_collection()
-    created = [body for method, path, body in QdrantRecorder.calls if method == "PUT" and path.startswith("/collections/book") and "/index" not in path]
+    created = [
+        body
+        for method, path, body in QdrantRecorder.calls
+        if method == "PUT" and path.startswith("/collections/book") and "/index" not in path
+    ]
     assert len(created) == 1
     body = created[0]
     assert body["vectors"][DENSE] == {"size": DIMS, "distance": "Cosine", "on_disk": True}

@@ -31,7 +31,12 @@ DAY = 24 * 3600
 
 def run_backup(env_file: Path, backups: Path, retention_days: int = 14) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEON_", "DATABASE_URL", "QDRANT_", "DATA_DIR"))}
-    env |= {"RAG_ENV_FILE": str(env_file), "BACKUP_DIR": str(backups), "BACKUP_RETENTION_DAYS": str(retention_days), "SERVICE_UNIT": ""}
+    env |= {
+        "RAG_ENV_FILE": str(env_file),
+        "BACKUP_DIR": str(backups),
+        "BACKUP_RETENTION_DAYS": str(retention_days),
+        "SERVICE_UNIT": "",
+    }
     return subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
@@ -42,7 +47,9 @@ def aged(folder: Path, days: float) -> Path:
     return folder
 
 
-async def test_backup_dumps_the_database_archives_the_store_and_keeps_the_retention(tmp_path: Path, pg_url: str) -> None:
+async def test_backup_dumps_the_database_archives_the_store_and_keeps_the_retention(
+    tmp_path: Path, pg_url: str
+) -> None:
     await asyncio.to_thread(run_migrations, pg_url)
     data = tmp_path / "service" / "data"
     store = EmbeddedStore(data / "qdrant", 384)
@@ -62,7 +69,11 @@ async def test_backup_dumps_the_database_archives_the_store_and_keeps_the_retent
     assert made.parent == backups and made.name.startswith("rag-backend-")
     with gzip.open(made / "database.sql.gz", "rt") as dump:
         sql = dump.read()
-    assert "CREATE TABLE public.messages" in sql and "alembic_version" in sql and "PostgreSQL database dump complete" in sql
+    assert (
+        "CREATE TABLE public.messages" in sql
+        and "alembic_version" in sql
+        and "PostgreSQL database dump complete" in sql
+    )
     assert "OWNER TO" not in sql, "--no-owner: the dump restores into a database owned by anyone"
     with tarfile.open(made / "vectors.tar.gz") as archive:
         names = archive.getnames()
@@ -96,7 +107,26 @@ PASSWORD = "pg-Pa55:w/rd@x\\"  # a ':' and a '\' to escape in the password file,
 QDRANT_KEY = "qdrant-key-" + "7f3a9c" * 6
 SNAPSHOT = b"a Qdrant snapshot's bytes"
 # Every program backup.sh runs, so that each records its command line.
-WATCHED = ("pg_dump", "curl", "python3", "sed", "gzip", "zcat", "tail", "grep", "tar", "du", "cut", "find", "mkdir", "mv", "rm", "date", "dirname", "mktemp")
+WATCHED = (
+    "pg_dump",
+    "curl",
+    "python3",
+    "sed",
+    "gzip",
+    "zcat",
+    "tail",
+    "grep",
+    "tar",
+    "du",
+    "cut",
+    "find",
+    "mkdir",
+    "mv",
+    "rm",
+    "date",
+    "dirname",
+    "mktemp",
+)
 
 
 def recording_shims(folder: Path, calls: Path, passfiles: Path) -> None:
@@ -110,7 +140,9 @@ def recording_shims(folder: Path, calls: Path, passfiles: Path) -> None:
         where = shlex.quote(str(passfiles.with_suffix(".where")))
         copy = f'[ -z "$PGPASSFILE" ] || {{ cat "$PGPASSFILE" >> {shlex.quote(str(passfiles))}; printf "%s" "$PGPASSFILE" > {where}; }}\n'
         copy = copy if name == "pg_dump" else ""
-        (folder / name).write_text(f'#!/bin/sh\nprintf "%s\\n" "--- $0" "$@" >> {shlex.quote(str(calls))}\n{copy}exec {shlex.quote(real)} "$@"\n')
+        (folder / name).write_text(
+            f'#!/bin/sh\nprintf "%s\\n" "--- $0" "$@" >> {shlex.quote(str(calls))}\n{copy}exec {shlex.quote(real)} "$@"\n'
+        )
         (folder / name).chmod(0o755)
 
 
@@ -153,18 +185,33 @@ class FakeQdrantSnapshotServer(ThreadingHTTPServer):
 async def test_no_password_or_api_key_reaches_a_command_line(tmp_path: Path, pg_url: str) -> None:
     await asyncio.to_thread(run_migrations, pg_url)
     # The local server trusts loopback: the password is accepted and ignored, and what matters is where it travels.
-    with_password = pg_url.replace("postgresql://postgres@", f"postgresql+asyncpg://postgres:{quote(PASSWORD, safe='')}@")
+    with_password = pg_url.replace(
+        "postgresql://postgres@", f"postgresql+asyncpg://postgres:{quote(PASSWORD, safe='')}@"
+    )
     assert PASSWORD not in with_password and with_password != pg_url
     qdrant = FakeQdrantSnapshotServer(QDRANT_KEY)
     threading.Thread(target=qdrant.serve_forever, daemon=True).start()
     try:
         env_file = tmp_path / ".env"
-        env_file.write_text(f'DATABASE_URL="{with_password}"\nQDRANT_URL=http://127.0.0.1:{qdrant.server_address[1]}\nQDRANT_API_KEY={QDRANT_KEY}\n')
+        env_file.write_text(
+            f'DATABASE_URL="{with_password}"\nQDRANT_URL=http://127.0.0.1:{qdrant.server_address[1]}\nQDRANT_API_KEY={QDRANT_KEY}\n'
+        )
         calls, passfiles = tmp_path / "calls.txt", tmp_path / "passfiles.txt"
         recording_shims(tmp_path / "shims", calls, passfiles)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("NEON_", "DATABASE_URL", "QDRANT_", "DATA_DIR", "PG"))}
-        env |= {"RAG_ENV_FILE": str(env_file), "BACKUP_DIR": str(tmp_path / "backups"), "SERVICE_UNIT": "", "PATH": f"{tmp_path / 'shims'}:{env['PATH']}"}
-        done = await asyncio.to_thread(subprocess.run, ["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=300, check=False)
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("NEON_", "DATABASE_URL", "QDRANT_", "DATA_DIR", "PG"))
+        }
+        env |= {
+            "RAG_ENV_FILE": str(env_file),
+            "BACKUP_DIR": str(tmp_path / "backups"),
+            "SERVICE_UNIT": "",
+            "PATH": f"{tmp_path / 'shims'}:{env['PATH']}",
+        }
+        done = await asyncio.to_thread(
+            subprocess.run, ["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=300, check=False
+        )
     finally:
         qdrant.shutdown()
         qdrant.server_close()

@@ -70,7 +70,9 @@ async def test_a_deleted_keys_file_revokes_its_keys_while_indexing_api_key_still
         keys_file.unlink()
         assert await wait_for(client, CI_KEY, 401) == 401  # within the reload interval
         assert await status_with(client, API_KEY) == 200
-        assert (await access_status(client))["failures"] == [{"source": KEYS_FILE, "status": "missing", "errors": ["file: it does not exist"]}]
+        assert (await access_status(client))["failures"] == [
+            {"source": KEYS_FILE, "status": "missing", "errors": ["file: it does not exist"]}
+        ]
         assert await reload_failed(client, KEYS_FILE) == 1
 
         keys_file.write_text(f"ci:{CI_KEY}\n")  # put back: valid again, and reported clean
@@ -132,7 +134,11 @@ async def test_a_bad_keys_file_at_start_is_reported_and_the_service_starts(tmp_p
         keys_file.write_text(content.format(ci=CI_KEY, ops=OPS_KEY))
     settings = make_settings(tmp_path, indexing_api_keys_file=keys_file)
     async with running_app(settings) as (_, client):
-        assert [await status_with(client, k) for k in (CI_KEY, OPS_KEY, API_KEY)] == [401, 401 if content is None else 200, 200]
+        assert [await status_with(client, k) for k in (CI_KEY, OPS_KEY, API_KEY)] == [
+            401,
+            401 if content is None else 200,
+            200,
+        ]
         (failure,) = (await access_status(client))["failures"]
         assert failure["status"] == ("missing" if content is None else "malformed")
         assert await reload_failed(client, KEYS_FILE) == 1
@@ -154,21 +160,31 @@ def test_settings_that_do_not_validate_on_sighup_leave_the_file_to_revoke(tmp_pa
     keys_file.write_text(f"ops:{OPS_KEY}\n")
     assert access.reload("sighup", reread_settings=True) is False
     rules = access.current()
-    assert rules.keys.match(CI_KEY) is None and rules.keys.match(OPS_KEY) is not None and rules.keys.match(API_KEY) is not None
+    assert (
+        rules.keys.match(CI_KEY) is None
+        and rules.keys.match(OPS_KEY) is not None
+        and rules.keys.match(API_KEY) is not None
+    )
     assert [(r.source, r.status) for r in rules.failures] == [("settings", "invalid")]
     assert "auth_failure_limit" in access.status()["failures"][0]["errors"][0]
 
 
 async def test_a_broken_blocklist_blocks_its_good_lines_and_lifts_nothing(tmp_path: Path) -> None:
     (blocklist := tmp_path / "blocked_clients").write_text("203.0.113.0/24\n")
-    async with running_app(settings := make_settings(tmp_path, trusted_proxies="1", blocked_clients_file=blocklist)) as (_, client):
+    async with running_app(
+        settings := make_settings(tmp_path, trusted_proxies="1", blocked_clients_file=blocklist)
+    ) as (_, client):
         assert_blocked(await client.get("/api/v1/health", headers=via("203.0.113.5")))
         # An incident: 198.51.100.0/24 is blocked in an edit that also lifts 203.0.113.0/24 and has a typo.
         blocklist.write_text("198.51.100.0/24\n10.0.0.300\n")
         assert_blocked(await wait_for_status(client, via("198.51.100.7"), 403))  # the good line applies at once
         assert_blocked(await client.get("/api/v1/health", headers=via("203.0.113.5")))  # a broken file lifts nothing
         (failure,) = (await access_status(client))["failures"]
-        assert failure == {"source": BLOCKS_FILE, "status": "malformed", "errors": ["line 2: not an IP address or CIDR"]}
+        assert failure == {
+            "source": BLOCKS_FILE,
+            "status": "malformed",
+            "errors": ["line 2: not an IP address or CIDR"],
+        }
         assert await reload_failed(client, BLOCKS_FILE) == 1
 
         blocklist.unlink()  # a missing blocklist lifts nothing either
@@ -191,8 +207,17 @@ async def test_a_broken_blocklist_blocks_its_good_lines_and_lifts_nothing(tmp_pa
         ("ci:{a}:analytcs", ["line 1: scopes are index, analytics or admin, joined by '+'"]),
         ("ci:{a}:index:admin", ["line 1: not name:key or name:key:scopes"]),
         ("{a}", ["line 1: not name:key or name:key:scopes"]),
-        ("ci:{a}\nci:{b}:index", ["line 1 ('ci'): another entry has the same name", "line 2 ('ci'): another entry has the same name"]),
-        ("ci:{a}, ops:{a}", ["line 1 entry 1 ('ci'): another entry has the same key", "line 1 entry 2 ('ops'): another entry has the same key"]),
+        (
+            "ci:{a}\nci:{b}:index",
+            ["line 1 ('ci'): another entry has the same name", "line 2 ('ci'): another entry has the same name"],
+        ),
+        (
+            "ci:{a}, ops:{a}",
+            [
+                "line 1 entry 1 ('ci'): another entry has the same key",
+                "line 1 entry 2 ('ops'): another entry has the same key",
+            ],
+        ),
         ("ci:short", ["line 1 ('ci'): the key is weak"]),
     ],
 )

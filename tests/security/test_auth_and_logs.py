@@ -61,11 +61,18 @@ async def chunked(total: int) -> AsyncIterator[bytes]:
 
 async def test_security_events_are_logged_with_client_and_request_id_and_no_secret(tmp_path: Path) -> None:
     wrong_key = f"wrong-{uuid.uuid4().hex}"
-    settings = make_settings(tmp_path, max_body_bytes=4096, max_index_content_chars=100, rate_limit_requests_per_minute=3)
+    settings = make_settings(
+        tmp_path, max_body_bytes=4096, max_index_content_chars=100, rate_limit_requests_per_minute=3
+    )
     bodies: list[str] = []
     auth_failures: list[str] = []
     async with running_app(settings) as (_, client):
-        for headers in ({}, {"Authorization": f"Bearer {wrong_key}"}, {"Authorization": wrong_key}, {"Authorization": f"Basic {API_KEY}"}):
+        for headers in (
+            {},
+            {"Authorization": f"Bearer {wrong_key}"},
+            {"Authorization": wrong_key},
+            {"Authorization": f"Basic {API_KEY}"},
+        ):
             for method, path, kwargs in INDEX_ROUTES:
                 response = await client.request(method, path, headers=headers, **kwargs)
                 assert response.status_code == 401, (method, path, response.text)
@@ -76,12 +83,22 @@ async def test_security_events_are_logged_with_client_and_request_id_and_no_secr
         with_key = {"Authorization": f"Bearer {API_KEY}"}
         wait_for_next_minute_if_close()  # the answer below and the queries after it must share one window
         rejected = [
-            await client.post("/api/v1/answer", json={"question": "x", "k": 0}, headers={"Authorization": f"Bearer {wrong_key}"}),
-            await client.post("/api/v1/index", json={"content": "x" * 101, "metadata": {"source_file": "a.md"}}, headers=with_key),
-            await client.post("/api/v1/index", json={"content": "x", "metadata": {"source_file": "../etc/passwd"}}, headers=with_key),
+            await client.post(
+                "/api/v1/answer", json={"question": "x", "k": 0}, headers={"Authorization": f"Bearer {wrong_key}"}
+            ),
+            await client.post(
+                "/api/v1/index", json={"content": "x" * 101, "metadata": {"source_file": "a.md"}}, headers=with_key
+            ),
+            await client.post(
+                "/api/v1/index", json={"content": "x", "metadata": {"source_file": "../etc/passwd"}}, headers=with_key
+            ),
             await client.delete("/api/v1/index/%2e%2e/secrets", headers=with_key),
-            await client.post("/api/v1/index", content=b"x" * 5000, headers={**with_key, "content-type": "application/json"}),
-            await client.post("/api/v1/index", content=chunked(6000), headers={**with_key, "content-type": "application/json"}),
+            await client.post(
+                "/api/v1/index", content=b"x" * 5000, headers={**with_key, "content-type": "application/json"}
+            ),
+            await client.post(
+                "/api/v1/index", content=chunked(6000), headers={**with_key, "content-type": "application/json"}
+            ),
         ]
         assert [r.status_code for r in rejected] == [422, 422, 422, 422, 413, 413]
         validation_failures = [rid(r) for r in rejected]
@@ -90,7 +107,11 @@ async def test_security_events_are_logged_with_client_and_request_id_and_no_secr
         # The answer above counted against the limit of 3 too (the limiter runs before validation).
         statuses = []
         for _ in range(4):
-            response = await client.post("/api/v1/query", json={"question": "What is a humanoid?"}, headers={"Authorization": f"Bearer {API_KEY}"})
+            response = await client.post(
+                "/api/v1/query",
+                json={"question": "What is a humanoid?"},
+                headers={"Authorization": f"Bearer {API_KEY}"},
+            )
             statuses.append(response.status_code)
         assert statuses == [200, 200, 429, 429]
         limited = rid(response)
@@ -158,8 +179,16 @@ def test_production_settings_refuse_a_missing_or_weak_key(key: str | None) -> No
 def test_a_strong_key_is_accepted_everywhere_and_a_weak_one_in_test_only() -> None:
     strong = "S" * 32
     for environment in ("production", "development", "test"):
-        assert Settings(_env_file=None, environment=environment, indexing_api_key=strong).indexing_api_key.get_secret_value() == strong  # type: ignore[call-arg, union-attr]
-    assert Settings(_env_file=None, environment="test", indexing_api_key="short", indexing_api_keys="ci:tiny").environment == "test"  # type: ignore[call-arg]
+        assert (
+            Settings(
+                _env_file=None, environment=environment, indexing_api_key=strong
+            ).indexing_api_key.get_secret_value()
+            == strong
+        )  # type: ignore[call-arg, union-attr]
+    assert (
+        Settings(_env_file=None, environment="test", indexing_api_key="short", indexing_api_keys="ci:tiny").environment
+        == "test"
+    )  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize("setting", ["indexing_api_key", "indexing_api_keys"])
@@ -178,13 +207,21 @@ async def test_a_weak_key_in_the_keys_file_is_refused_outside_test(tmp_path: Pat
     keys_file.write_text(f"ci:weak-Qz7-key\nops:{strong}\n")
     settings = make_settings(tmp_path, environment="development", indexing_api_keys_file=keys_file)
     async with running_app(settings) as (_, client):
-        statuses = [(await client.get("/api/v1/index/health", headers={"Authorization": f"Bearer {k}"})).status_code for k in ("weak-Qz7-key", strong, API_KEY)]
+        statuses = [
+            (await client.get("/api/v1/index/health", headers={"Authorization": f"Bearer {k}"})).status_code
+            for k in ("weak-Qz7-key", strong, API_KEY)
+        ]
         assert statuses == [401, 200, 200]
     (failed,) = [e for e in log_events(settings.log_dir) if e.get("event") == "ACCESS_RELOAD_FAILED"]
-    assert "line 1 ('ci'): the key is weak" in failed["error"] and "weak-Qz7-key" not in (settings.log_dir / "app.log").read_text()
+    assert (
+        "line 1 ('ci'): the key is weak" in failed["error"]
+        and "weak-Qz7-key" not in (settings.log_dir / "app.log").read_text()
+    )
 
 
-@pytest.mark.parametrize(("environment", "key"), [("production", ""), ("production", "weak-Qz7-key"), ("development", "weak-Qz7-key")])
+@pytest.mark.parametrize(
+    ("environment", "key"), [("production", ""), ("production", "weak-Qz7-key"), ("development", "weak-Qz7-key")]
+)
 def test_a_server_refuses_to_start_without_a_strong_key(tmp_path: Path, environment: str, key: str) -> None:
     password = f"Pw-{uuid.uuid4().hex}"
     env = env_for(make_settings(tmp_path)) | {

@@ -46,7 +46,9 @@ async def query(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Res
     ],
     ids=["count-1", "count-2", "cidrs", "trust-forwarded-for"],
 )
-async def test_a_spoofed_first_hop_does_not_dodge_the_rate_limit(tmp_path: Path, setting: dict[str, object], proxy_hops: tuple[str, ...]) -> None:
+async def test_a_spoofed_first_hop_does_not_dodge_the_rate_limit(
+    tmp_path: Path, setting: dict[str, object], proxy_hops: tuple[str, ...]
+) -> None:
     settings = make_settings(tmp_path, rate_limit_requests_per_minute=LIMIT, **setting)
     async with running_app(settings) as (_, client):
         wait_for_next_minute_if_close()
@@ -58,13 +60,21 @@ async def test_a_spoofed_first_hop_does_not_dodge_the_rate_limit(tmp_path: Path,
         other = await query(client, via("6.6.6.6", "198.51.100.8", *proxy_hops))
         assert other.status_code == 200, other.text
         # An oversized body from the limited client: the 413's log line names the same client.
-        too_large = await client.post("/api/v1/query", content=b"x" * (settings.max_body_bytes + 1), headers=via("9.9.9.9", "198.51.100.7", *proxy_hops))
+        too_large = await client.post(
+            "/api/v1/query",
+            content=b"x" * (settings.max_body_bytes + 1),
+            headers=via("9.9.9.9", "198.51.100.7", *proxy_hops),
+        )
         assert too_large.status_code == 413
 
     events = log_events(settings.log_dir)
     limited = [e for e in events if e.get("event") == "RATE_LIMIT_EXCEEDED"]
     assert [e["client"] for e in limited] == ["198.51.100.7"] * 2
-    oversized = next(e for e in events if e.get("event") == "INPUT_VALIDATION_FAILURE" and e.get("request_id") == too_large.headers["x-request-id"])
+    oversized = next(
+        e
+        for e in events
+        if e.get("event") == "INPUT_VALIDATION_FAILURE" and e.get("request_id") == too_large.headers["x-request-id"]
+    )
     assert oversized["client"] == "198.51.100.7"
     access = {e.get("client") for e in events if e.get("event") == "request"}
     assert access == {"198.51.100.7", "198.51.100.8"}, access
@@ -76,7 +86,9 @@ async def test_without_trusted_proxies_the_header_is_ignored(tmp_path: Path) -> 
         wait_for_next_minute_if_close()
         statuses = [(await query(client, via(f"198.51.100.{i}"))).status_code for i in range(LIMIT + 1)]
         assert statuses == [200] * LIMIT + [429]
-    assert {e["client"] for e in log_events(settings.log_dir) if e.get("event") == "RATE_LIMIT_EXCEEDED"} == {"127.0.0.1"}
+    assert {e["client"] for e in log_events(settings.log_dir) if e.get("event") == "RATE_LIMIT_EXCEEDED"} == {
+        "127.0.0.1"
+    }
 
 
 def assert_blocked(response: httpx.Response) -> None:
@@ -116,10 +128,14 @@ async def test_blocked_cidrs_ipv4_and_ipv6_get_403_and_a_log_line(tmp_path: Path
         assert events[request_id]["cidr"] == blocked[address]
         assert events[request_id]["client"] in {"203.0.113.7", "203.0.113.8", "2001:db8:bad::1", "2001:db8:bad:ffff::2"}
     # Blocked requests never reached the rate limiter or the key check.
-    assert not [e for e in log_events(settings.log_dir) if e.get("event") in {"RATE_LIMIT_EXCEEDED", "AUTHENTICATION_FAILURE"}]
+    assert not [
+        e for e in log_events(settings.log_dir) if e.get("event") in {"RATE_LIMIT_EXCEEDED", "AUTHENTICATION_FAILURE"}
+    ]
 
 
-async def wait_for_status(client: httpx.AsyncClient, headers: dict[str, str], status: int, within: float = 10.0) -> httpx.Response:
+async def wait_for_status(
+    client: httpx.AsyncClient, headers: dict[str, str], status: int, within: float = 10.0
+) -> httpx.Response:
     """Ask until the answer has `status` (the files are checked at most once a second), or give up."""
     deadline = time.monotonic() + within
     while True:
@@ -160,7 +176,17 @@ async def test_blocked_clients_file_is_reloaded_without_restart_and_a_bad_edit_k
 
 def server_cmd(tmp_path: Path, started_by: str) -> list[str]:
     if started_by == "uvicorn":
-        return [sys.executable, "-m", "uvicorn", "src.api.main:app", "--host", "127.0.0.1", "--port", "{port}", "--no-proxy-headers"]
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "src.api.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            "--no-proxy-headers",
+        ]
     return gunicorn_cmd(tmp_path, "-w", "1", *(["-k", started_by] if started_by != "gunicorn" else []))
 
 
@@ -169,14 +195,20 @@ async def logged_clients(log_dir: Path, responses: list[httpx.Response], within:
     wanted = {r.headers["x-request-id"] for r in responses}
     deadline = time.monotonic() + within
     while True:
-        found = {e["request_id"]: e["client"] for e in log_events(log_dir) if e.get("event") == "request" and e.get("request_id") in wanted}
+        found = {
+            e["request_id"]: e["client"]
+            for e in log_events(log_dir)
+            if e.get("event") == "request" and e.get("request_id") in wanted
+        }
         if set(found) == wanted or time.monotonic() > deadline:
             return found
         await asyncio.sleep(0.1)
 
 
 @pytest.mark.parametrize("started_by", ["gunicorn", "uvicorn.workers.UvicornWorker", "uvicorn"])
-async def test_over_a_real_socket_the_header_does_not_choose_the_client(serve: Any, tmp_path: Path, started_by: str) -> None:  # noqa: F811
+async def test_over_a_real_socket_the_header_does_not_choose_the_client(
+    serve: Any, tmp_path: Path, started_by: str
+) -> None:
     settings = make_settings(tmp_path, rate_limit_requests_per_minute=LIMIT)
     server = serve(settings, cmd=server_cmd(tmp_path, started_by))
     wait_for_next_minute_if_close()
@@ -191,7 +223,7 @@ async def test_over_a_real_socket_the_header_does_not_choose_the_client(serve: A
     assert limited == ["127.0.0.1"], limited
 
 
-async def test_over_a_real_socket_one_trusted_proxy_means_the_last_hop(serve: Any, tmp_path: Path) -> None:  # noqa: F811
+async def test_over_a_real_socket_one_trusted_proxy_means_the_last_hop(serve: Any, tmp_path: Path) -> None:
     settings = make_settings(tmp_path, rate_limit_requests_per_minute=LIMIT, trusted_proxies="1")
     server = serve(settings, cmd=server_cmd(tmp_path, "gunicorn"), extra_env={"TRUSTED_PROXIES": "1"})
     wait_for_next_minute_if_close()

@@ -113,13 +113,19 @@ async def test_a_key_does_what_its_scopes_allow_and_no_more(tmp_path: Path) -> N
 
         assert await statuses(REPORTS_KEY) == (403, 200)
         assert await statuses(CI_KEY) == (200, 403)
-        assert [await statuses(k) for k in (JANE_KEY, OPS_KEY, API_KEY)] == [(200, 200)] * 3  # API_KEY: INDEXING_API_KEY, admin
+        assert [await statuses(k) for k in (JANE_KEY, OPS_KEY, API_KEY)] == [
+            (200, 200)
+        ] * 3  # API_KEY: INDEXING_API_KEY, admin
         # The analytics key may not write: refused before the body is read, malformed JSON included.
         forbidden = [
             await client.post("/api/v1/index", headers=bearer(REPORTS_KEY), json=DOCUMENT),
             await client.put("/api/v1/index", headers=bearer(REPORTS_KEY), json=DOCUMENT),
             await client.delete("/api/v1/index/a.md", headers=bearer(REPORTS_KEY)),
-            await client.post("/api/v1/index", headers=bearer(REPORTS_KEY, **{"content-type": "application/json"}), content=b"{not json"),
+            await client.post(
+                "/api/v1/index",
+                headers=bearer(REPORTS_KEY, **{"content-type": "application/json"}),
+                content=b"{not json",
+            ),
         ]
         assert [r.status_code for r in forbidden] == [403] * 4
         for response in forbidden:
@@ -130,11 +136,16 @@ async def test_a_key_does_what_its_scopes_allow_and_no_more(tmp_path: Path) -> N
         assert (await client.get("/api/v1/index/health", headers=bearer(WRONG_KEY))).status_code == 401
         assert await statuses(CI_KEY) == (200, 403)
         openapi = app.openapi()["paths"]
-        assert "403" in openapi["/api/v1/index"]["post"]["responses"] and "403" in openapi["/api/v1/analytics/summary"]["get"]["responses"]
+        assert (
+            "403" in openapi["/api/v1/index"]["post"]["responses"]
+            and "403" in openapi["/api/v1/analytics/summary"]["get"]["responses"]
+        )
 
     events = log_events(settings.log_dir)
     refused = [e for e in events if e.get("event") == "AUTHORIZATION_FAILURE"]
-    assert [(e["key_name"], e["scope"]) for e in refused] == [("reports", "index"), ("ci", "analytics")] + [("reports", "index")] * 4 + [("ci", "analytics")]
+    assert [(e["key_name"], e["scope"]) for e in refused] == [("reports", "index"), ("ci", "analytics")] + [
+        ("reports", "index")
+    ] * 4 + [("ci", "analytics")]
     assert {e["request_id"] for e in refused} >= {rid(r) for r in forbidden}
     assert [e["failures"] for e in events if e.get("event") == "AUTHENTICATION_FAILURE"] == [1]
     assert_no_secret((settings.log_dir / "app.log").read_text(), *(r.text for r in forbidden))
@@ -156,17 +167,29 @@ async def test_a_key_does_what_its_scopes_allow_and_no_more(tmp_path: Path) -> N
 def test_malformed_indexing_api_keys_are_refused_without_echoing_a_key(value: str, message: str) -> None:
     """INDEXING_API_KEYS is a setting: unlike a line of the keys file, a bad entry stops the start."""
     with pytest.raises(ValidationError) as caught:
-        Settings(_env_file=None, environment="test", indexing_api_key=SecretStr(API_KEY), indexing_api_keys=SecretStr(value))
+        Settings(
+            _env_file=None, environment="test", indexing_api_key=SecretStr(API_KEY), indexing_api_keys=SecretStr(value)
+        )
     assert message in str(caught.value) and "k1" not in str(caught.value) and "d" * 40 not in str(caught.value)
 
 
 def test_production_needs_every_named_key_strong() -> None:
     strong = "S" * 32
-    assert Settings(_env_file=None, environment="production", indexing_api_keys=SecretStr(f"ci:{strong}")).indexing_api_keys is not None
+    assert (
+        Settings(
+            _env_file=None, environment="production", indexing_api_keys=SecretStr(f"ci:{strong}")
+        ).indexing_api_keys
+        is not None
+    )
     with pytest.raises(ValidationError, match="INDEXING_API_KEY"):
         Settings(_env_file=None, environment="production", indexing_api_keys=SecretStr(f"ci:{strong},jane:short"))
     with pytest.raises(ValidationError, match="INDEXING_API_KEY"):
-        Settings(_env_file=None, environment="production", indexing_api_key=SecretStr(strong), indexing_api_keys=SecretStr("jane:changeme"))
+        Settings(
+            _env_file=None,
+            environment="production",
+            indexing_api_key=SecretStr(strong),
+            indexing_api_keys=SecretStr("jane:changeme"),
+        )
 
 
 def test_sighup_reloads_the_keys_of_a_running_uvicorn(tmp_path: Path, live_server_factory: Any) -> None:
@@ -215,8 +238,20 @@ def test_sighup_reloads_the_keys_of_a_running_uvicorn(tmp_path: Path, live_serve
 
 async def check_failed_attempts_are_throttled(tmp_path: Path, redis_url: str | None) -> None:
     limit, window = 4, 6
-    one_settings = make_settings(tmp_path / "a", redis_url=redis_url, auth_failure_limit=limit, auth_failure_window_seconds=window, trusted_proxies="1")
-    two_settings = make_settings(tmp_path / "b", redis_url=redis_url, auth_failure_limit=limit, auth_failure_window_seconds=window, trusted_proxies="1")
+    one_settings = make_settings(
+        tmp_path / "a",
+        redis_url=redis_url,
+        auth_failure_limit=limit,
+        auth_failure_window_seconds=window,
+        trusted_proxies="1",
+    )
+    two_settings = make_settings(
+        tmp_path / "b",
+        redis_url=redis_url,
+        auth_failure_limit=limit,
+        auth_failure_window_seconds=window,
+        trusted_proxies="1",
+    )
     attacker, bystander = {"X-Forwarded-For": "6.6.6.6, 198.51.100.66"}, {"X-Forwarded-For": "198.51.100.77"}
     async with running_app(one_settings) as (_, one), running_app(two_settings) as (_, two):
         # With Redis the two instances share one count; without it each counts its own.
@@ -226,7 +261,11 @@ async def check_failed_attempts_are_throttled(tmp_path: Path, redis_url: str | N
         refused = []
         for client in (one, two) if redis_url else (one,):
             for key in (WRONG_KEY, API_KEY):  # past the limit a right key is refused too
-                response = await client.post("/api/v1/index", headers=bearer(key, **attacker), json={"content": "x", "metadata": {"source_file": "a.md"}})
+                response = await client.post(
+                    "/api/v1/index",
+                    headers=bearer(key, **attacker),
+                    json={"content": "x", "metadata": {"source_file": "a.md"}},
+                )
                 assert response.status_code == 429, response.text
                 body = response.json()
                 assert body["error"] == "rate_limited" and body["details"]["limit"] == "authentication_failures"
@@ -242,7 +281,11 @@ async def check_failed_attempts_are_throttled(tmp_path: Path, redis_url: str | N
     events = log_events(one_settings.log_dir) + log_events(two_settings.log_dir)
     counts = sorted(e["failures"] for e in events if e.get("event") == "AUTHENTICATION_FAILURE")
     assert counts == list(range(1, limit + 1)), counts
-    assert all(e["client"] == "198.51.100.66" and e["limit"] == limit for e in events if e.get("event") == "AUTHENTICATION_FAILURE")
+    assert all(
+        e["client"] == "198.51.100.66" and e["limit"] == limit
+        for e in events
+        if e.get("event") == "AUTHENTICATION_FAILURE"
+    )
     throttled = [e for e in events if e.get("event") == "AUTHENTICATION_THROTTLED"]
     assert len(throttled) == len(refused) and all(e["failures"] == limit for e in throttled)
     for path in (one_settings.log_dir / "app.log", two_settings.log_dir / "app.log"):
@@ -264,20 +307,35 @@ async def check_a_burst_does_not_overshoot(tmp_path: Path, redis_url: str | None
     shared = redis_url is not None
     limit, burst = 4, 30
     settings = [
-        make_settings(tmp_path / name, redis_url=redis_url, auth_failure_limit=limit, auth_failure_window_seconds=60, trusted_proxies="1")
+        make_settings(
+            tmp_path / name,
+            redis_url=redis_url,
+            auth_failure_limit=limit,
+            auth_failure_window_seconds=60,
+            trusted_proxies="1",
+        )
         for name in ("a", "b")
     ]
     attacker = {"X-Forwarded-For": "203.0.113.9"}
     async with running_app(settings[0]) as (_, one), running_app(settings[1]) as (_, two):
         clients = [one, two] if shared else [one]
-        responses = await asyncio.gather(*(clients[i % len(clients)].get("/api/v1/index/health", headers=bearer(WRONG_KEY, **attacker)) for i in range(burst)))
+        responses = await asyncio.gather(
+            *(
+                clients[i % len(clients)].get("/api/v1/index/health", headers=bearer(WRONG_KEY, **attacker))
+                for i in range(burst)
+            )
+        )
         codes = sorted(r.status_code for r in responses)
         assert codes == [401] * limit + [429] * (burst - limit), codes
         # A right key from another client is untouched, and gives nothing back to the attacker's count.
-        assert (await one.get("/api/v1/index/health", headers=bearer(API_KEY, **{"X-Forwarded-For": "203.0.113.10"}))).status_code == 200
+        assert (
+            await one.get("/api/v1/index/health", headers=bearer(API_KEY, **{"X-Forwarded-For": "203.0.113.10"}))
+        ).status_code == 200
         assert (await clients[-1].get("/api/v1/index/health", headers=bearer(API_KEY, **attacker))).status_code == 429
     events = [e for s in settings for e in log_events(s.log_dir)]
-    assert sorted(e["failures"] for e in events if e.get("event") == "AUTHENTICATION_FAILURE") == list(range(1, limit + 1))
+    assert sorted(e["failures"] for e in events if e.get("event") == "AUTHENTICATION_FAILURE") == list(
+        range(1, limit + 1)
+    )
     assert sum(e.get("event") == "AUTHENTICATION_THROTTLED" for e in events) == burst - limit + 1
 
 
@@ -285,7 +343,9 @@ async def test_a_burst_of_wrong_keys_does_not_overshoot_the_limit_in_process(tmp
     await check_a_burst_does_not_overshoot(tmp_path, None)
 
 
-async def test_a_burst_of_wrong_keys_over_two_instances_does_not_overshoot_the_shared_limit(tmp_path: Path, redis_url: str) -> None:
+async def test_a_burst_of_wrong_keys_over_two_instances_does_not_overshoot_the_shared_limit(
+    tmp_path: Path, redis_url: str
+) -> None:
     await check_a_burst_does_not_overshoot(tmp_path, redis_url)
 
 

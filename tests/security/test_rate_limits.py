@@ -53,7 +53,9 @@ def assert_rate_limited(response: httpx.Response, limit_name: str, limit: int) -
 
 async def index_chapter(client: httpx.AsyncClient) -> None:
     text = shared_path("data", "textbooks", "physical-ai", CHAPTER).read_text()
-    response = await client.post("/api/v1/index", json={"content": text, "metadata": {"source_file": CHAPTER}}, headers=auth())
+    response = await client.post(
+        "/api/v1/index", json={"content": text, "metadata": {"source_file": CHAPTER}}, headers=auth()
+    )
     assert response.status_code == 200, response.text
 
 
@@ -198,13 +200,20 @@ async def check_one_ipv6_64_shares_one_request_budget(tmp_path: Path, redis_url:
         wait_for_next_minute_if_close()
         # Each request from a new address of the same /64: the budget is the /64's.
         responses = [
-            await client.post("/api/v1/query", json={"question": f"balance {i}"}, headers=from_address(f"{SUBNET}::{i + 1:x}")) for i in range(limit + 2)
+            await client.post(
+                "/api/v1/query", json={"question": f"balance {i}"}, headers=from_address(f"{SUBNET}::{i + 1:x}")
+            )
+            for i in range(limit + 2)
         ]
         assert [r.status_code for r in responses] == [200] * limit + [429] * 2
         assert_rate_limited(responses[-1], "requests", limit)
         # Another /64 (next door) and an IPv4 client have budgets of their own.
-        assert (await client.post("/api/v1/query", json={"question": "b"}, headers=from_address("2001:db8:7:65::1"))).status_code == 200
-        assert (await client.post("/api/v1/query", json={"question": "c"}, headers=from_address("198.51.100.20"))).status_code == 200
+        assert (
+            await client.post("/api/v1/query", json={"question": "b"}, headers=from_address("2001:db8:7:65::1"))
+        ).status_code == 200
+        assert (
+            await client.post("/api/v1/query", json={"question": "c"}, headers=from_address("198.51.100.20"))
+        ).status_code == 200
     limited = log_lines(settings, "RATE_LIMIT_EXCEEDED")
     # The log names each full address, and the /64 it was counted for.
     assert [e["client"] for e in limited] == [f"{SUBNET}::{limit + 1:x}", f"{SUBNET}::{limit + 2:x}"]
@@ -213,29 +222,45 @@ async def check_one_ipv6_64_shares_one_request_budget(tmp_path: Path, redis_url:
 
 async def test_an_ipv6_prefix_of_128_counts_each_address(tmp_path: Path) -> None:
     limit = 2
-    settings = make_settings(tmp_path, rate_limit_requests_per_minute=limit, trusted_proxies="1", rate_limit_ipv6_prefix=128)
+    settings = make_settings(
+        tmp_path, rate_limit_requests_per_minute=limit, trusted_proxies="1", rate_limit_ipv6_prefix=128
+    )
     async with running_app(settings) as (_, client):
         wait_for_next_minute_if_close()
         statuses = [
-            (await client.post("/api/v1/query", json={"question": "q"}, headers=from_address(f"{SUBNET}::{i + 1:x}"))).status_code for i in range(limit + 2)
+            (
+                await client.post("/api/v1/query", json={"question": "q"}, headers=from_address(f"{SUBNET}::{i + 1:x}"))
+            ).status_code
+            for i in range(limit + 2)
         ]
         assert statuses == [200] * (limit + 2)
 
 
 async def check_failed_keys_from_one_ipv6_64_share_one_count(tmp_path: Path, redis_url: str | None) -> None:
     limit = 3
-    settings = make_settings(tmp_path, redis_url=redis_url, auth_failure_limit=limit, auth_failure_window_seconds=60, trusted_proxies="1")
+    settings = make_settings(
+        tmp_path, redis_url=redis_url, auth_failure_limit=limit, auth_failure_window_seconds=60, trusted_proxies="1"
+    )
     wrong = {"Authorization": "Bearer wrong-key-0123456789abcdef0123456789abcdef"}
     async with running_app(settings) as (_, client):
-        statuses = [(await client.get("/api/v1/index/health", headers=wrong | from_address(f"{SUBNET}::{i + 1:x}"))).status_code for i in range(limit + 2)]
+        statuses = [
+            (await client.get("/api/v1/index/health", headers=wrong | from_address(f"{SUBNET}::{i + 1:x}"))).status_code
+            for i in range(limit + 2)
+        ]
         assert statuses == [401] * limit + [429] * 2
         # The right key from yet another address of that /64 is refused too, until the window ends.
-        assert (await client.get("/api/v1/index/health", headers=auth() | from_address(f"{SUBNET}::abcd"))).status_code == 429
+        assert (
+            await client.get("/api/v1/index/health", headers=auth() | from_address(f"{SUBNET}::abcd"))
+        ).status_code == 429
         # Another /64 is not affected.
-        assert (await client.get("/api/v1/index/health", headers=auth() | from_address("2001:db8:7:65::1"))).status_code == 200
+        assert (
+            await client.get("/api/v1/index/health", headers=auth() | from_address("2001:db8:7:65::1"))
+        ).status_code == 200
     failures = log_lines(settings, "AUTHENTICATION_FAILURE")
     assert [e["failures"] for e in failures] == list(range(1, limit + 1))
-    assert [e["client"] for e in failures] == [f"{SUBNET}::{i + 1:x}" for i in range(limit)]  # full addresses in the log
+    assert [e["client"] for e in failures] == [
+        f"{SUBNET}::{i + 1:x}" for i in range(limit)
+    ]  # full addresses in the log
 
 
 async def test_one_ipv6_64_is_one_client_in_process(tmp_path: Path) -> None:
@@ -266,8 +291,12 @@ async def test_answers_past_the_worker_cap_get_503_with_retry_after(tmp_path: Pa
         # Answers of other clients hold every slot (taken as the middleware takes them).
         assert all(limiter.take_answer_slot() for _ in range(cap))
         shed_before = shed_count()
-        plain = await client.post("/api/v1/answer", json={"question": QUESTIONS[0]}, headers=from_address("198.51.100.30"))
-        stream = await client.post("/api/v1/answer/stream", json={"question": QUESTIONS[0]}, headers=from_address("198.51.100.31"))
+        plain = await client.post(
+            "/api/v1/answer", json={"question": QUESTIONS[0]}, headers=from_address("198.51.100.30")
+        )
+        stream = await client.post(
+            "/api/v1/answer/stream", json={"question": QUESTIONS[0]}, headers=from_address("198.51.100.31")
+        )
         for refused in (plain, stream):
             assert refused.status_code == 503, refused.text
             body = refused.json()
@@ -282,7 +311,12 @@ async def test_answers_past_the_worker_cap_get_503_with_retry_after(tmp_path: Pa
 
         # A burst from many clients at once: what is over the cap is refused, and every slot is given back.
         responses = await asyncio.gather(
-            *(client.post("/api/v1/answer", json={"question": q, "k": 8}, headers=from_address(f"198.51.100.{40 + i}")) for i, q in enumerate(QUESTIONS))
+            *(
+                client.post(
+                    "/api/v1/answer", json={"question": q, "k": 8}, headers=from_address(f"198.51.100.{40 + i}")
+                )
+                for i, q in enumerate(QUESTIONS)
+            )
         )
         counts = Counter(r.status_code for r in responses)
         assert set(counts) == {200, 503} and counts[200] >= 1, counts
@@ -307,4 +341,8 @@ async def test_the_reading_pages_are_rate_limited(tmp_path: Path) -> None:
         assert_rate_limited(await client.get("/read/docs/no-such-page.md"), "requests", limit)
         assert_rate_limited(await client.post("/api/v1/query", json={"question": "balance"}), "requests", limit)
         assert (await client.get("/widget.js")).status_code == 200
-    assert [e["path"] for e in log_lines(settings, "RATE_LIMIT_EXCEEDED")] == ["/", "/read/docs/no-such-page.md", "/api/v1/query"]
+    assert [e["path"] for e in log_lines(settings, "RATE_LIMIT_EXCEEDED")] == [
+        "/",
+        "/read/docs/no-such-page.md",
+        "/api/v1/query",
+    ]

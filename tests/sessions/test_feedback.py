@@ -43,7 +43,12 @@ async def check_one_row_per_answer(url: str, tmp_path: Path) -> None:
         await index_chapter(client)
         answer = await answer_id_of(client, "What is the Zero Moment Point?")
         given = [("up", "clear"), ("down", "too long"), ("down", None)]
-        responses = [await client.post("/api/v1/feedback", json={"answer_id": answer, "rating": r} | ({"comment": c} if c else {})) for r, c in given]
+        responses = [
+            await client.post(
+                "/api/v1/feedback", json={"answer_id": answer, "rating": r} | ({"comment": c} if c else {})
+            )
+            for r, c in given
+        ]
         assert [r.status_code for r in responses] == [201] * 3
         assert len({r.json()["feedback_id"] for r in responses}) == 1
         rows = await feedback_rows(app, answer)
@@ -52,7 +57,12 @@ async def check_one_row_per_answer(url: str, tmp_path: Path) -> None:
 
         # Ratings of one answer at once (a double click, two tabs) still leave one row.
         other = await answer_id_of(client, "How do humanoid robots keep their balance?")
-        at_once = await asyncio.gather(*(client.post("/api/v1/feedback", json={"answer_id": other, "rating": "up", "comment": f"n{i}"}) for i in range(8)))
+        at_once = await asyncio.gather(
+            *(
+                client.post("/api/v1/feedback", json={"answer_id": other, "rating": "up", "comment": f"n{i}"})
+                for i in range(8)
+            )
+        )
         assert [r.status_code for r in at_once] == [201] * 8, [r.text for r in at_once]
         rows = await feedback_rows(app, other)
         assert len(rows) == 1 and rows[0].rating == "up"
@@ -105,7 +115,12 @@ async def test_rows_the_release_before_left_fold_into_the_latest(tmp_path: Path)
     try:
         [answer] = await seed(engine, "seeded-session-0002", utcnow(), messages=1)
         async with transaction(factory) as db:  # as the release before writes them: a row per rating
-            db.add_all([Feedback(message_id=answer, rating="down", comment="old"), Feedback(message_id=answer, rating="up", comment=None)])
+            db.add_all(
+                [
+                    Feedback(message_id=answer, rating="down", comment="old"),
+                    Feedback(message_id=answer, rating="up", comment=None),
+                ]
+            )
         async with transaction(factory) as db:
             assert (await db.execute(select(func.count()).select_from(Feedback))).scalar_one() == 3
             await SessionRepository(db).rate(answer, "down", "latest")

@@ -17,6 +17,7 @@ from src.agent.logging_agent import LoggingAgent, Turn
 from src.db.migrations import run_migrations
 from src.db.models import Message, UserSession
 from src.kit.db import create_engine, session_factory, transaction
+from src.retrieval.passage import Citation
 from src.sessions.repository import SessionRepository
 from tests.conftest import running_app
 from tests.db.helpers import settings_for, sqlite_url
@@ -28,7 +29,7 @@ def turn(session_id: str, **overrides: Any) -> Turn:
         "session_id": session_id,
         "question": "What is ZMP?",
         "answer": "The Zero Moment Point [1].",
-        "citations": [{"id": 1, "chunk_id": "c1", "quote": "Zero Moment Point"}],
+        "citations": [Citation(id=1, chunk_id="c1", quote="Zero Moment Point")],
         "provider": "extractive",
         "latency_ms": 12.5,
         "prompt_tokens": 3,
@@ -95,7 +96,9 @@ async def test_a_rejected_turn_does_not_block_the_others(pg_url: str, tmp_path: 
         await engine.dispose()
 
 
-async def test_turns_wait_for_an_unmigrated_database_in_a_bounded_buffer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_turns_wait_for_an_unmigrated_database_in_a_bounded_buffer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Turns recorded before the schema exists wait (not dropped as bad data); past MAX_PENDING the oldest go;
     once migrated, the buffer is written."""
     import src.sessions.recorder as logging_agent_module
@@ -133,7 +136,9 @@ async def test_longest_allowed_session_id_is_recorded_on_postgresql(pg_url: str,
         async with transaction(session_factory(engine)) as db:
             await SessionRepository(db).touch(long_id)
         async with running_app(settings) as (app, client):
-            first = await client.post("/api/v1/answer", json={"question": "What is a humanoid robot?", "session_id": long_id})
+            first = await client.post(
+                "/api/v1/answer", json={"question": "What is a humanoid robot?", "session_id": long_id}
+            )
             assert first.status_code == 200, first.text
             assert first.json()["session_id"] == long_id
             second = await client.post("/api/v1/answer", json={"question": "What is a humanoid robot?"})

@@ -14,7 +14,9 @@ from src.kit.db import create_engine, session_factory
 from tests.conftest import REPO
 from tests.db.helpers import clean_env, remaining, seed_ages, settings_for, sqlite_url
 
-RUNBOOK_CLEANUP = "from src.agent.logging_agent import LoggingAgent; print(LoggingAgent().cleanup_old_sessions(days=30))"
+RUNBOOK_CLEANUP = (
+    "from src.agent.logging_agent import LoggingAgent; print(LoggingAgent().cleanup_old_sessions(days=30))"
+)
 
 
 def test_cleanup_sync_sqlite(tmp_path: Path) -> None:
@@ -24,7 +26,11 @@ def test_cleanup_sync_sqlite(tmp_path: Path) -> None:
     assert agent.cleanup_old_sessions(days=30) == 3
     ids, n = asyncio.run(remaining(url, tmp_path))
     assert ids == kept
-    assert n == {"user_sessions": 4, "messages": 6, "feedback": 6}  # the old sessions' messages and feedback went with them
+    assert n == {
+        "user_sessions": 4,
+        "messages": 6,
+        "feedback": 6,
+    }  # the old sessions' messages and feedback went with them
     assert agent.cleanup_old_sessions(days=30) == 0
 
 
@@ -57,7 +63,12 @@ async def test_cleanup_async_postgresql(pg_url: str, tmp_path: Path) -> None:
         await engine.dispose()
     assert (await remaining(pg_url, tmp_path))[0] == kept
     # Without a factory it opens (and closes) its own engine; the default retention comes from settings.
-    assert await LoggingAgent(settings=settings.model_copy(update={"session_retention_days": 2})).cleanup_old_sessions_async() == 1
+    assert (
+        await LoggingAgent(
+            settings=settings.model_copy(update={"session_retention_days": 2})
+        ).cleanup_old_sessions_async()
+        == 1
+    )
 
 
 async def test_cleanup_async_sqlite(tmp_path: Path) -> None:
@@ -73,7 +84,15 @@ def test_runbook_cleanup_command(tmp_path: Path) -> None:
     data_dir.mkdir()
     kept = asyncio.run(seed_ages(url, tmp_path))
     env = clean_env(DATA_DIR=str(data_dir), LOG_DIR=str(tmp_path / "logs"))
-    run = subprocess.run([sys.executable, "-c", RUNBOOK_CLEANUP], cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+    run = subprocess.run(
+        [sys.executable, "-c", RUNBOOK_CLEANUP],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     lines = run.stdout.strip().splitlines()
     assert lines[-1] == "3", run.stdout
@@ -82,7 +101,15 @@ def test_runbook_cleanup_command(tmp_path: Path) -> None:
     assert "SESSION_CLEANUP" in (tmp_path / "logs" / "app.log").read_text()
     assert asyncio.run(remaining(url, tmp_path))[0] == kept
 
-    again = subprocess.run([sys.executable, "-c", RUNBOOK_CLEANUP], cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+    again = subprocess.run(
+        [sys.executable, "-c", RUNBOOK_CLEANUP],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert again.returncode == 0 and again.stdout.strip().splitlines() == ["0"], again.stdout + again.stderr
 
 
@@ -92,7 +119,13 @@ def test_cli_cleanup_command(tmp_path: Path) -> None:
     asyncio.run(seed_ages(f"sqlite+aiosqlite:///{data_dir / 'app.db'}", tmp_path))
     env = clean_env(DATA_DIR=str(data_dir), LOG_DIR=str(tmp_path / "logs"))
     run = subprocess.run(
-        [sys.executable, "-m", "src.cli", "cleanup", "--days", "30"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "src.cli", "cleanup", "--days", "30"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().splitlines() == ["Cleaned up 3 old sessions"], run.stdout

@@ -60,7 +60,9 @@ async def test_a_session_a_client_named_before_keeps_its_turns(tmp_path: Path) -
         answer = await ask(client, "What is the Zero Moment Point?", session_id="student1-legacy")
         assert answer["session_id"] == "student1-legacy"
         history = await client.get("/api/v1/sessions/student1-legacy")
-        assert history.status_code == 200 and [m["answer_id"] for m in history.json()["messages"]] == [answer["answer_id"]]
+        assert history.status_code == 200 and [m["answer_id"] for m in history.json()["messages"]] == [
+            answer["answer_id"]
+        ]
 
 
 async def test_an_issued_id_waiting_in_the_recorder_counts_as_a_session(tmp_path: Path) -> None:

@@ -22,7 +22,12 @@ async def test_history_feedback_and_erase(client: httpx.AsyncClient) -> None:
     await index_chapter(client)
     first = (await client.post("/api/v1/answer", json={"question": "What is the Zero Moment Point?"})).json()
     session = first["session_id"]
-    second = (await client.post("/api/v1/answer", json={"question": "How many degrees of freedom does a humanoid arm have?", "session_id": session})).json()
+    second = (
+        await client.post(
+            "/api/v1/answer",
+            json={"question": "How many degrees of freedom does a humanoid arm have?", "session_id": session},
+        )
+    ).json()
     assert second["session_id"] == session
 
     history = await client.get(f"/api/v1/sessions/{session}")
@@ -32,10 +37,18 @@ async def test_history_feedback_and_erase(client: httpx.AsyncClient) -> None:
     assert body["messages"][0]["question"] == "What is the Zero Moment Point?"
     assert body["messages"][0]["citations"] == first["citations"]
 
-    rated = await client.post("/api/v1/feedback", json={"answer_id": first["answer_id"], "rating": "up", "comment": "clear"})
+    rated = await client.post(
+        "/api/v1/feedback", json={"answer_id": first["answer_id"], "rating": "up", "comment": "clear"}
+    )
     assert rated.status_code == 201 and rated.json()["answer_id"] == first["answer_id"]
-    assert (await client.post("/api/v1/feedback", json={"answer_id": first["answer_id"], "rating": "meh"})).status_code == 422
-    assert (await client.post("/api/v1/feedback", json={"answer_id": first["answer_id"], "rating": "up", "comment": "a\x00b"})).status_code == 422
+    assert (
+        await client.post("/api/v1/feedback", json={"answer_id": first["answer_id"], "rating": "meh"})
+    ).status_code == 422
+    assert (
+        await client.post(
+            "/api/v1/feedback", json={"answer_id": first["answer_id"], "rating": "up", "comment": "a\x00b"}
+        )
+    ).status_code == 422
     unknown = await client.post("/api/v1/feedback", json={"answer_id": "0" * 32, "rating": "down"})
     assert unknown.status_code == 404 and set(unknown.json()) == {"error", "details", "request_id"}
 
@@ -58,7 +71,12 @@ async def test_bad_session_ids_are_rejected(client: httpx.AsyncClient) -> None:
 async def test_follow_up_questions_use_the_conversation(client: httpx.AsyncClient) -> None:
     await index_chapter(client)
     first = (await client.post("/api/v1/answer", json={"question": "What is the Zero Moment Point?"})).json()
-    follow = (await client.post("/api/v1/answer", json={"question": "Why does it matter for stable walking?", "session_id": first["session_id"]})).json()
+    follow = (
+        await client.post(
+            "/api/v1/answer",
+            json={"question": "Why does it matter for stable walking?", "session_id": first["session_id"]},
+        )
+    ).json()
     assert not follow["refused"]
     assert any("ZMP" in c["content"] or "Zero Moment Point" in c["content"] for c in follow["retrieved_contexts"][:3])
     history = (await client.get(f"/api/v1/sessions/{first['session_id']}")).json()

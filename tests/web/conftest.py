@@ -30,7 +30,14 @@ Robot arms stop when a person steps into the work cell. <script>window.__pwned =
 
 Read the [safety checklist](javascript:window.__pwned='link') before starting an arm.
 """
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @dataclass
@@ -57,15 +64,29 @@ def start_site(tmp: Path, **env: str) -> Site:
     """A uvicorn serving the reading page from `tmp/book`, the chapter and the planted one indexed."""
     book = tmp / "book"
     book.mkdir(parents=True, exist_ok=True)
-    shutil.copy(shared_path("data", "textbooks", "physical-ai", "docs", "02-humanoid-robotics", "index.md"), book / CHAPTER)
+    shutil.copy(
+        shared_path("data", "textbooks", "physical-ai", "docs", "02-humanoid-robotics", "index.md"), book / CHAPTER
+    )
     (book / PLANTED).write_text(PLANTED_TEXT)
     settings = make_settings(tmp, cache_answer_ttl_seconds=0, reader_dir=book)
     port = free_port()
     log = tmp / f"server-{port}.log"
-    command = [sys.executable, "-m", "uvicorn", "src.api.main:app", "--host", "127.0.0.1", "--port", str(port), "--no-proxy-headers"]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "src.api.main:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-proxy-headers",
+    ]
     environment = env_for(settings) | {"READER_DIR": str(book)} | env
     with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=REPO, env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            command, cwd=REPO, env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     site = Site(f"http://127.0.0.1:{port}", settings.data_dir, proc, log)
     try:
         wait_healthy(site.url, proc, timeout=120)

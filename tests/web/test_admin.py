@@ -22,15 +22,27 @@ PLANTED = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """The reading site, with a key that may read the reports only and one that may index only."""
-    started = start_site(tmp_path_factory.mktemp("admin"), INDEXING_API_KEYS=f"reports:{REPORTS_KEY}:analytics,ci:{INDEX_KEY}:index")
+    started = start_site(
+        tmp_path_factory.mktemp("admin"), INDEXING_API_KEYS=f"reports:{REPORTS_KEY}:analytics,ci:{INDEX_KEY}:index"
+    )
     yield started
     started.stop()
 
 
 def seed(site: Site) -> None:
     with httpx.Client(base_url=site.url, timeout=120) as client:
-        for question in ("How much does a Unitree G1 humanoid cost?", "What is the price of the Unitree G1?", PLANTED, "What is the Zero Moment Point?"):
-            assert client.post("/api/v1/answer", json={"question": question, "page": "/read/02-humanoid-robotics.md"}).status_code == 200
+        for question in (
+            "How much does a Unitree G1 humanoid cost?",
+            "What is the price of the Unitree G1?",
+            PLANTED,
+            "What is the Zero Moment Point?",
+        ):
+            assert (
+                client.post(
+                    "/api/v1/answer", json={"question": question, "page": "/read/02-humanoid-robotics.md"}
+                ).status_code
+                == 200
+            )
 
 
 def test_the_dashboard_shows_the_reports_and_runs_nothing_readers_wrote(page: Any, site: Site) -> None:

@@ -35,15 +35,23 @@ def sha256(script: str) -> str:
 
 @pytest.mark.parametrize("case", ["API_DOCS=false", "ENVIRONMENT=production"])
 async def test_the_docs_and_the_openapi_document_are_off(tmp_path: Path, case: str) -> None:
-    settings = make_settings(tmp_path, api_docs=False) if case == "API_DOCS=false" else make_settings(tmp_path, environment="production")
+    settings = (
+        make_settings(tmp_path, api_docs=False)
+        if case == "API_DOCS=false"
+        else make_settings(tmp_path, environment="production")
+    )
     async with running_app(settings) as (_, client):
         for path in OFF:
             assert (await client.get(path)).status_code == 404, path
         assert (await client.get("/health")).status_code == 200
 
 
-@pytest.mark.parametrize("overrides", [{}, {"environment": "production", "api_docs": True}], ids=["test", "production+API_DOCS"])
-async def test_the_docs_load_only_this_origins_files_under_a_strict_policy(tmp_path: Path, overrides: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "overrides", [{}, {"environment": "production", "api_docs": True}], ids=["test", "production+API_DOCS"]
+)
+async def test_the_docs_load_only_this_origins_files_under_a_strict_policy(
+    tmp_path: Path, overrides: dict[str, Any]
+) -> None:
     async with running_app(make_settings(tmp_path, **overrides)) as (_, client):
         assert (await client.get("/openapi.json")).status_code == 200
         for page in PAGES:
@@ -51,8 +59,16 @@ async def test_the_docs_load_only_this_origins_files_under_a_strict_policy(tmp_p
             assert response.status_code == 200 and response.headers["content-type"].startswith("text/html"), page
             rules = policy(response.headers["content-security-policy"])
             html = response.text
-            assert rules["default-src"] == ["'none'"] and rules["connect-src"] == ["'self'"] and rules["frame-ancestors"] == ["'none'"]
-            assert rules["base-uri"] == ["'none'"] and rules["form-action"] == ["'none'"] and rules["img-src"] == ["'self'", "data:"]
+            assert (
+                rules["default-src"] == ["'none'"]
+                and rules["connect-src"] == ["'self'"]
+                and rules["frame-ancestors"] == ["'none'"]
+            )
+            assert (
+                rules["base-uri"] == ["'none'"]
+                and rules["form-action"] == ["'none'"]
+                and rules["img-src"] == ["'self'", "data:"]
+            )
             # Scripts: this origin's files, and each inline script by its hash (so an injected one would not run).
             inline = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)
             assert rules["script-src"] == ["'self'", *(sha256(s) for s in inline)], page
@@ -69,6 +85,8 @@ async def test_the_docs_load_only_this_origins_files_under_a_strict_policy(tmp_p
         bundle = await client.get(next(u for u in referenced(swagger) if "swagger-ui-bundle.js" in u))
         assert bundle.headers["content-type"].startswith("text/javascript") and b"SwaggerUIBundle" in bundle.content
         assert bundle.headers["cache-control"] == "public, max-age=31536000, immutable"
-        assert "access-control-allow-origin" not in bundle.headers, "the docs' files are this origin's, not for other sites"
+        assert "access-control-allow-origin" not in bundle.headers, (
+            "the docs' files are this origin's, not for other sites"
+        )
         assert (await client.get("/docs/static/../../settings.py")).status_code == 404
         assert (await client.get("/docs/static/index.html")).status_code == 404

@@ -38,10 +38,15 @@ async def test_the_reading_page_lists_the_index_and_renders_documents_at_their_a
     (book / "humanoid.md").write_text(text)
     async with running_app(make_settings(tmp_path, reader_dir=book)) as (_, client):
         meta = {"source_file": "humanoid.md", "url": "/read/humanoid.md"}
-        assert (await client.post("/api/v1/index", json={"content": text, "metadata": meta}, headers=auth())).status_code == 200
+        assert (
+            await client.post("/api/v1/index", json={"content": text, "metadata": meta}, headers=auth())
+        ).status_code == 200
         listing = await client.get("/")
         assert listing.status_code == 200 and 'href="/read/humanoid.md"' in listing.text
-        assert "script-src 'self'" in listing.headers["content-security-policy"] and "INDEXING_API_KEY=" not in listing.text
+        assert (
+            "script-src 'self'" in listing.headers["content-security-policy"]
+            and "INDEXING_API_KEY=" not in listing.text
+        )
         page = await client.get("/read/humanoid.md")
         assert page.status_code == 200 and f'src="/widget.js?v={asset("widget.js").digest}"' in page.text
         answer = (await client.post("/api/v1/answer", json={"question": "What is the Zero Moment Point?"})).json()
@@ -57,9 +62,16 @@ async def test_book_html_is_shown_as_text(tmp_path: Path) -> None:
     planted = "# Planted\n\nText <script>alert(1)</script> and <img src=x onerror=alert(2)>.\n\n[click](javascript:alert(3))\n"
     (book / "planted.md").write_text(planted)
     async with running_app(make_settings(tmp_path, reader_dir=book)) as (_, client):
-        await client.post("/api/v1/index", json={"content": planted, "metadata": {"source_file": "planted.md"}}, headers=auth())
+        await client.post(
+            "/api/v1/index", json={"content": planted, "metadata": {"source_file": "planted.md"}}, headers=auth()
+        )
         html = (await client.get("/read/planted.md")).text
-        assert "<script>alert" not in html and "&lt;script&gt;" in html and "<img src=x" not in html and 'href="javascript:' not in html
+        assert (
+            "<script>alert" not in html
+            and "&lt;script&gt;" in html
+            and "<img src=x" not in html
+            and 'href="javascript:' not in html
+        )
 
 
 def test_the_committed_widget_build_matches_its_source(tmp_path: Path) -> None:
@@ -67,9 +79,16 @@ def test_the_committed_widget_build_matches_its_source(tmp_path: Path) -> None:
     if not shutil.which("node") or not esbuild.exists():
         unavailable("node and clients/widget/node_modules (npm ci in clients/widget) are needed to rebuild the widget")
     out = tmp_path / "widget.js"
-    subprocess.run(["npm", "run", "--silent", "build:to", "--", f"--outfile={out}"], cwd=WIDGET_DIR, check=True, capture_output=True)
+    subprocess.run(
+        ["npm", "run", "--silent", "build:to", "--", f"--outfile={out}"],
+        cwd=WIDGET_DIR,
+        check=True,
+        capture_output=True,
+    )
     committed = REPO / "src" / "web" / "static" / "widget.js"
-    assert out.read_bytes() == committed.read_bytes(), "src/web/static/widget.js is stale: run `make widget` and commit it"
+    assert out.read_bytes() == committed.read_bytes(), (
+        "src/web/static/widget.js is stale: run `make widget` and commit it"
+    )
 
 
 def test_the_widget_fits_its_budget() -> None:
@@ -89,7 +108,12 @@ let threw = false;
 try { plugin({}, { apiUrl: "javascript:alert(1)" }); } catch (e) { threw = true; }
 console.log(JSON.stringify({ name: p.name, tags, modules, threw }));
 """
-    run = subprocess.run(["node", "-e", script, str(REPO / "clients" / "docusaurus" / "src" / "index.js")], capture_output=True, text=True, check=True)
+    run = subprocess.run(
+        ["node", "-e", script, str(REPO / "clients" / "docusaurus" / "src" / "index.js")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     out = json.loads(run.stdout)
     tag = out["tags"]["postBodyTags"][0]
     assert tag["tagName"] == "script" and tag["attributes"] == {

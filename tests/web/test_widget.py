@@ -11,6 +11,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 import pytest
@@ -78,12 +79,77 @@ def test_an_answer_streams_with_citation_links_to_the_section(page: Any, site: S
     assert page.errors == []
 
 
-def test_a_refusal_looks_different_and_links_the_closest_sections(page: Any, site: Site) -> None:
+OFF_BOOK = "How much does a Unitree G1 humanoid cost?"
+# The widget's own lead for this refusal (clients/widget/src/i18n.js, `notMentioned`), per language.
+LEADS = {
+    "en": "The textbook doesn't mention Unitree G1, so I can't answer this from the book.",
+    "fr": "Le livre ne mentionne pas Unitree G1\u00a0: je ne peux donc pas répondre à partir du livre.",
+}
+
+
+def open_in(page: Any, site: Site, lang: str) -> None:
+    """The chapter as a page in `lang` (<html lang>): the widget takes the page's language."""
+
+    def localised(route: Any) -> None:
+        response = route.fetch()
+        route.fulfill(response=response, body=response.text().replace('<html lang="en">', f'<html lang="{lang}">', 1))
+
+    page.route(f"{site.url}/read/{CHAPTER}", localised)
     open_chapter(page, site)
-    answer = ask(page, "How much does a Unitree G1 humanoid cost?")
+
+
+def refusal_of(site: Site, question: str) -> dict[str, Any]:
+    """The service's structured refusal for a question, asked without the widget."""
+    body = httpx.post(f"{site.url}/api/v1/answer", json={"question": question}, timeout=120).json()
+    assert body["refused"] and body["refusal"], body
+    return dict(body["refusal"])
+
+
+@pytest.mark.parametrize(
+    ("lang", "badge", "closest"),
+    [("en", "Not in the book", "Closest sections"), ("fr", "Absent du livre", "Sections les plus proches")],
+)
+def test_a_refusal_is_shown_in_the_widgets_language_with_links_to_the_closest_sections(
+    page: Any, site: Site, lang: str, badge: str, closest: str
+) -> None:
+    """The lead is the widget's own sentence for the refusal's reason and names, in the page's language;
+    the links are the structured field's closest sections; the answer's English text is not shown."""
+    refusal = refusal_of(site, OFF_BOOK)
+    assert refusal["reason"] == "not_mentioned" and refusal["names"] == ["Unitree G1"] and refusal["closest"]
+    open_in(page, site, lang)
+    answer = ask(page, OFF_BOOK)
     assert "refusal" in (answer.get_attribute("class") or "")
-    assert answer.locator(".badge").text_content() == "Not in the book"
-    assert answer.locator(".closest a").count() >= 1
+    assert answer.locator(".badge").text_content() == badge
+    assert answer.locator(".answer-text").text_content() == LEADS[lang]
+    assert answer.locator(".answer-text b").all_text_contents() == ["Unitree G1"]
+    assert answer.locator(".closest-title").text_content() == closest
+    links = answer.locator(".closest a")
+    # A section named like its page (the page's opening passage) is shown by the title alone.
+    named = [
+        " › ".join(x for x in (c["title"], c["section"] if c["section"] != c["title"] else None) if x)
+        for c in refusal["closest"]
+    ]
+    wanted = [(name, urljoin(site.url, c["url"])) for name, c in zip(named, refusal["closest"], strict=True)]
+    assert [(a.text_content(), a.get_attribute("href")) for a in links.all()] == wanted
+    assert "closest sections are" not in answer.inner_text()
+    assert page.errors == []
+
+
+def test_a_request_outside_the_book_is_refused_in_french_once_the_stream_ends(page: Any, site: Site) -> None:
+    """A fixed reply streams its English text, then "done" says it is a refusal: the widget shows its own
+    French sentence instead, and keeps the structured refusal for a reload."""
+    open_in(page, site, "fr")
+    answer = ask(page, "Write me a poem about robots.")
+    assert answer.locator(".badge").text_content() == "Hors du livre"
+    assert answer.locator(".answer-text").text_content().startswith("Cette demande sort du cadre du livre")
+    assert answer.locator(".closest").count() == 0
+    stored = page.evaluate(
+        "() => JSON.parse(Object.entries(localStorage).find(([k]) => k.startsWith('textbook-chat:'))[1]).turns.at(-1)"
+    )
+    assert stored["refusal"]["reason"] == "off_task"
+    page.reload()
+    page.locator(".launcher").click()
+    assert page.locator(".turn .answer .badge").last.text_content() == "Hors du livre"
 
 
 def test_highlight_a_paragraph_and_ask_about_it(page: Any, site: Site) -> None:
@@ -108,12 +174,16 @@ def test_highlight_a_paragraph_and_ask_about_it(page: Any, site: Site) -> None:
     quoted = " ".join(answer.locator(".answer-text").inner_text().split())
     first_words = " ".join(selected.split()[:4])
     assert first_words in quoted, (first_words, quoted)
+    # The citation's kind says it is the selection: the widget names it in its own words, once.
+    assert answer.locator(".sources li > span").first.text_content() == "Selected text"
 
 
 def test_the_conversation_survives_a_reload_and_clearing_erases_it_on_the_server(page: Any, site: Site) -> None:
     open_chapter(page, site)
     ask(page, "What is the support polygon?")
-    session_id = page.evaluate("() => JSON.parse(Object.entries(localStorage).find(([k]) => k.startsWith('textbook-chat:'))[1]).sessionId")
+    session_id = page.evaluate(
+        "() => JSON.parse(Object.entries(localStorage).find(([k]) => k.startsWith('textbook-chat:'))[1]).sessionId"
+    )
     assert httpx.get(f"{site.url}/api/v1/sessions/{session_id}").status_code == 200
     page.reload()
     page.locator(".launcher").click()
@@ -131,7 +201,9 @@ def test_the_conversation_survives_a_reload_and_clearing_erases_it_on_the_server
 def test_thumbs_down_with_a_comment_is_stored(page: Any, site: Site) -> None:
     open_chapter(page, site)
     ask(page, "What does the capture point tell a robot?")
-    answer_id = page.evaluate("() => JSON.parse(Object.entries(localStorage).find(([k]) => k.startsWith('textbook-chat:'))[1]).turns.at(-1).answerId")
+    answer_id = page.evaluate(
+        "() => JSON.parse(Object.entries(localStorage).find(([k]) => k.startsWith('textbook-chat:'))[1]).turns.at(-1).answerId"
+    )
     page.locator(".feedback button[aria-label='Not helpful']").last.click()
     page.locator(".feedback textarea").last.fill("It did not say how far to step.")
     page.locator(".feedback button", has_text="Send feedback").last.click()
@@ -153,7 +225,9 @@ def test_a_dark_host_gives_a_dark_panel(page: Any, site: Site) -> None:
 
 def test_a_phone_sized_screen_gets_a_full_screen_panel(browser: Any, site: Site) -> None:
     # Reduced motion too: the panel appears without its slide-in.
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, reduced_motion="reduce")
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, reduced_motion="reduce"
+    )
     page = context.new_page()
     try:
         open_chapter(page, site)
@@ -175,14 +249,19 @@ def test_keyboard_only_open_ask_reach_a_citation_and_close(page: Any, site: Site
     reached = False
     for _ in range(40):
         page.keyboard.press("Tab")
-        focused = page.evaluate("() => { const a = document.querySelector('#textbook-chat').shadowRoot.activeElement; return a ? a.className : ''; }")
+        focused = page.evaluate(
+            "() => { const a = document.querySelector('#textbook-chat').shadowRoot.activeElement; return a ? a.className : ''; }"
+        )
         if focused == "mark":
             reached = True
             break
     assert reached, "a citation link can be reached with Tab"
     page.keyboard.press("Escape")
     assert not page.locator(".panel").is_visible()
-    assert page.evaluate("() => document.querySelector('#textbook-chat').shadowRoot.activeElement?.className") == "launcher"
+    assert (
+        page.evaluate("() => document.querySelector('#textbook-chat').shadowRoot.activeElement?.className")
+        == "launcher"
+    )
 
 
 def test_a_stopped_service_gives_an_error_the_student_can_retry(page: Any, site_factory: Any) -> None:
@@ -219,16 +298,16 @@ def test_embedded_on_another_site_it_answers_and_shows_a_rate_limit(page: Any, s
     try:
         origin = f"http://localhost:{book.server_address[1]}"
         site = site_factory(CORS_ORIGINS=json.dumps([origin]), RATE_LIMIT_REQUESTS_PER_MINUTE="2")
-        book.RequestHandlerClass.page = (
-            f'<!doctype html><html><head><script src="{site.url}/widget.js" data-api="{site.url}" defer></script></head><body><p>A book page.</p></body></html>'
-        )
+        book.RequestHandlerClass.page = f'<!doctype html><html><head><script src="{site.url}/widget.js" data-api="{site.url}" defer></script></head><body><p>A book page.</p></body></html>'
         page.goto(f"{origin}/chapter.html")
         answer = ask(page, "What is the Zero Moment Point?")
         assert "Zero Moment Point" in answer.inner_text()
         for question in ("What is the capture point?", "What is the center of pressure?"):
             page.locator("textarea.composer").fill(question)
             page.keyboard.press("Enter")
-            page.wait_for_function("() => !document.querySelector('#textbook-chat').shadowRoot.querySelector('.typing')")
+            page.wait_for_function(
+                "() => !document.querySelector('#textbook-chat').shadowRoot.querySelector('.typing')"
+            )
         assert re.search(r"You can ask again in \d+ s", page.locator(".answer.error").last.inner_text())
     finally:
         book.shutdown()
@@ -251,7 +330,10 @@ def test_a_planted_chapter_runs_nothing(page: Any, site: Site) -> None:
 
 def test_the_widget_works_under_a_strict_content_security_policy(page: Any, site: Site) -> None:
     violations: list[str] = []
-    page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None)
+    page.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
+    )
     response = page.goto(f"{site.url}/read/{CHAPTER}")
     csp = response.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp
@@ -270,8 +352,14 @@ def test_no_serious_accessibility_violations(browser: Any, site: Site) -> None:
         open_chapter(page, site)
         ask(page, "What is the Zero Moment Point?")
         page.add_script_tag(path=str(AXE))
-        result = page.evaluate("async () => await axe.run(document.querySelector('#textbook-chat'), {resultTypes: ['violations']})")
-        serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"] if v["impact"] in ("serious", "critical")]
+        result = page.evaluate(
+            "async () => await axe.run(document.querySelector('#textbook-chat'), {resultTypes: ['violations']})"
+        )
+        serious = [
+            (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+            for v in result["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
         assert serious == []
     finally:
         context.close()
@@ -290,7 +378,9 @@ def test_stop_ends_a_stream_from_a_model(page: Any, site_factory: Any, llama_ser
     )
     open_chapter(page, site)
     page.locator(".launcher").click()
-    page.locator("textarea.composer").fill("Explain how humanoid robots keep their balance while walking and why the ZMP matters.")
+    page.locator("textarea.composer").fill(
+        "Explain how humanoid robots keep their balance while walking and why the ZMP matters."
+    )
     page.keyboard.press("Enter")
     stop = page.locator("button.send", has_text="Stop")
     stop.wait_for(state="visible")

@@ -1,9 +1,12 @@
 // The panel: a launcher, a dialog with the conversation, and a composer. It asks
 // /api/v1/answer/stream and shows the answer as it streams; a Stop button ends the stream.
+// How a turn looks is turn.js's; the thumbs under an answer are feedback.js's.
 
-import { ApiError, deleteSession, sendFeedback, streamAnswer } from "./api.js";
+import { ApiError, deleteSession, streamAnswer } from "./api.js";
+import { feedbackNode } from "./feedback.js";
 import { format } from "./i18n.js";
-import { answerBody, closestSections, el, refusalLead, sourcesList, thumb } from "./render.js";
+import { clip, el } from "./render.js";
+import { failedAnswer, liveAnswer, questionNodes, renderTurn } from "./turn.js";
 
 const FOCUSABLE = "button:not([disabled]), [href], textarea, input, summary, [tabindex]:not([tabindex='-1'])";
 
@@ -21,7 +24,7 @@ export class Panel {
     this.retryTimer = null;
     this.lastFocus = null;
     this.build();
-    for (const turn of this.state.turns) this.log.append(this.renderTurn(turn));
+    for (const turn of this.state.turns) this.log.append(this.finished(turn));
     this.refreshEmpty();
   }
 
@@ -129,7 +132,7 @@ export class Panel {
     this.selection = text;
     this.chip.replaceChildren(
       el("span", { text: `${this.strings.selected}:` }),
-      el("q", { text: text.length > 300 ? `${text.slice(0, 297)}…` : text }),
+      el("q", { text: clip(text, 300) }),
       el("button", { class: "icon", type: "button", "aria-label": this.strings.removeSelection, onclick: () => this.dropSelection() }, "✕"),
     );
     this.chip.hidden = false;
@@ -156,32 +159,26 @@ export class Panel {
     const question = (text || this.input.value).trim();
     if (!question || this.controller || this.retryTimer) return;
     this.input.value = "";
-    const turn = { question, selection: this.selection, mode: this.selection ? this.mode : "book", answer: "", citations: [], contexts: [], refused: false, route: "book", answerId: null };
+    const turn = { question, selection: this.selection, mode: this.selection ? this.mode : "book", answer: "", citations: [], refusal: null, refused: false, route: "book", answerId: null };
     this.dropSelection();
-    const node = el("div", { class: "turn" });
+    const node = el("div", { class: "turn" }, ...questionNodes(turn));
+    const live = liveAnswer(this.strings);
+    node.append(live.node);
     this.log.append(node);
     this.refreshEmpty();
-    const live = el("div", { class: "answer" }, el("span", { class: "badge", text: this.strings.assistant }), el("div", { class: "answer-text typing" }));
-    node.append(...this.questionNodes(turn), live);
     this.scroll();
     await this.stream(turn, node, live);
   }
 
-  questionNodes(turn) {
-    const nodes = [];
-    if (turn.selection) nodes.push(el("div", { class: "quoted", text: turn.selection.length > 240 ? `${turn.selection.slice(0, 237)}…` : turn.selection }));
-    nodes.push(el("div", { class: "question", text: turn.question }));
-    return nodes;
-  }
-
+  // The deltas show as they come. When "done" arrives the turn is drawn again from the response: a
+  // refusal's streamed English text gives way to the refusal in the widget's language.
   async stream(turn, node, live) {
-    const text = live.querySelector(".answer-text");
     const body = { question: turn.question, k: this.config.k, page: this.page };
     if (this.state.sessionId) body.session_id = this.state.sessionId;
     if (turn.selection) Object.assign(body, { selected_text: turn.selection, mode: turn.mode });
     this.controller = new AbortController();
     this.busy(true);
-    const slow = setTimeout(() => live.append(el("p", { class: "note slow", text: this.strings.slow })), this.config.slowMs);
+    const slow = setTimeout(() => live.node.append(el("p", { class: "note slow", text: this.strings.slow })), this.config.slowMs);
     let done = false;
     try {
       await streamAnswer(
@@ -189,15 +186,15 @@ export class Panel {
         body,
         ({ event, data }) => {
           if (event === "delta") {
-            text.append(document.createTextNode(data.text));
+            live.text.append(document.createTextNode(data.text));
             this.scroll();
           } else if (event === "done") {
             done = true;
-            Object.assign(turn, { answer: data.answer, citations: data.citations, contexts: data.retrieved_contexts, refused: data.refused, route: data.route, answerId: data.answer_id, degraded: data.degraded });
+            Object.assign(turn, { answer: data.answer, citations: data.citations, refusal: data.refusal || null, refused: data.refused, route: data.route, answerId: data.answer_id, degraded: data.degraded });
             this.state.sessionId = data.session_id;
             this.state.turns.push(turn);
             this.store.save(this.state);
-            node.replaceChildren(...this.renderTurn(turn).childNodes);
+            node.replaceChildren(...this.finished(turn).childNodes);
             this.scrollTo(node);
           } else if (event === "error") {
             throw new ApiError("failed", data.details || "error");
@@ -208,14 +205,14 @@ export class Panel {
       if (!done) throw new ApiError("offline", "the stream ended early");
     } catch (error) {
       if (this.controller && this.controller.signal.aborted) {
-        text.classList.remove("typing");
-        live.append(el("p", { class: "note", text: this.strings.stopped }));
+        live.text.classList.remove("typing");
+        live.node.append(el("p", { class: "note", text: this.strings.stopped }));
       } else {
-        live.replaceWith(this.errorNode(error, turn, node));
+        live.node.replaceWith(this.failed(error, turn, node));
       }
     } finally {
       clearTimeout(slow);
-      live.querySelector(".slow")?.remove();
+      live.node.querySelector(".slow")?.remove();
       this.controller = null;
       this.busy(false);
     }
@@ -231,102 +228,41 @@ export class Panel {
     if (!on && !this.retryTimer) this.sendButton.disabled = false;
   }
 
-  errorNode(error, turn, node) {
-    const s = this.strings;
-    const box = el("div", { class: "answer error", role: "alert" });
-    if (error instanceof ApiError && error.kind === "rate_limited") {
-      let left = Math.max(1, Math.round(error.retryAfter));
-      const message = el("span", { text: format(s.rateLimited, { s: left }) });
-      box.append(message);
-      this.sendButton.disabled = true;
-      this.retryTimer = setInterval(() => {
-        left -= 1;
-        message.textContent = format(s.rateLimited, { s: Math.max(0, left) });
-        if (left <= 0) {
-          clearInterval(this.retryTimer);
-          this.retryTimer = null;
-          this.sendButton.disabled = false;
-        }
-      }, 1000);
-      return box;
-    }
-    box.append(el("span", { text: error instanceof ApiError && error.kind !== "failed" ? s.offline : s.failed }));
-    box.append(
-      el("button", {
-        type: "button",
-        onclick: () => {
-          const live = el("div", { class: "answer" }, el("span", { class: "badge", text: s.assistant }), el("div", { class: "answer-text typing" }));
-          box.replaceWith(live);
-          this.stream(turn, node, live);
-        },
-      }, s.retry),
-    );
-    return box;
-  }
-
-  // --- a finished turn ----------------------------------------------------------------------------------------------------
-
-  renderTurn(turn) {
-    const s = this.strings;
-    const node = el("div", { class: "turn" }, ...this.questionNodes(turn));
-    const base = window.location.href;
-    const refused = turn.refused && turn.route !== "smalltalk";
-    const answer = el("div", { class: refused ? "answer refusal" : "answer" });
-    answer.append(el("span", { class: "badge", text: refused ? s.notInBook : s.assistant }));
-    if (refused) {
-      answer.append(el("div", { class: "answer-text", text: refusalLead(turn.answer) }));
-      const closest = closestSections(turn.contexts, s, base);
-      if (closest) answer.append(closest);
-    } else {
-      answer.append(answerBody(turn.answer, turn.citations, base));
-      const sources = sourcesList(turn.citations, s, base);
-      if (sources) answer.append(sources);
-      if (turn.degraded) answer.append(el("p", { class: "note", text: s.degraded }));
-    }
-    if (turn.answerId && turn.route !== "smalltalk") answer.append(this.feedbackNode(turn));
-    node.append(answer);
-    return node;
-  }
-
-  feedbackNode(turn) {
-    const s = this.strings;
-    const status = el("span", { class: "note", role: "status" });
-    const comment = el("textarea", { placeholder: s.commentPlaceholder, "aria-label": s.commentPlaceholder, hidden: true, maxlength: "2000" });
-    const submitComment = el("button", { type: "button", hidden: true }, s.sendFeedback);
-    const send = async (rating, note) => {
-      try {
-        await sendFeedback(this.config.api, turn.answerId, rating, note);
-        turn.feedback = rating;
-        this.store.save(this.state);
-        status.textContent = s.thanks;
-        return true;
-      } catch (_) {
-        status.textContent = s.feedbackFailed;
-        return false;
-      }
+  // A finished turn; its rating is kept with the conversation.
+  finished(turn) {
+    const rated = (rating) => {
+      turn.feedback = rating;
+      this.store.save(this.state);
     };
-    const up = el("button", { type: "button", "aria-pressed": String(turn.feedback === "up"), "aria-label": s.helpful, title: s.helpful }, thumb(false));
-    const down = el("button", { type: "button", "aria-pressed": String(turn.feedback === "down"), "aria-label": s.notHelpful, title: s.notHelpful }, thumb(true));
-    up.addEventListener("click", async () => {
-      if (await send("up")) {
-        up.setAttribute("aria-pressed", "true");
-        down.setAttribute("aria-pressed", "false");
+    return renderTurn(turn, this.strings, () => feedbackNode(turn, this.strings, this.config.api, rated));
+  }
+
+  failed(error, turn, node) {
+    const s = this.strings;
+    if (error instanceof ApiError && error.kind === "rate_limited") return failedAnswer(this.holdSend(error.retryAfter));
+    const retry = (box) => {
+      const live = liveAnswer(s);
+      box.replaceWith(live.node);
+      this.stream(turn, node, live);
+    };
+    return failedAnswer(error instanceof ApiError && error.kind !== "failed" ? s.offline : s.failed, s.retry, retry);
+  }
+
+  // Rate limited: Send stays disabled for the service's Retry-After, and the message counts it down.
+  holdSend(seconds) {
+    let left = Math.max(1, Math.round(seconds));
+    const message = el("span", { text: format(this.strings.rateLimited, { s: left }) });
+    this.sendButton.disabled = true;
+    this.retryTimer = setInterval(() => {
+      left -= 1;
+      message.textContent = format(this.strings.rateLimited, { s: Math.max(0, left) });
+      if (left <= 0) {
+        clearInterval(this.retryTimer);
+        this.retryTimer = null;
+        this.sendButton.disabled = false;
       }
-    });
-    down.addEventListener("click", () => {
-      down.setAttribute("aria-pressed", "true");
-      up.setAttribute("aria-pressed", "false");
-      comment.hidden = false;
-      submitComment.hidden = false;
-      comment.focus();
-    });
-    submitComment.addEventListener("click", async () => {
-      if (await send("down", comment.value.trim())) {
-        comment.hidden = true;
-        submitComment.hidden = true;
-      }
-    });
-    return el("div", { class: "feedback" }, up, down, comment, submitComment, status);
+    }, 1000);
+    return message;
   }
 
   // --- clearing ----------------------------------------------------------------------------------------------------------------

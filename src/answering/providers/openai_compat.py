@@ -23,13 +23,20 @@ class OpenAICompatible:
         self.model = settings.llm_model
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
         # The answer's deadline is enforced by the caller; this timeout only bounds a stuck connection.
-        self.client = AsyncOpenAI(base_url=settings.llm_base_url or None, api_key=key, timeout=max(5.0, settings.answer_timeout_seconds * 2), max_retries=0)
+        self.client = AsyncOpenAI(
+            base_url=settings.llm_base_url or None,
+            api_key=key,
+            timeout=max(5.0, settings.answer_timeout_seconds * 2),
+            max_retries=0,
+        )
 
     async def generate(self, messages: list[dict[str, str]], max_tokens: int) -> AsyncIterator[str]:
         try:
             stream = await self.client.chat.completions.create(
                 model=self.model,
-                messages=cast("list[ChatCompletionMessageParam]", messages),  # role/content dicts, as the API takes them
+                messages=cast(
+                    "list[ChatCompletionMessageParam]", messages
+                ),  # role/content dicts, as the API takes them
                 max_tokens=max_tokens,
                 temperature=0.0,
                 stream=True,

@@ -92,7 +92,12 @@ class VectorStore(Protocol):
         ...
 
     def search(
-        self, dense: list[float], sparse: SparseVec, limit: int, flt: SearchFilter, payload_fields: list[str] | None = None
+        self,
+        dense: list[float],
+        sparse: SparseVec,
+        limit: int,
+        flt: SearchFilter,
+        payload_fields: list[str] | None = None,
     ) -> tuple[list[Hit], list[Hit]]:
         """Dense hits and sparse hits for one query, each best first, in one round trip. With
         `payload_fields`, hits carry only those payload fields (the rest is fetched for the final k)."""

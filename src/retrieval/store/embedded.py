@@ -12,7 +12,16 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from src.retrieval.store.base import DENSE, INDEXED_FIELDS, SPARSE, Hit, SearchFilter, SparseVec, StoredChunk, VectorStoreUnavailable
+from src.retrieval.store.base import (
+    DENSE,
+    INDEXED_FIELDS,
+    SPARSE,
+    Hit,
+    SearchFilter,
+    SparseVec,
+    StoredChunk,
+    VectorStoreUnavailable,
+)
 from src.retrieval.store.records import SourceLookups, chunk_hashes, dense_by_id
 from src.retrieval.store.tuning import StoreTuning
 
@@ -57,12 +66,28 @@ class EmbeddedStore(SourceLookups):
 
     def _config(self) -> qe.EdgeConfig:
         t = self.tuning
-        quantization = qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=t.quantile, always_ram=True) if t.quantized else None
+        quantization = (
+            qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=t.quantile, always_ram=True)
+            if t.quantized
+            else None
+        )
         return qe.EdgeConfig(
-            vectors={DENSE: qe.EdgeVectorParams(size=self.dimensions, distance=qe.Distance.Cosine, on_disk=t.on_disk, quantization_config=quantization)},
+            vectors={
+                DENSE: qe.EdgeVectorParams(
+                    size=self.dimensions,
+                    distance=qe.Distance.Cosine,
+                    on_disk=t.on_disk,
+                    quantization_config=quantization,
+                )
+            },
             sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf, on_disk=t.on_disk)},
             on_disk_payload=t.on_disk,
-            hnsw_config=qe.HnswIndexConfig(m=t.hnsw_m, ef_construct=t.hnsw_ef_construct, full_scan_threshold=t.full_scan_threshold_kb, on_disk=False),
+            hnsw_config=qe.HnswIndexConfig(
+                m=t.hnsw_m,
+                ef_construct=t.hnsw_ef_construct,
+                full_scan_threshold=t.full_scan_threshold_kb,
+                on_disk=False,
+            ),
         )
 
     def _params(self) -> qe.SearchParams:
@@ -95,7 +120,10 @@ class EmbeddedStore(SourceLookups):
     def upsert(self, chunks: list[StoredChunk]) -> None:
         if not chunks:
             return
-        points = [qe.Point(c.id, {DENSE: c.dense, SPARSE: qe.SparseVector(c.sparse.indices, c.sparse.values)}, c.payload) for c in chunks]
+        points = [
+            qe.Point(c.id, {DENSE: c.dense, SPARSE: qe.SparseVector(c.sparse.indices, c.sparse.values)}, c.payload)
+            for c in chunks
+        ]
         with self._write_lock:
             self._shard.update(qe.UpdateOperation.upsert_points(points))
             self._writes_since_optimize += len(points)
@@ -113,7 +141,9 @@ class EmbeddedStore(SourceLookups):
         offset: Any = None
         while True:
             records, offset = self._shard.scroll(
-                qe.ScrollRequest(offset=offset, limit=_SCROLL_PAGE, filter=flt, with_payload=["chunk_hash"], with_vector=False)
+                qe.ScrollRequest(
+                    offset=offset, limit=_SCROLL_PAGE, filter=flt, with_payload=["chunk_hash"], with_vector=False
+                )
             )
             found.update(chunk_hashes(records))
             if offset is None or not records:
@@ -123,12 +153,23 @@ class EmbeddedStore(SourceLookups):
         return dense_by_id(self._shard.retrieve(list(ids), with_payload=False, with_vector=[DENSE])) if ids else {}
 
     def search(
-        self, dense: list[float], sparse: SparseVec, limit: int, flt: SearchFilter, payload_fields: list[str] | None = None
+        self,
+        dense: list[float],
+        sparse: SparseVec,
+        limit: int,
+        flt: SearchFilter,
+        payload_fields: list[str] | None = None,
     ) -> tuple[list[Hit], list[Hit]]:
         qfilter = _to_filter(flt)
         with_payload: bool | list[str] = payload_fields if payload_fields is not None else True
         requests = [
-            qe.QueryRequest(limit=limit, query=qe.Query.Nearest(dense, using=DENSE), filter=qfilter, with_payload=with_payload, params=self._params()),
+            qe.QueryRequest(
+                limit=limit,
+                query=qe.Query.Nearest(dense, using=DENSE),
+                filter=qfilter,
+                with_payload=with_payload,
+                params=self._params(),
+            ),
         ]
         if sparse.indices:
             requests.append(
@@ -148,13 +189,20 @@ class EmbeddedStore(SourceLookups):
         if not sparse.indices:
             return []
         with_payload: bool | list[str] = (payload_fields or False) if payload_fields is not None else True
-        request = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(qe.SparseVector(sparse.indices, sparse.values), using=SPARSE), with_payload=with_payload)
+        request = qe.QueryRequest(
+            limit=limit,
+            query=qe.Query.Nearest(qe.SparseVector(sparse.indices, sparse.values), using=SPARSE),
+            with_payload=with_payload,
+        )
         return [_hit(p) for p in self._shard.query_batch(qe.QueryBatchRequest([request]))[0]]
 
     def retrieve(self, ids: list[str]) -> list[Hit]:
         if not ids:
             return []
-        return [Hit(id=str(r.id), score=0.0, payload=dict(r.payload or {})) for r in self._shard.retrieve(list(ids), with_payload=True, with_vector=False)]
+        return [
+            Hit(id=str(r.id), score=0.0, payload=dict(r.payload or {}))
+            for r in self._shard.retrieve(list(ids), with_payload=True, with_vector=False)
+        ]
 
     def count(self, flt: SearchFilter | None = None) -> int:
         return int(self._shard.count(qe.CountRequest(filter=_to_filter(flt), exact=True)))

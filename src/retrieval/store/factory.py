@@ -13,5 +13,7 @@ def open_store(settings: Settings, dimensions: int) -> VectorStore:
     tuning = StoreTuning.from_settings(settings)
     if settings.qdrant_url:
         key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        return ServerStore.connect(settings.qdrant_url, key, settings.collection_name, dimensions, settings.qdrant_timeout_seconds, tuning)
+        return ServerStore.connect(
+            settings.qdrant_url, key, settings.collection_name, dimensions, settings.qdrant_timeout_seconds, tuning
+        )
     return EmbeddedStore(settings.vector_dir / settings.collection_name, dimensions, tuning)

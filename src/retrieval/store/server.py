@@ -11,7 +11,16 @@ from typing import Any
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from src.retrieval.store.base import DENSE, INDEXED_FIELDS, SPARSE, Hit, SearchFilter, SparseVec, StoredChunk, VectorStoreUnavailable
+from src.retrieval.store.base import (
+    DENSE,
+    INDEXED_FIELDS,
+    SPARSE,
+    Hit,
+    SearchFilter,
+    SparseVec,
+    StoredChunk,
+    VectorStoreUnavailable,
+)
 from src.retrieval.store.records import SourceLookups, chunk_hashes, dense_by_id
 from src.retrieval.store.tuning import StoreTuning
 
@@ -42,14 +51,24 @@ def _hit(point: Any) -> Hit:
 class ServerStore(SourceLookups):
     kind = "qdrant"
 
-    def __init__(self, client: QdrantClient, collection: str, dimensions: int, tuning: StoreTuning | None = None) -> None:
+    def __init__(
+        self, client: QdrantClient, collection: str, dimensions: int, tuning: StoreTuning | None = None
+    ) -> None:
         self.client = client
         self.collection = collection
         self.dimensions = dimensions
         self.tuning = tuning or StoreTuning()
 
     @classmethod
-    def connect(cls, url: str, api_key: str | None, collection: str, dimensions: int, timeout: float, tuning: StoreTuning | None = None) -> ServerStore:
+    def connect(
+        cls,
+        url: str,
+        api_key: str | None,
+        collection: str,
+        dimensions: int,
+        timeout: float,
+        tuning: StoreTuning | None = None,
+    ) -> ServerStore:
         if url == ":memory:":  # qdrant-client's local mode: an empty, ephemeral store in each process (tests, trials)
             return cls(QdrantClient(location=":memory:"), collection, dimensions, tuning)
         return cls(QdrantClient(url=url, api_key=api_key, timeout=int(max(1, timeout))), collection, dimensions, tuning)
@@ -58,15 +77,27 @@ class ServerStore(SourceLookups):
         """create_collection's arguments: the embedded engine's settings (store/tuning.py), plus shards and replicas."""
         t = self.tuning
         quantization = (
-            models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8, quantile=t.quantile, always_ram=True))
+            models.ScalarQuantization(
+                scalar=models.ScalarQuantizationConfig(
+                    type=models.ScalarType.INT8, quantile=t.quantile, always_ram=True
+                )
+            )
             if t.quantized
             else None
         )
         return {
-            "vectors_config": {DENSE: models.VectorParams(size=self.dimensions, distance=models.Distance.COSINE, on_disk=t.on_disk)},
-            "sparse_vectors_config": {SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF, index=models.SparseIndexParams(on_disk=t.on_disk))},
+            "vectors_config": {
+                DENSE: models.VectorParams(size=self.dimensions, distance=models.Distance.COSINE, on_disk=t.on_disk)
+            },
+            "sparse_vectors_config": {
+                SPARSE: models.SparseVectorParams(
+                    modifier=models.Modifier.IDF, index=models.SparseIndexParams(on_disk=t.on_disk)
+                )
+            },
             "on_disk_payload": t.on_disk,
-            "hnsw_config": models.HnswConfigDiff(m=t.hnsw_m, ef_construct=t.hnsw_ef_construct, full_scan_threshold=t.full_scan_threshold_kb),
+            "hnsw_config": models.HnswConfigDiff(
+                m=t.hnsw_m, ef_construct=t.hnsw_ef_construct, full_scan_threshold=t.full_scan_threshold_kb
+            ),
             "quantization_config": quantization,
             "shard_number": t.shards,
             "replication_factor": t.replicas,
@@ -95,7 +126,10 @@ class ServerStore(SourceLookups):
             points = [
                 models.PointStruct(
                     id=c.id,
-                    vector={DENSE: c.dense, SPARSE: models.SparseVector(indices=c.sparse.indices, values=c.sparse.values)},
+                    vector={
+                        DENSE: c.dense,
+                        SPARSE: models.SparseVector(indices=c.sparse.indices, values=c.sparse.values),
+                    },
                     payload=c.payload,
                 )
                 for c in chunks[start : start + _UPSERT_BATCH]
@@ -104,7 +138,9 @@ class ServerStore(SourceLookups):
 
     def delete(self, ids: list[str]) -> None:
         if ids:
-            self._call(self.client.delete, self.collection, points_selector=models.PointIdsList(points=list(ids)), wait=True)
+            self._call(
+                self.client.delete, self.collection, points_selector=models.PointIdsList(points=list(ids)), wait=True
+            )
 
     def chunks_of_source(self, source_file: str) -> dict[str, str]:
         flt = models.Filter(must=[models.FieldCondition(key="source_file", match=models.MatchValue(value=source_file))])
@@ -112,21 +148,44 @@ class ServerStore(SourceLookups):
         offset: Any = None
         while True:
             records, offset = self._call(
-                self.client.scroll, self.collection, scroll_filter=flt, limit=_SCROLL_PAGE, offset=offset, with_payload=["chunk_hash"], with_vectors=False
+                self.client.scroll,
+                self.collection,
+                scroll_filter=flt,
+                limit=_SCROLL_PAGE,
+                offset=offset,
+                with_payload=["chunk_hash"],
+                with_vectors=False,
             )
             found.update(chunk_hashes(records))
             if offset is None or not records:
                 return found
 
     def dense_vectors(self, ids: list[str]) -> dict[str, list[float]]:
-        return dense_by_id(self._call(self.client.retrieve, self.collection, ids=list(ids), with_payload=False, with_vectors=[DENSE])) if ids else {}
+        return (
+            dense_by_id(
+                self._call(
+                    self.client.retrieve, self.collection, ids=list(ids), with_payload=False, with_vectors=[DENSE]
+                )
+            )
+            if ids
+            else {}
+        )
 
     def search(
-        self, dense: list[float], sparse: SparseVec, limit: int, flt: SearchFilter, payload_fields: list[str] | None = None
+        self,
+        dense: list[float],
+        sparse: SparseVec,
+        limit: int,
+        flt: SearchFilter,
+        payload_fields: list[str] | None = None,
     ) -> tuple[list[Hit], list[Hit]]:
         qfilter = _to_filter(flt)
         with_payload: bool | list[str] = payload_fields if payload_fields is not None else True
-        requests = [models.QueryRequest(query=dense, using=DENSE, filter=qfilter, limit=limit, with_payload=with_payload, params=self._params())]
+        requests = [
+            models.QueryRequest(
+                query=dense, using=DENSE, filter=qfilter, limit=limit, with_payload=with_payload, params=self._params()
+            )
+        ]
         if sparse.indices:
             requests.append(
                 models.QueryRequest(
@@ -147,13 +206,17 @@ class ServerStore(SourceLookups):
             return []
         with_payload: bool | list[str] = (payload_fields or False) if payload_fields is not None else True
         query = models.SparseVector(indices=sparse.indices, values=sparse.values)
-        response = self._call(self.client.query_points, self.collection, query=query, using=SPARSE, limit=limit, with_payload=with_payload)
+        response = self._call(
+            self.client.query_points, self.collection, query=query, using=SPARSE, limit=limit, with_payload=with_payload
+        )
         return [_hit(p) for p in response.points]
 
     def retrieve(self, ids: list[str]) -> list[Hit]:
         if not ids:
             return []
-        records = self._call(self.client.retrieve, self.collection, ids=list(ids), with_payload=True, with_vectors=False)
+        records = self._call(
+            self.client.retrieve, self.collection, ids=list(ids), with_payload=True, with_vectors=False
+        )
         return [Hit(id=str(r.id), score=0.0, payload=dict(r.payload or {})) for r in records]
 
     def count(self, flt: SearchFilter | None = None) -> int:
