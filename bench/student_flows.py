@@ -108,12 +108,27 @@ def conversations(client: httpx.Client, out: Results) -> None:
     out.figures["conversations_followup_keywords"] = statistics.mean(follow_kw)
 
 
+def says_more(answer: str, selection: str) -> bool:
+    """Whether the answer holds a sentence (of four words or more) that is not in the selection: an
+    explanation, not an echo."""
+    held = squash(re.sub(r"[*_`]", "", selection))
+    sentences = (squash(re.sub(r"[*_`]", "", s)).rstrip(".:") for s in re.split(r"\[\d+\]", answer))
+    return any(len(s.split()) >= 4 and s not in held for s in sentences)
+
+
 def selections(client: httpx.Client, out: Results) -> None:
     for mode in ("selection_only", "book"):
         by_kind: dict[str, list[bool]] = defaultdict(list)
         refused_unanswerable: list[bool] = []
+        explained: list[bool] = []
         for row in load("selections.jsonl"):
             body = ask(client, row["question"], selected_text=row["selected_text"], mode=mode)
+            if mode == "book" and row["kind"] in ("explain", "meaning"):
+                explained.append(not body["refused"] and says_more(body["answer"], row["selected_text"]))
+                if not explained[-1]:
+                    out.misses["selections book: echoes"].append(
+                        f"{row['id']} {row['kind']} {row['question']!r} -> {body['answer'][:160]!r}"
+                    )
             if row["answerable_from_selection"]:
                 ok = not body["refused"] and keyword_share(body["answer"], row["expected_keywords"]) >= 0.5
                 by_kind[row["kind"]].append(ok)
@@ -132,6 +147,8 @@ def selections(client: httpx.Client, out: Results) -> None:
         for kind in KINDS:
             out.figures[f"selections_{mode}_{kind}"] = statistics.mean(by_kind[kind])
         out.figures[f"selections_{mode}_unanswerable_refused"] = statistics.mean(refused_unanswerable)
+        if explained:
+            out.figures["selections_book_says_more"] = statistics.mean(explained)
 
 
 def offbook(client: httpx.Client, out: Results) -> None:
@@ -193,6 +210,11 @@ def report(results: Results, provider: str) -> str:
             "≥ 0.90, every kind ≥ 0.80",
         ),
         ("selections, answerable kinds (`book` mode)", f"{fmt('selections_book_answerable')} ({book_kinds})", "report"),
+        (
+            "selections, explain and meaning (`book` mode): the answer holds a sentence that is not in the selection",
+            fmt("selections_book_says_more"),
+            "≥ 0.90",
+        ),
         (
             "selections, not answerable from the selection: refused in `selection_only`",
             fmt("selections_selection_only_unanswerable_refused"),

@@ -11,7 +11,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +211,38 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -
             pass
         time.sleep(0.2)
     raise TimeoutError(f"{url} did not become ready in {timeout}s")
+
+
+@contextmanager
+def served_book(tmp: Path, documents: list[tuple[str, dict[str, Any]]]) -> Iterator[tuple[str, Path]]:
+    """A uvicorn serving the real app (caches off) with `documents` ((content, metadata) pairs) indexed
+    through POST /api/v1/index: its URL and data folder."""
+    settings = make_settings(tmp, cache_answer_ttl_seconds=0, cache_query_ttl_seconds=0)
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "src.api.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    with (tmp / "server.log").open("wb") as out:
+        proc = subprocess.Popen(
+            command, cwd=REPO, env=env_for(settings), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc, timeout=120)
+        with httpx.Client(base_url=url, timeout=300, headers={"Authorization": f"Bearer {API_KEY}"}) as client:
+            for content, metadata in documents:
+                response = client.post("/api/v1/index", json={"content": content, "metadata": metadata})
+                assert response.status_code == 200, response.text
+        yield url, settings.data_dir
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def answer_of(http: httpx.Client, question: str, **extra: Any) -> dict[str, Any]:
+    """POST /api/v1/answer: the response's body, after checking it is a 200."""
+    response = http.post("/api/v1/answer", json={"question": question, **extra})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@ class Brief:
     own_words: Question | None = None  # a follow-up's own words, before it was made standalone
     streamed: bool = False  # a stream may go on past the first sentence's deadline (ANSWER_STREAM_MAX_SECONDS)
     task_request: bool = False  # asks for a task: refused as off task when the book does not answer it
+    overview: bool = False  # asks what the reader's chapter covers: its overview and objectives answer it
 
 
 def model_question(brief: Brief) -> str:

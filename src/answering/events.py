@@ -11,6 +11,7 @@ from typing import Any
 
 from src.answering.citations import marks, pieces
 from src.answering.schemas import AnswerResponse
+from src.answering.showing import AnswerBlock
 from src.kit.errors import ErrorBody
 from src.retrieval.passage import Citation
 from src.retrieval.schemas import RetrievedContext
@@ -39,6 +40,14 @@ class CitationEvent:
 
 
 @dataclass(frozen=True)
+class BlockEvent:
+    """A block of the book the answer shows whole (code, list, table, math, figure), sent before the text
+    that holds its Markdown."""
+
+    block: AnswerBlock
+
+
+@dataclass(frozen=True)
 class Done:
     """The whole response, as /api/v1/answer returns it (its `refusal` included): the last event of a turn,
     sent once the turn is recorded."""
@@ -53,15 +62,27 @@ class Error:
     body: ErrorBody
 
 
-Event = Retrieval | Delta | CitationEvent | Done
-Writing = Delta | CitationEvent  # what the writer streams while it writes
+Event = Retrieval | Delta | CitationEvent | BlockEvent | Done
+Writing = Delta | CitationEvent | BlockEvent  # what the writer streams while it writes
 
 
-def whole(answer: str, citations: list[Citation]) -> Iterator[Writing]:
-    """An answer that is already complete as events: each piece, then the citations it is first to use."""
+def whole(answer: str, citations: list[Citation], blocks: list[AnswerBlock] | None = None) -> Iterator[Writing]:
+    """An answer that is already complete as events: each block before the piece of text that holds it,
+    each piece, then the citations it is first to use."""
     by_id = {c.id: c for c in citations}
     sent: set[int] = set()
+    starts: list[tuple[int, AnswerBlock]] = []
+    at = 0
+    for block in blocks or []:
+        found = answer.find(block.markdown, at)
+        if found >= 0:
+            starts.append((found, block))
+            at = found + len(block.markdown)
+    done = 0
     for piece in pieces(answer):
+        done += len(piece)
+        while starts and starts[0][0] < done:
+            yield BlockEvent(starts.pop(0)[1])
         yield Delta(piece)
         for n in marks(piece):
             if n in by_id and n not in sent:
@@ -82,6 +103,8 @@ def encode(event: Event | Error) -> bytes:
             return sse("delta", {"text": text})
         case CitationEvent(citation):
             return sse("citation", citation.model_dump())
+        case BlockEvent(block):
+            return sse("block", block.model_dump())
         case Done(response):
             return sse("done", response.model_dump())
         case Error(body):

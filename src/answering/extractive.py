@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 
 from src.answering.citations import Composed
@@ -18,6 +18,17 @@ from src.answering.definitions import defines
 from src.answering.guardrails import strip_foreign_links
 from src.answering.passage_reading import PassagesRead, read_passages
 from src.answering.question import Question
+from src.answering.showing import (
+    AnswerBlock,
+    Shown,
+    announced,
+    asks_comparison,
+    asks_how_to,
+    block_sentences,
+    comparison_table,
+    figure_for,
+    task_blocks,
+)
 from src.kit.text import terms
 from src.retrieval.fusion import Fused
 from src.retrieval.passage import Citation
@@ -104,7 +115,9 @@ def compose(
     if not picked:
         return None
     chosen = choose(picked, hits, read, scorer.heading_share, subject, max_sentences)
-    return cited(chosen, hits) if chosen else None
+    if not chosen:
+        return None
+    return cited(arrange(question, chosen, hits[:max_passages], weights, read.comments), hits)
 
 
 @dataclass(frozen=True)
@@ -238,31 +251,104 @@ def choose(
     return sorted(chosen, key=lambda p: ((p.hit_rank, p.order) != definition_at, p.hit_rank, p.order))
 
 
-def cited(chosen: list[Picked], hits: list[Fused]) -> Composed | None:
-    """The chosen sentences as the answer's text, each with its passage's mark, and their citations."""
+FOLLOWING_A_TASK = 3  # sentences an answer that shows the task's command says besides its lead
+
+
+def arrange(
+    question: Question,
+    chosen: list[Picked],
+    hits: list[Fused],
+    weights: dict[str, float] | None,
+    comments: Container[tuple[int, int]] = (),
+) -> list[Picked | Shown]:
+    """The answer's pieces in order: the block a "how do I" or "compare" question asks for first, with the
+    sentence that introduces it; then the chosen sentences, each lead-in ending in ':' followed by the
+    list, table or code it introduces (a lead-in whose block this passage lacks is left out, never left
+    dangling), and a sentence already shown inside a block not said again; a figure of a quoted passage
+    that pictures what is asked, last. `comments`: the (rank, order) of sentences read from comments in code."""
+    shown: list[Shown] = task_blocks(question.terms, hits, weights) if asks_how_to(question.text) else []
+    if not shown and asks_comparison(question.text):
+        shown = [table] if (table := comparison_table(question.terms, hits)) is not None else []
+    first = shown[0] if shown else None
+    pieces: list[Picked | Shown] = []
+    inside: set[str] = set()  # sentences a shown block holds (a list's items, a code block's comments)
+    for one in shown:
+        pieces.append(one)
+        inside |= block_sentences(hits[one.rank].passage.content, one.block) | {one.lead or ""}
+    said = 0
+    # Beside the book's command or table, only what its own section says: never a sentence of another topic.
+    place = _place(hits[first.rank]) if first is not None else None
+    for p in chosen:
+        if p.text in inside or (first is not None and (said >= FOLLOWING_A_TASK or _place(hits[p.hit_rank]) != place)):
+            continue
+        if p.text.rstrip().endswith(":"):
+            block = announced(hits[p.hit_rank].passage.content, p.text)
+            if block is None or any(isinstance(x, Shown) and x.block == block for x in pieces):
+                continue
+            pieces.append(Shown(p.hit_rank, block, p.text))
+            inside |= block_sentences(hits[p.hit_rank].passage.content, block)
+        else:
+            pieces.append(p)
+        said += 1
+    # Once the answer shows code, a comment read out of code (of that block or of its other chunks) is not said.
+    if any(isinstance(x, Shown) and x.block.kind == "code" for x in pieces):
+        pieces = [x for x in pieces if isinstance(x, Shown) or (x.hit_rank, x.order) not in comments]
+    pieces = [x for x in pieces if isinstance(x, Shown) or x.text not in inside]
+    ranks = list(dict.fromkeys(x.rank if isinstance(x, Shown) else x.hit_rank for x in pieces))
+    figure = figure_for(question.terms, hits, ranks)
+    if figure is not None and not any(isinstance(x, Shown) and x.block == figure.block for x in pieces):
+        pieces.append(figure)
+    return pieces
+
+
+def _place(hit: Fused) -> tuple[str | None, tuple[str, ...]]:
+    """Where a passage is in the book: its file and the headings above it."""
+    return hit.passage.source_file, hit.passage.heading_path
+
+
+def cited(pieces: list[Picked | Shown], hits: list[Fused]) -> Composed | None:
+    """The chosen sentences and blocks as the answer's text, each sentence with its passage's mark, each
+    block a Markdown segment of its own; and their citations."""
     numbers: dict[int, int] = {}
     quotes: dict[int, list[str]] = {}
-    parts = []
+    segments: list[list[str]] = [[]]  # runs of prose sentences, and blocks
+    blocks: list[AnswerBlock] = []
     # The answer links only to the book: a link in a quoted sentence that points elsewhere is left out
     # of the answer text (the citation's quote keeps the sentence as the book has it).
     book_urls = {h.passage.url for h in hits if h.passage.url}
-    for p in chosen:
-        sentence = " ".join(strip_foreign_links(p.text, book_urls).split()).rstrip(" .,;:")
+
+    def say(rank: int, text: str) -> None:
+        sentence = " ".join(strip_foreign_links(text, book_urls).split()).rstrip(" .,;:")
         if len(sentence.split()) < 3:
+            return
+        n = numbers.setdefault(rank, len(numbers) + 1)
+        quotes.setdefault(rank, []).append(text)
+        ending = ":" if text.rstrip().endswith(":") else ("" if sentence[-1] in ".!?" else ".")
+        segments[-1].append(f"{sentence}{ending} [{n}]")
+
+    for piece in pieces:
+        if isinstance(piece, Picked):
+            say(piece.hit_rank, piece.text)
             continue
-        n = numbers.setdefault(p.hit_rank, len(numbers) + 1)
-        quotes.setdefault(p.hit_rank, []).append(p.text)
-        sentence = (
-            sentence + ":" if p.text.rstrip().endswith(":") else (sentence if sentence[-1] in ".!?" else sentence + ".")
-        )
-        parts.append(f"{sentence} [{n}]")
-    if not parts:
+        if piece.lead:
+            say(piece.rank, piece.lead)
+        n = numbers.setdefault(piece.rank, len(numbers) + 1)
+        heading = (hits[piece.rank].passage.section or "").strip()
+        if not piece.lead and not any(segments) and heading:  # a block that opens the answer: its section names it
+            segments[-1].append(f"{heading} [{n}]")
+        quotes.setdefault(piece.rank, [])
+        block = piece.answer_block(n, hits[piece.rank].passage.url)
+        blocks.append(block)
+        segments += [[block.markdown], []]
+    if not numbers or not any(segments):
         return None
     citations = [
         Citation.of(n, hits[rank].id, hits[rank].passage, quotes[rank])
         for rank, n in sorted(numbers.items(), key=lambda kv: kv[1])
     ]
-    return Composed(" ".join(parts), citations, sorted(numbers), max(p.coverage for p in chosen))
+    answer = "\n\n".join(" ".join(segment) for segment in segments if segment)
+    coverage = max((p.coverage for p in pieces if isinstance(p, Picked)), default=1.0)
+    return Composed(answer, citations, sorted(numbers), coverage, blocks)
 
 
 def _focus(picked: list[Picked], heading_share: dict[int, float]) -> int:

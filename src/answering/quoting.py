@@ -6,16 +6,17 @@ passage lacks). CPU work: the writer runs it in a worker thread, under a deadlin
 from __future__ import annotations
 
 from src.answering.brief import Brief
+from src.answering.chapters import chapter_overview
 from src.answering.citations import Composed, merge
 from src.answering.deadline import NEVER, Deadline
 from src.answering.extractive import compose, shared_share
 from src.answering.guardrails import foreign_links
-from src.answering.highlight import answering_sentences, examples_in, split_sentences
+from src.answering.highlight import answering_sentences, central, examples_in, split_sentences
 from src.answering.question import Question
 from src.answering.search_agent import Found
 from src.answering.selection import from_selection
 from src.kit.metrics import stage
-from src.kit.text import terms
+from src.kit.text import sentences_of, squeezed, terms
 from src.retrieval.fusion import Fused
 from src.retrieval.passage import Citation
 
@@ -53,7 +54,9 @@ def extractive(
         return about_selection(found, brief, deadline), []
     if brief.selection_only and brief.selection:
         return from_selection_alone(found, brief, deadline), []
-    if brief.missing:
+    if brief.overview and (outline := chapter_overview(found.hits)) is not None:
+        return outline, []
+    if brief.missing and not all(found_in(name, found.hits) for name in brief.missing):
         return None, [brief.question.text]
     answers: list[Composed] = []
     uncovered: list[str] = []
@@ -86,6 +89,15 @@ def extractive(
     return (answers[0] if len(answers) == 1 else merge(answers)), uncovered
 
 
+def found_in(name: str, hits: list[Fused]) -> bool:
+    """Whether a passage found holds the name the word counts missed (a heading that names "Ubuntu 22.04",
+    say): the answer then never says the book does not mention what it is about to quote."""
+    wanted = squeezed(name).casefold()
+    return any(
+        wanted in squeezed(" ".join(hit.passage.heading_path) + " " + hit.passage.content).casefold() for hit in hits
+    )
+
+
 def from_selection_alone(found: Found, brief: Brief, deadline: Deadline) -> Composed | None:
     """A question of its own about a selection, answered from it alone: when the selection holds enough
     of the question's weight and none of its rare words is missing from it (a question naming
@@ -100,9 +112,12 @@ def from_selection_alone(found: Found, brief: Brief, deadline: Deadline) -> Comp
 
 
 def about_selection(found: Found, brief: Brief, deadline: Deadline) -> Composed | None:
-    """ "Explain this", "summarize", "what does TERM mean here", "give me an example": the passage's
-    own sentences that do it, cited to the selection; in book mode, then the book's explanation of
-    the passage's terms (or, for an example the passage lacks, an example from the book)."""
+    """ "Explain this", "summarize", "what does TERM mean here", "why", "give me an example". In
+    `selection_only` mode, the passage's own sentences that do it (its central ones for "explain this").
+    In book mode an explanation says what the passage does not: where the book says what TERM is, the
+    book's sentences around the passage, its explanation of the passage's words; the passage's own
+    sentences only for a summary (its central ones, shorter than it), a reason it gives, or when the
+    book has nothing to add. An example the passage lacks comes from the book."""
     assert brief.selection is not None and brief.intent is not None
     sentences = split_sentences(brief.selection)
     chosen = answering_sentences(brief.intent, sentences)
@@ -112,18 +127,67 @@ def about_selection(found: Found, brief: Brief, deadline: Deadline) -> Composed 
             return None
         return book_example(brief.selection, book, deadline)
     own = from_selection(brief.selection, [sentences[i] for i in chosen])
-    if brief.selection_only or not book or deadline.passed():
+    if brief.selection_only or not book or deadline.passed() or brief.intent.kind in ("summarize", "example"):
         return own
-    selected = set(terms(brief.selection))  # once, not once per sentence of the book read
     with stage("answer"):
-        explained = compose(
-            Question.parse(brief.selection),
-            book,
-            max_sentences=2,
-            accept=lambda s: shared_share(set(terms(s)), selected) < 0.6,
-            deadline=deadline,
-        )
-    return merge([own, explained]) if explained is not None else own
+        added = beyond_selection(brief, book, deadline)
+    if added is None:
+        return own
+    if brief.intent.kind == "why":
+        return merge([own, added])
+    # The passage's gist in one sentence, then what the book adds: an explanation, not the passage again.
+    gist = from_selection(
+        brief.selection, [sentences[central(sentences, limit=1)[0] if brief.intent.kind == "explain" else chosen[0]]]
+    )
+    return merge([gist, added])
+
+
+def beyond_selection(brief: Brief, book: list[Fused], deadline: Deadline) -> Composed | None:
+    """What the book says that the highlighted passage does not: the book's definition of the term asked
+    about, the sentences around the passage where the book holds it, and the book's other sentences on
+    its words; none of them a sentence of the passage."""
+    assert brief.selection is not None and brief.intent is not None
+    selected = set(terms(brief.selection))  # once, not once per sentence of the book read
+    inside = set(split_sentences(brief.selection))
+
+    def new(sentence: str) -> bool:
+        return sentence not in inside and shared_share(set(terms(sentence)), selected) < 0.6
+
+    parts: list[Composed] = []
+    if brief.intent.kind == "meaning" and brief.intent.term:
+        question = Question.parse(f"What is {brief.intent.term}?")
+        defined = compose(question, book, max_sentences=2, accept=new, deadline=deadline)
+        if defined is not None:
+            parts.append(defined)
+    around = surrounding(brief.selection, book)
+    if around is not None:
+        parts.append(around)
+    explained = compose(Question.parse(brief.selection), book, max_sentences=3, accept=new, deadline=deadline)
+    if explained is not None:
+        parts.append(explained)
+    return merge(parts) if parts else None
+
+
+def surrounding(selection: str, book: list[Fused]) -> Composed | None:
+    """The book's sentence before and after the highlighted passage, where a passage found holds it."""
+    mine = split_sentences(selection)
+    if not mine:
+        return None
+    for rank, hit in enumerate(book):
+        sentences = sentences_of(hit.passage.content)
+        first = next((i for i, s in enumerate(sentences) if s[:60] == mine[0][:60]), None)
+        if first is None:
+            continue
+        last = first + len(mine) - 1
+        near = [
+            sentences[i]
+            for i in (first - 1, last + 1)
+            if 0 <= i < len(sentences) and sentences[i] not in mine and not sentences[i].endswith(":")
+        ]
+        if near:
+            answer = " ".join(f"{s if s.endswith(('.', '!', '?')) else s + '.'} [1]" for s in near)
+            return Composed(answer, [Citation.of(1, hit.id, hit.passage, near)], [rank], 1.0)
+    return None
 
 
 def book_example(selection: str, book: list[Fused], deadline: Deadline = NEVER) -> Composed | None:

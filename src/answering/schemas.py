@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from src.answering.routes import Route
+from src.answering.showing import AnswerBlock
 from src.retrieval.passage import Citation
 from src.retrieval.schemas import Filters, RetrievedContext
 from src.security.inputs import validate_question
@@ -105,6 +106,10 @@ class AnswerResponse(BaseModel):
     session_id: str
     answer: str
     citations: list[Citation]
+    blocks: list[AnswerBlock] = Field(
+        default_factory=list,
+        description="The book's blocks the answer shows whole (code, lists, tables, math, figures), in the order `answer` holds their Markdown",
+    )
     retrieved_contexts: list[RetrievedContext]
     confidence_score: float
     refused: bool

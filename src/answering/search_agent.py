@@ -10,7 +10,8 @@ from src.answering.definitions import defines
 from src.answering.passage_reading import NOT_AN_ANSWER_SECTION
 from src.answering.planning import reformulate, split_compound
 from src.answering.question import Question
-from src.kit.text import sentences_of, terms
+from src.answering.showing import asks_how_to, task_block
+from src.kit.text import marked_sentences, sentences_of, terms
 from src.retrieval.fusion import Fused, Preference
 from src.retrieval.service import RetrievalService
 from src.retrieval.store.base import SearchFilter
@@ -36,6 +37,7 @@ ANSWER_PER_SOURCE = 5
 DEFINITION_CANDIDATES = 15
 ANSWER_EXTRA = 5  # passages fetched beyond k, for `for_answer` to choose from
 HEADING_LIFT = 0.15
+TASK_LIFT = 0.1
 SIGNPOST_DROP = 0.3
 
 
@@ -46,13 +48,46 @@ def for_answer(question: Question, hits: list[Fused]) -> list[Fused]:
     wanted = set(question.terms)
     if not wanted:
         return hits
+    # "How do I ...?": a passage whose code does the task comes up (it may be ranked past k by prose).
+    how_to = asks_how_to(question.text)
 
     def score(hit: Fused) -> float:
         section = hit.passage.section or ""
         named = len(wanted & set(terms(section))) / len(wanted)
-        return hit.score + HEADING_LIFT * named - (SIGNPOST_DROP if NOT_AN_ANSWER_SECTION.match(section) else 0.0)
+        task = TASK_LIFT if how_to and task_block(question.terms, [hit], None) is not None else 0.0
+        return (
+            hit.score + HEADING_LIFT * named + task - (SIGNPOST_DROP if NOT_AN_ANSWER_SECTION.match(section) else 0.0)
+        )
 
     return sorted(hits, key=lambda h: -score(h))
+
+
+def names_subject_in_path(hit: Fused, wanted: list[str]) -> bool:
+    """Whether the passage's section names the subject: all its words, or its last word (the thing itself)
+    with the others in the headings above it or the page's title."""
+    if not wanted:
+        return False
+    section = set(terms(hit.passage.section or ""))
+    above = set(terms(" ".join(hit.passage.heading_path) + " " + (hit.passage.title or "")))
+    return set(wanted) <= section or (wanted[-1] in section and set(wanted) <= section | above)
+
+
+def naming_rank(hit: Fused, wanted: list[str]) -> tuple[int, int, int, int]:
+    """How closely a section names the subject, best first: its heading is the subject itself, then holds
+    all its words, then opens with it; then fewer other words in the heading."""
+    section = set(terms(hit.passage.section or ""))
+    return (
+        section != set(wanted),
+        not set(wanted) <= section,
+        not opens_with(hit, wanted[-1:]),
+        len(section - set(wanted)),
+    )
+
+
+def opens_with(hit: Fused, head: list[str]) -> bool:
+    """Whether the passage's first sentence of prose starts with the subject ("Topics enable ...")."""
+    first = next((s for s, from_code in marked_sentences(hit.passage.content) if not from_code), "")
+    return bool(head) and terms(first)[: len(head)] == head
 
 
 class SearchAgent:
@@ -94,10 +129,13 @@ class SearchAgent:
         # No cap per file: the defining passage is often one more chunk of the chapter that mentions X most.
         by_subject = await self.retrieval.search(subject, DEFINITION_CANDIDATES, flt, DEFINITION_CANDIDATES, preference)
         pool = [*hits, *by_subject.hits]
-        # A section the subject names ("### Strategy 1: Domain Randomization") first, then a sentence that defines it.
-        for hit in pool:
-            if set(wanted) <= set(terms(hit.passage.section or "")):
-                return [hit, *(h for h in hits if h.id != hit.id)][:k]
+        # A section the subject names ("### Strategy 1: Domain Randomization", or "Topics" in a chapter on
+        # "ROS2" for "a ROS 2 topic") first, one that opens with the subject before one that does not; then a
+        # sentence that defines it.
+        named = [(i, hit) for i, hit in enumerate(pool) if names_subject_in_path(hit, wanted)]
+        if named:
+            _, hit = min(named, key=lambda pair: (naming_rank(pair[1], wanted), pair[0]))
+            return [hit, *(h for h in hits if h.id != hit.id)][:k]
         for hit in pool:
             if any(defines(sentence, wanted) for sentence in sentences_of(hit.passage.content)):
                 return [hit, *(h for h in hits if h.id != hit.id)][:k]

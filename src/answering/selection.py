@@ -29,6 +29,8 @@ def selection_first(found: Found, selection: str, evidence_floor: float) -> Foun
 
 def from_selection(selection: str, quotes: list[str]) -> Composed:
     """An answer of the selection's own sentences, in order, each cited to the selection."""
-    answer = " ".join(f"{q if q.endswith(('.', '!', '?')) else q + '.'} [1]" for q in quotes)
+    # A lead-in whose list or code the selection does not hold leads nowhere: left out, unless it is all.
+    quotes = [q for q in quotes if not q.rstrip().endswith(":")] or quotes
+    answer = " ".join(f"{q if q.endswith(('.', '!', '?', ':')) else q + '.'} [1]" for q in quotes)
     hit = selection_hit(selection)
     return Composed(answer, [Citation.of(1, hit.id, hit.passage, quotes)], [0], 1.0)

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from anyio import to_thread
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from src.answering.brief import Brief, brief_of, plain_brief, read_question
+from src.answering.chapters import OVERVIEW_QUERY, asks_about_page, asks_overview, page_source
 from src.answering.classify import HistoryLoader, Routed, classify
 from src.answering.events import Done, Event, Retrieval, whole
 from src.answering.followup import PastTurn
@@ -46,10 +46,8 @@ SESSION_BONUS = 0.03
 SECTION_BONUS = 0.12
 PAGE_BONUS = 0.08
 THIS_PAGE_BONUS = 0.5  # "this chapter": the page the reader is on, unless it has nothing on the question
-_THIS_PAGE = re.compile(
-    r"\b(this|the current|current|that) (chapter|page|section|lesson|article|part of the book)\b", re.I
-)  # on top, for the sections a follow-up's previous answer cited
-ANSWER_SHAPE = "2"  # the cached response's fields: an answer cached before `refusal` existed is not served
+OVERVIEW_PASSAGES = 20  # a chapter question reads this many of the chapter's passages
+ANSWER_SHAPE = "3"  # the cached response's fields: an answer cached before `refusal` existed is not served
 SELECTION_QUERY_CHARS = 600
 EXAMPLE_PASSAGES = 10  # an example the selection lacks is looked for in more of the book
 
@@ -178,7 +176,7 @@ class AnswerService:
             {**json.loads(cached), "answer_id": uuid.uuid4().hex, "session_id": turn.session_id}
         )
         yield Retrieval(result.retrieved_contexts)
-        for event in whole(result.answer, result.citations):
+        for event in whole(result.answer, result.citations, result.blocks):
             yield event
         yield Done(result)
 
@@ -193,11 +191,37 @@ class AnswerService:
             else brief.question
         )
         wanted = max(asked.k, EXAMPLE_PASSAGES) if brief.intent and brief.intent.kind == "example" else asked.k
-        found = await self.search_agent.find(query, wanted, asked.filters or SearchFilter(), preference)
+        flt = asked.filters or SearchFilter()
+        # "What does this chapter cover?": the reader's page alone, read from its overview and objectives.
+        source = await self._this_page(asked, brief.question, flt, preference)
+        if source is not None:
+            flt = replace(flt, source_files=(source,))
+            if asks_overview(brief.question.text):
+                brief = replace(brief, overview=True)
+                query, wanted = Question.parse(OVERVIEW_QUERY), max(wanted, OVERVIEW_PASSAGES)
+        found = await self.search_agent.find(query, wanted, flt, preference)
+        if source is not None and not found.hits:  # the page is not indexed: the whole book
+            brief = replace(brief, overview=False)
+            found = await self.search_agent.find(brief.question, asked.k, asked.filters or SearchFilter(), preference)
         if asked.selection:  # the highlighted passage comes first; the book fills in the rest
             found = selection_first(found, asked.selection, self.settings.evidence_threshold)
         async for event in self._write(turn, brief, found, key):
             yield event
+
+    async def _this_page(
+        self, asked: Asked, question: Question, flt: SearchFilter, preference: Preference
+    ) -> str | None:
+        """The source file of the reader's page, for a question about "this chapter" (not about a selection):
+        the page itself when it names a file, else the file of the passages found on the page it is the URL
+        or path of."""
+        if not asked.page or asked.selection or flt.source_files or not asks_about_page(question.text):
+            return None
+        named = page_source(asked.page)
+        if named is not None:
+            return named
+        on_page = Preference(page=asked.page)
+        found = await self.search_agent.retrieval.search(question.text, OVERVIEW_PASSAGES, flt, None, preference)
+        return next((h.passage.source_file for h in found.hits if on_page.lift(h) > 0), None)
 
     async def _selection(self, turn: Incoming, key: str) -> AsyncIterator[Event]:
         """A question answered from the highlighted passage alone."""
@@ -253,7 +277,7 @@ class AnswerService:
         a change of topic is not held back) and the reader's page: softly, or all but as a filter when the
         question means it ("what does this chapter say about X?")."""
         bonus = FOLLOW_UP_BONUS if routed.follow_up else SESSION_BONUS
-        page_bonus = THIS_PAGE_BONUS if page and _THIS_PAGE.search(routed.question.text) else PAGE_BONUS
+        page_bonus = THIS_PAGE_BONUS if page and asks_about_page(routed.question.text) else PAGE_BONUS
         return Preference(
             sources=routed.conversation_sources,
             page=page,

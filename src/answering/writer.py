@@ -17,11 +17,12 @@ from src.answering.deadline import Deadline
 from src.answering.events import CitationEvent, Delta, Writing, whole
 from src.answering.generative import Outcome, generate
 from src.answering.providers import Provider
-from src.answering.quoting import extractive, not_covered_parts
+from src.answering.quoting import extractive, found_in, not_covered_parts
 from src.answering.refusals import OFF_TASK, not_covered, not_mentioned, refusal_text
 from src.answering.routes import Route
 from src.answering.schemas import AnswerResponse, Refusal
 from src.answering.search_agent import Found
+from src.answering.showing import AnswerBlock
 from src.kit.settings import Settings
 from src.retrieval.passage import Citation
 from src.retrieval.schemas import RetrievedContext
@@ -35,6 +36,7 @@ class Written:
 
     answer: str = ""
     citations: list[Citation] = field(default_factory=list)
+    blocks: list[AnswerBlock] = field(default_factory=list)
     refusal: Refusal | None = None
     provider: str = EXTRACTIVE
     degraded: bool = False  # the model was too slow or failed: the extractive answer stands in
@@ -57,6 +59,7 @@ class Written:
             session_id=session_id,
             answer=refusal_text(refusal, redirect=redirect) if refusal else self.answer,
             citations=self.citations,
+            blocks=[] if refusal else self.blocks,
             retrieved_contexts=contexts,
             confidence_score=confidence,
             refused=refusal is not None,
@@ -77,7 +80,8 @@ def refusal_for(found: Found, brief: Brief) -> Refusal:
     if brief.task_request:
         return OFF_TASK
     book = [h for h in found.hits if h.passage.kind == "book"]
-    return not_mentioned(list(brief.missing), book) if brief.missing else not_covered(book)
+    missing = [name for name in brief.missing if not found_in(name, book)]
+    return not_mentioned(missing, book) if missing else not_covered(book)
 
 
 class AnswerWriter:
@@ -115,10 +119,13 @@ class AnswerWriter:
         composed: Composed, uncovered: list[str], degraded: bool, removed: int
     ) -> AsyncIterator[Writing | Written]:
         """The extractive answer, with a note on the parts of the question the book does not cover."""
-        answer = composed.answer + (" " + not_covered_parts(uncovered) if uncovered else "")
-        for event in whole(answer, composed.citations):
+        # After a block the note is a paragraph of its own: the block's Markdown stays whole.
+        ends_in_block = bool(composed.blocks) and composed.answer.endswith(composed.blocks[-1].markdown)
+        note = ("\n\n" if ends_in_block else " ") + not_covered_parts(uncovered) if uncovered else ""
+        answer = composed.answer + note
+        for event in whole(answer, composed.citations, composed.blocks):
             yield event
-        yield Written(answer, composed.citations, degraded=degraded, removed_sentences=removed)
+        yield Written(answer, composed.citations, composed.blocks, degraded=degraded, removed_sentences=removed)
 
     async def _from_model(self, found: Found, brief: Brief, outcome: Outcome) -> AsyncIterator[Writing | Written]:
         """The model's checked sentences as they come. Ends with `Written` unless the extractive answer

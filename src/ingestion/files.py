@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from src.ingestion.markdown import split_front_matter
+from src.ingestion.rst import expand_literalincludes
 from src.ingestion.schemas import DocumentType, IndexMetadata
 from src.ingestion.sites import Generator, chapter_number, detect_generator, page_url
 from src.kit.logging import get_logger
@@ -110,6 +111,8 @@ def read_document(
     relative = path.relative_to(root).as_posix()
     generator = generator_of(root)
     content: str | bytes = path.read_bytes() if document_type == "pdf" else path.read_text(encoding="utf-8")
+    if isinstance(content, str) and document_type == "rst":  # the book's files are at hand: its includes are read
+        content = expand_literalincludes(content, path, root)
     front: dict[str, Any] = (
         split_front_matter(content)[0] if isinstance(content, str) and document_type == "markdown" else {}
     )

@@ -2,7 +2,8 @@
 
 A section is the text between one heading and the next, with the path of headings above it and
 the anchor the site generator gives that heading, so a citation can open the exact section.
-Code fences and math blocks are never read as headings and are kept intact. Front matter is read by
+Code fences and math blocks are never read as headings and are kept intact. JSX components and HTML
+tags in the prose are read by mdx.py (a figure becomes `![alt](src)` and its caption), front matter by
 front_matter.py.
 """
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 from src.ingestion.document import ParsedDocument, Section
 from src.ingestion.front_matter import split_front_matter as split_front_matter
+from src.ingestion.mdx import read_components
 
 # Every pattern here costs time linear in its input: no search may rescan an unbounded run from each
 # start (an unclosed `<!--` or `[` did), and no line pattern may backtrack over nested runs (the old
@@ -23,7 +25,6 @@ _SETEXT_H2 = re.compile(r"^-+\s*$")
 _FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})")
 _ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _IMPORT_EXPORT = re.compile(r"^(import|export)\s.+$")
-_JSX_LINE = re.compile(r"^\s*</?[A-Z][A-Za-z0-9.]*(\s[^>]*)?/?>\s*$")
 _ADMONITION_OPEN = re.compile(
     r"^\s*:::\s*(note|tip|info|caution|warning|danger|important|success|secondary)\b\s*(.*)$", re.I
 )
@@ -142,7 +143,7 @@ def parse_markdown(
     text: str, default_title: str | None = None, slugger: Callable[[str], str] = slugify
 ) -> ParsedDocument:
     front, body = split_front_matter(text.replace("\r\n", "\n"))
-    sections = _sections(strip_html_comments(body), slugger)
+    sections = _sections(_components_read(strip_html_comments(body)), slugger)
     title = str(front.get("title") or "").strip()
     if not title:
         levels = [s.level for s in sections if s.level > 0]
@@ -151,13 +152,60 @@ def parse_markdown(
     return ParsedDocument(title=title, sections=_nested(sections), front_matter=front)
 
 
+def _verbatim(lines: list[str]) -> list[bool]:
+    """For each line, whether it is part of a code fence or a `$$` math block (its opening and closing
+    lines too): kept as it is, never read as a heading or as prose."""
+    marks: list[bool] = []
+    fence: str | None = None
+    in_math = False
+    for line in lines:
+        stripped = line.strip()
+        if fence:
+            if stripped.startswith(fence[0] * len(fence)) and set(stripped) <= {fence[0]}:
+                fence = None
+            marks.append(True)
+            continue
+        fence_match = _FENCE.match(line)
+        if fence_match:
+            fence = fence_match.group(1)
+        elif (in_math and stripped.count("$$") % 2 == 1) or (
+            stripped.startswith("$$") and stripped.count("$$") % 2 == 1
+        ):
+            in_math = not in_math
+        else:
+            marks.append(in_math)
+            continue
+        marks.append(True)
+    return marks
+
+
+def _components_read(body: str) -> str:
+    """The body with the components and tags of its prose read (mdx.py). Fences and math blocks are left
+    untouched, and so are ATX heading lines: clean_heading reads their tags, as the site's anchors do."""
+    if "<" not in body and "{/*" not in body:
+        return body
+    lines = body.split("\n")
+    out: list[str] = []
+    prose: list[str] = []
+    for line, verbatim in zip(lines, _verbatim(lines), strict=True):
+        if not verbatim and not heading_of(line):
+            prose.append(line)
+            continue
+        if prose:
+            out += read_components("\n".join(prose)).split("\n")
+            prose.clear()
+        out.append(line)
+    if prose:
+        out += read_components("\n".join(prose)).split("\n")
+    return "\n".join(out)
+
+
 def _sections(body: str, slugger: Callable[[str], str]) -> list[_Open]:
     """The body cut at its headings (ATX and setext), each section with its lines as indexed; the text before
     the first heading is a section of level 0. Fences and math blocks are kept whole, never read as headings."""
     lines = body.split("\n")
+    verbatim = _verbatim(lines)
     sections: list[_Open] = [_Open(level=0, title="", anchor=None)]
-    fence: str | None = None
-    in_math = False
     slug_counts: dict[str, int] = {}
 
     def open_heading(level: int, raw: str) -> None:
@@ -172,24 +220,7 @@ def _sections(body: str, slugger: Callable[[str], str]) -> list[_Open]:
 
     for i, line in enumerate(lines):
         current = sections[-1]
-        if fence:
-            current.lines.append(line)
-            stripped = line.strip()
-            if stripped.startswith(fence[0] * len(fence)) and set(stripped) <= {fence[0]}:
-                fence = None
-            continue
-        fence_match = _FENCE.match(line)
-        if fence_match:
-            fence = fence_match.group(1)
-            current.lines.append(line)
-            continue
-        if (in_math and line.strip().count("$$") % 2 == 1) or (
-            line.strip().startswith("$$") and line.strip().count("$$") % 2 == 1
-        ):
-            in_math = not in_math
-            current.lines.append(line)
-            continue
-        if in_math:
+        if verbatim[i]:
             current.lines.append(line)
             continue
         heading = heading_of(line)
@@ -211,11 +242,12 @@ def _sections(body: str, slugger: Callable[[str], str]) -> list[_Open]:
 
 
 def _prose_line(line: str) -> str | None:
-    """A line outside fences and math as indexed: None for MDX imports and JSX tags, mdBook directives, role
-    lines and an admonition's end; roles, citations and inline HTML dropped; an admonition's start as its label."""
-    if _IMPORT_EXPORT.match(line) or _JSX_LINE.match(line) or _MDBOOK_DIRECTIVE.match(line) or _ROLE_LINE.match(line):
+    """A line outside fences and math as indexed (its tags already read by mdx.py): None for MDX imports,
+    mdBook directives, role lines and an admonition's end; roles and citations dropped; an admonition's
+    start as its label."""
+    if _IMPORT_EXPORT.match(line) or _MDBOOK_DIRECTIVE.match(line) or _ROLE_LINE.match(line):
         return None
-    line = _sub_closed(_INLINE_HTML, "", _ROLE_REF.sub(r"\2", _ROLE_CITE.sub("", line)), ">")
+    line = _ROLE_REF.sub(r"\2", _ROLE_CITE.sub("", line))
     admonition = _ADMONITION_OPEN.match(line)
     if admonition:
         label = admonition.group(2).strip() or admonition.group(1).capitalize()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import Stemmer
+
 # Every pattern here reads text from outside (a student's question or selection, a book's passages) and
 # is linear in it under `re`: each scans from a start it cannot revisit (a word, a bracket, a line's
 # start), and no two adjacent parts can both take the same characters. A link's text and target stop at
@@ -36,31 +38,52 @@ STOPWORDS = frozenset(
     didnt im ive youre theyre lets
     """.split()
 )
-_SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "ers", "er", "es", "ed", "ly", "s")
 _HYPHENATED = re.compile(r"^[a-z]{2,}(?:-[a-z]{2,})+$")  # "rgb-trained", "gpu-accelerated"; not "50-1000hz"
+# A name and its version number, written apart or together: "ROS 2" and "ROS2", "Python 3" and "Python3".
+_NAME_NUMBER = re.compile(r"^([a-z]{2,})([0-9]{1,2})$")
+_STEMMER = Stemmer.Stemmer("english")  # Snowball's English (Porter 2), the stemmer search engines use
 
 
 def stem(word: str) -> str:
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[: -len(suffix)] + ("y" if suffix in {"ies", "ied"} else "")
-            break
-    # "generalize" and "generalizes" (and "generalized") meet at "generaliz".
-    return word[:-1] if word.endswith("e") and len(word) > 4 else word
+    """A word's Snowball stem ("topics" and "topic": "topic"; "degrees": "degre"). A possessive is its noun."""
+    return str(_STEMMER.stemWord(word.removesuffix("'s")))
 
 
 def terms(text: str) -> list[str]:
     """The content words of `text`, lower-cased and stemmed, in order (repeats kept). A hyphenated word
-    counts as its parts as well ("rgb-trained": "rgb-train", "rgb", "train")."""
+    counts as its parts as well ("rgb-trained": "rgb-train", "rgb", "train"), and a name with its version
+    number is one word whether written apart or together ("ROS 2" and "ROS2": "ros2")."""
+    lowered = text.lower()
+    found = [(m.group().strip("'-"), m.start(), m.end()) for m in _WORD.finditer(lowered)]
     out: list[str] = []
-    for raw in _WORD.findall(text.lower()):
-        word = raw.strip("'-")
+    skip = False
+    for i, (word, _, end) in enumerate(found):
+        if skip:
+            skip = False
+            continue
         if word in STOPWORDS or len(word) < 2:
             continue
-        out.append(stem(word))
+        if i + 1 < len(found) and word.isalpha() and _versioned(lowered, end, found[i + 1]):
+            out.append(word + found[i + 1][0])  # "ros 2" is "ros2"
+            skip = True
+            continue
+        out.append(word if _NAME_NUMBER.match(word) else stem(word))
         if _HYPHENATED.match(word):
             out.extend(stem(part) for part in word.split("-") if part not in STOPWORDS)
     return out
+
+
+def _versioned(text: str, end: int, following: tuple[str, int, int]) -> bool:
+    """Whether the word ending at `end` is followed by a space and its version number (1 or 2 digits, not
+    the first part of a decimal such as "22.04")."""
+    number, start, stop = following
+    return (
+        start == end + 1
+        and text[end] == " "
+        and number.isdigit()
+        and len(number) <= 2
+        and not (text[stop : stop + 1] == "." and text[stop + 1 : stop + 2].isdigit())
+    )
 
 
 def words(text: str) -> list[str]:
@@ -171,7 +194,8 @@ def marked_sentences(content: str) -> list[tuple[str, bool]]:
                 out.extend((piece, False) for piece in bounded(row))
             continue
         header = None
-        if in_fence or stripped.startswith(("$$", "<")) or not stripped:
+        # An image line is a figure, shown as one, not a sentence (its alt text is not read out).
+        if in_fence or stripped.startswith(("$$", "<", "![")) or not stripped:
             flush()
             continue
         if _LIST_ITEM.match(line):

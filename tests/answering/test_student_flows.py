@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ import httpx
 import pytest
 
 from src.kit.text import code_comments
-from tests.conftest import API_KEY, REPO, env_for, free_port, make_settings, shared_path, wait_healthy
+from tests.conftest import answer_of, served_book, shared_path
 
 CHAPTERS = [
     "physical-ai/docs/01-introduction/index.md",
@@ -47,29 +45,12 @@ def flows(name: str) -> dict[str, dict[str, Any]]:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A uvicorn serving the real app, with the chapters indexed through POST /api/v1/index."""
     books = shared_path("data", "textbooks")
-    tmp = tmp_path_factory.mktemp("flows")
-    settings = make_settings(tmp, cache_answer_ttl_seconds=0, cache_query_ttl_seconds=0)
-    port = free_port()
-    log = tmp / "server.log"
-    command = [sys.executable, "-m", "uvicorn", "src.api.main:app", "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            command, cwd=REPO, env=env_for(settings), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc, timeout=120)
-        with httpx.Client(base_url=url, timeout=300, headers={"Authorization": f"Bearer {API_KEY}"}) as client:
-            for chapter in CHAPTERS:
-                meta = {"source_file": chapter, "url": f"https://book.example/{chapter.rsplit('.', 1)[0]}"}
-                response = client.post(
-                    "/api/v1/index", json={"content": (books / chapter).read_text(), "metadata": meta}
-                )
-                assert response.status_code == 200, response.text
-        yield url, settings.data_dir
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    documents = [
+        ((books / c).read_text(), {"source_file": c, "url": f"https://book.example/{c.rsplit('.', 1)[0]}"})
+        for c in CHAPTERS
+    ]
+    with served_book(tmp_path_factory.mktemp("flows"), documents) as served:
+        yield served
 
 
 @pytest.fixture
@@ -78,11 +59,7 @@ def http(server: tuple[str, Path]) -> Iterator[httpx.Client]:
         yield client
 
 
-def ask(http: httpx.Client, question: str, **extra: Any) -> dict[str, Any]:
-    response = http.post("/api/v1/answer", json={"question": question, **extra})
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
+ask = answer_of
 
 
 def cited_files(body: dict[str, Any]) -> set[str]:

@@ -145,3 +145,15 @@ def page(browser: Any) -> Iterator[Any]:
     tab.errors = errors
     yield tab
     context.close()
+
+
+def serious_violations(page: Any) -> list[tuple[str, str, list[Any]]]:
+    """axe-core's serious and critical findings in the widget (axe-core must be on the page)."""
+    result = page.evaluate(
+        "async () => await axe.run(document.querySelector('#textbook-chat'), {resultTypes: ['violations']})"
+    )
+    return [
+        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.answering.conftest import MODEL_ALIAS
-from tests.web.conftest import CHAPTER, PLANTED, Site
+from tests.web.conftest import CHAPTER, PLANTED, Site, serious_violations
 
 
 class _BookPage(BaseHTTPRequestHandler):
@@ -352,15 +352,7 @@ def test_no_serious_accessibility_violations(browser: Any, site: Site) -> None:
         open_chapter(page, site)
         ask(page, "What is the Zero Moment Point?")
         page.add_script_tag(path=str(AXE))
-        result = page.evaluate(
-            "async () => await axe.run(document.querySelector('#textbook-chat'), {resultTypes: ['violations']})"
-        )
-        serious = [
-            (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-            for v in result["violations"]
-            if v["impact"] in ("serious", "critical")
-        ]
-        assert serious == []
+        assert serious_violations(page) == []
     finally:
         context.close()
 

@@ -1,5 +1,5 @@
 """The widget's names for the values it acts on (clients/widget/src/wire.js) are the service's own: a
-route, a citation's kind and every refusal reason, as OpenAPI documents them; and every language has
+route, a citation's kind, every refusal reason and every kind of block, as OpenAPI documents them; and every language has
 the words for each reason."""
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ def test_the_widgets_route_and_citation_kind_are_values_of_the_schema(tmp_path: 
     found = schemas(tmp_path)
     assert constant("ROUTE_SMALLTALK") in found["Route"]["enum"]
     assert constant("KIND_SELECTION") in found["Citation"]["properties"]["kind"]["enum"]
+
+
+def test_the_widget_knows_every_kind_of_block_and_no_other(tmp_path: Path) -> None:
+    kinds = set(re.findall(r'^export const BLOCK_\w+ = "([^"]+)";', WIRE, re.MULTILINE))
+    assert kinds == set(schemas(tmp_path)["AnswerBlock"]["properties"]["kind"]["enum"])
 
 
 def test_the_widget_knows_every_refusal_reason_and_no_other(tmp_path: Path) -> None:

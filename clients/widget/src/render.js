@@ -24,32 +24,37 @@ export function el(tag, attrs, ...children) {
 
 // Where a citation points: the book's title and section, or the reader's own selection (named in the
 // widget's language, whatever the service calls it).
-function placeOf(citation, strings) {
+export function placeOf(citation, strings) {
   if (citation.kind === KIND_SELECTION) return strings.selected;
   return [citation.title, citation.section].filter(Boolean).join(" › ") || citation.source_file || "";
 }
 
-function citationLink(citation, n, strings, base) {
+export function citationLink(citation, n, strings, base) {
   const href = citationHref(citation, base);
   const label = `[${n}]`;
   if (!href) return el("span", { class: "mark", title: placeOf(citation, strings) }, label);
   return el("a", { class: "mark", href, title: placeOf(citation, strings), target: "_top" }, label);
 }
 
-// The answer's text with each [n] turned into its citation's link.
-export function answerBody(answer, citations, strings, base) {
-  const byId = new Map((citations || []).map((c) => [c.id, c]));
-  const body = el("div", { class: "answer-text" });
-  const pattern = /\[(\d+)\]/g;
+// A text with each [n] turned into its citation's link, as nodes.
+export function markedNodes(text, byId, strings, base) {
+  const nodes = [];
   let last = 0;
-  for (const match of answer.matchAll(pattern)) {
-    body.append(document.createTextNode(answer.slice(last, match.index)));
+  for (const match of text.matchAll(/\[(\d+)\]/g)) {
+    nodes.push(document.createTextNode(text.slice(last, match.index)));
     const citation = byId.get(Number(match[1]));
-    body.append(citation ? citationLink(citation, match[1], strings, base) : document.createTextNode(match[0]));
+    nodes.push(citation ? citationLink(citation, match[1], strings, base) : document.createTextNode(match[0]));
     last = match.index + match[0].length;
   }
-  body.append(document.createTextNode(answer.slice(last)));
-  return body;
+  nodes.push(document.createTextNode(text.slice(last)));
+  return nodes;
+}
+
+export const citationsById = (citations) => new Map((citations || []).map((c) => [c.id, c]));
+
+// The answer's text with each [n] turned into its citation's link.
+export function answerBody(answer, citations, strings, base) {
+  return el("div", { class: "answer-text" }, ...markedNodes(answer, citationsById(citations), strings, base));
 }
 
 export function sourcesList(citations, strings, base) {

@@ -1,6 +1,8 @@
 // The widget's styles, applied inside its Shadow DOM as a constructed stylesheet (a strict CSP that
 // forbids inline <style> still allows it). Colours are custom properties an author can override
 // on the host element:   #textbook-chat { --tbc-accent: #7a1fa2; }
+// A wide table scrolls sideways in its own region (.table-scroll), with a shadow at an edge that has more
+// of the table beyond it: the table's own ends, drawn over the shadows, cover them as they scroll in.
 
 export const CSS = `
 :host {
@@ -17,6 +19,8 @@ export const CSS = `
   --tbc-error: #b42318;
   --tbc-radius: 12px;
   --tbc-font: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+  --tbc-shade: rgba(0,0,0,.2);
+  --tbc-mono: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace;
   all: initial;
   font-family: var(--tbc-font);
   color-scheme: light;
@@ -33,6 +37,7 @@ export const CSS = `
   --tbc-refusal: #3a3020;
   --tbc-refusal-border: #b88a2e;
   --tbc-error: #ff8a80;
+  --tbc-shade: rgba(0,0,0,.7);
   color-scheme: dark;
 }
 *, *::before, *::after { box-sizing: border-box; }
@@ -45,7 +50,7 @@ button { font: inherit; cursor: pointer; }
   font-size: 15px; font-weight: 600; box-shadow: 0 6px 20px rgba(0,0,0,.25);
 }
 :host([data-position="left"]) .launcher, :host([data-position="left"]) .panel { right: auto; left: 20px; }
-.launcher:focus-visible, button:focus-visible, a:focus-visible, textarea:focus-visible { outline: 3px solid var(--tbc-accent); outline-offset: 2px; }
+.launcher:focus-visible, button:focus-visible, a:focus-visible, textarea:focus-visible, pre:focus-visible, .table-scroll:focus-visible { outline: 3px solid var(--tbc-accent); outline-offset: 2px; }
 .panel {
   position: fixed; bottom: 20px; right: 20px; z-index: 2147483001;
   width: min(420px, calc(100vw - 40px)); height: min(640px, calc(100vh - 40px));
@@ -73,6 +78,47 @@ header h2 { flex: 1; margin: 0; font-size: 16px; font-weight: 650; }
 .answer.refusal { background: var(--tbc-refusal); border: 1px solid var(--tbc-refusal-border); }
 .badge { display: inline-block; font-size: 11px; font-weight: 700; text-transform: uppercase; letter-spacing: .04em; color: var(--tbc-muted); margin-bottom: 4px; }
 .answer-text { white-space: pre-wrap; }
+.answer-text.with-blocks { white-space: normal; }
+.prose { white-space: pre-wrap; }
+.block { margin: 8px 0; white-space: normal; }
+.block:first-child { margin-top: 2px; }
+.block:last-child { margin-bottom: 2px; }
+.block-bar { display: flex; align-items: center; gap: 6px; padding: 3px 6px 3px 10px; font-size: 12px; color: var(--tbc-muted); border-bottom: 1px solid var(--tbc-border); }
+.block-label { min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; font-family: var(--tbc-mono); }
+.spacer { flex: 1; }
+.copy { border: 1px solid var(--tbc-border); background: var(--tbc-soft); color: var(--tbc-fg); border-radius: 6px; padding: 1px 8px; font-size: 12px; }
+.copy:hover { border-color: var(--tbc-accent); }
+.code-block, .math-block, .table-scroll { background: var(--tbc-bg); border: 1px solid var(--tbc-border); border-radius: 8px; }
+.code-block, .math-block { overflow: hidden; }
+pre { margin: 0; padding: 8px 10px; overflow-x: auto; white-space: pre; overflow-wrap: normal; tab-size: 4; font: 12.5px/1.5 var(--tbc-mono); color: var(--tbc-fg); }
+code { font: inherit; }
+.table-scroll {
+  overflow-x: auto; max-width: 100%;
+  background:
+    linear-gradient(to right, var(--tbc-bg) 40%, transparent) left / 28px 100% no-repeat local,
+    linear-gradient(to left, var(--tbc-bg) 40%, transparent) right / 28px 100% no-repeat local,
+    radial-gradient(farthest-side at 0 50%, var(--tbc-shade), transparent) left / 12px 100% no-repeat scroll,
+    radial-gradient(farthest-side at 100% 50%, var(--tbc-shade), transparent) right / 12px 100% no-repeat scroll,
+    var(--tbc-bg);
+}
+table { border-collapse: collapse; width: max-content; min-width: 100%; font-size: 13px; line-height: 1.4; }
+th, td { text-align: left; vertical-align: top; padding: 5px 10px; border-bottom: 1px solid var(--tbc-border); }
+th { font-weight: 650; background: rgba(127,127,127,.12); white-space: nowrap; }
+td { max-width: 18em; }
+tbody tr:last-child td { border-bottom: none; }
+.block-foot { margin-top: 3px; font-size: 12px; color: var(--tbc-muted); }
+.block-bar .mark, .block-foot .mark { vertical-align: baseline; }
+.code-more { padding: 3px 10px; font-size: 12px; border-top: 1px solid var(--tbc-border); }
+.list-block { padding-left: 22px; }
+.list-block li + li { margin-top: 2px; }
+.more-item { list-style: none; }
+figure { margin: 8px 0; }
+figure img { display: block; max-width: 100%; height: auto; border-radius: 6px; }
+figcaption { margin-top: 4px; font-size: 12px; color: var(--tbc-muted); }
+.figure-text { border-left: 3px solid var(--tbc-border); padding: 2px 10px; }
+.figure-text p { margin: 0 0 2px; }
+.figure-alt { font-style: italic; }
+.copy-buffer { position: fixed; top: 0; left: 0; width: 1px; height: 1px; opacity: 0; pointer-events: none; }
 .mark { font-size: 12px; font-weight: 600; color: var(--tbc-accent); text-decoration: none; vertical-align: super; margin: 0 1px; }
 a { color: var(--tbc-accent); }
 .sources { margin-top: 8px; font-size: 13px; }

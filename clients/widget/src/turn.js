@@ -1,9 +1,10 @@
 // One turn of the conversation as DOM: the question (with the passage it quotes), then the answer
-// while it streams, once it is done (cited text and its sources, or a refusal in the widget's own
-// language), or when it failed.
+// while it streams, once it is done (cited text with the book's blocks, and its sources, or a refusal
+// in the widget's own language), or when it failed.
 
+import { answerContent } from "./blocks.js";
 import { refusalBadge, refusalNodes } from "./refusal.js";
-import { answerBody, clip, el, sourcesList } from "./render.js";
+import { clip, el, sourcesList } from "./render.js";
 import { ROUTE_SMALLTALK } from "./wire.js";
 
 const badge = (text) => el("span", { class: "badge", text });
@@ -31,7 +32,7 @@ function answerNode(turn, strings) {
     // A turn kept from before the service described its refusals: its text as it came.
     answer.append(badge(strings.notInBook), el("div", { class: "answer-text", text: turn.answer }));
   } else {
-    answer.append(badge(strings.assistant), answerBody(turn.answer, turn.citations, strings, base));
+    answer.append(badge(strings.assistant), answerContent(turn, strings, base));
     const sources = sourcesList(turn.citations, strings, base);
     if (sources) answer.append(sources);
     if (turn.degraded) answer.append(el("p", { class: "note", text: strings.degraded }));
