@@ -5,6 +5,8 @@ passage lacks). CPU work: the writer runs it in a worker thread, under a deadlin
 
 from __future__ import annotations
 
+import re
+
 from src.answering.brief import Brief
 from src.answering.chapters import chapter_overview
 from src.answering.citations import Composed, merge
@@ -92,9 +94,10 @@ def extractive(
 def found_in(name: str, hits: list[Fused]) -> bool:
     """Whether a passage found holds the name the word counts missed (a heading that names "Ubuntu 22.04",
     say): the answer then never says the book does not mention what it is about to quote."""
-    wanted = squeezed(name).casefold()
+    wanted = re.compile(rf"(?<!\w){re.escape(squeezed(name).casefold())}(?!\w)")  # a literal: linear
     return any(
-        wanted in squeezed(" ".join(hit.passage.heading_path) + " " + hit.passage.content).casefold() for hit in hits
+        wanted.search(squeezed(" ".join(hit.passage.heading_path) + " " + hit.passage.content).casefold())
+        for hit in hits
     )
 
 

@@ -128,3 +128,20 @@ async def test_openapi_documents_the_refusal_and_the_citation_kind(client: httpx
     )
     assert schemas["Route"]["enum"] == ["book", "selection", "smalltalk", "out_of_scope"]
     assert schemas["AnswerResponse"]["properties"]["route"]["$ref"] == "#/components/schemas/Route"
+
+
+def test_a_name_a_found_passage_holds_is_not_reported_unmentioned() -> None:
+    """The word counts can miss a name a heading holds ("Ubuntu 22.04"): the answer never says the book does
+    not mention what a found passage holds, and a name inside another word ("pi0" in "api0") is not held."""
+    from src.answering.quoting import found_in
+
+    heading = Fused(
+        "h",
+        0.5,
+        0.5,
+        None,
+        Passage(content="Build the bridge.", section="On Ubuntu 22.04", heading_path=("Setup", "On Ubuntu 22.04")),
+    )
+    other = Fused("o", 0.5, 0.5, None, Passage(content="The api0 endpoint answers.", section="API"))
+    assert found_in("Ubuntu 22.04", [heading]) and found_in("ubuntu  22.04", [other, heading])
+    assert not found_in("pi0", [other]) and not found_in("Ubuntu 24.04", [heading, other])
