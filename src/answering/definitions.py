@@ -22,10 +22,19 @@ _ASKS_DEFINITION = (
     re.compile(r"^\s*(?:please\s+)?(?:define|definition of)\s+(?:an?\s+|the\s+)?(?P<subject>[^?]+?)\s*\??\s*$", re.I),
     re.compile(r"^\s*what\s+(?:does|do)\s+(?:an?\s+|the\s+)?(?P<subject>[^?]+?)\s+(?:mean|stand for)\s*\??\s*$", re.I),
     re.compile(r"^\s*what\s+is\s+meant\s+by\s+(?:an?\s+|the\s+)?(?P<subject>[^?]+?)\s*\??\s*$", re.I),
+    # "Can you explain X?", "Explain X to me.": a request for what X is, when X is a term (see _NOT_A_TERM).
+    re.compile(
+        r"^\s*(?:please\s+)?(?:(?:can|could|would)\s+you\s+(?:please\s+)?)?explain\s+(?:an?\s+|the\s+)?"
+        r"(?P<subject>[^?]+?)(?:\s+to\s+me|\s+for\s+me|\s+please)?\s*[?.!]?\s*$",
+        re.I,
+    ),
 )
-# A subject that is a whole clause ("what is the difference between..."), not a term.
+# A subject that is a whole clause ("what is the difference between...", "explain how it works", "explain
+# this"), not a term.
 _NOT_A_TERM = re.compile(
-    r"^(the\s+)?(difference|point|purpose|reason|role|best|way|use|goal|idea|problem|benefit|advantage)s?\b", re.I
+    r"^(the\s+)?(difference|point|purpose|reason|role|best|way|use|goal|idea|problem|benefit|advantage)s?\b"
+    r"|^(this|that|it|these|those|them|here|how|why|when|where|which|whether|what|who|if)\b",
+    re.I,
 )
 _DEFINING_VERB = re.compile(
     r"\b(is|are|refers? to|means|is defined as|are defined as|is called|are called|describes?|denotes?|stands for)\b",

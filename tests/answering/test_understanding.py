@@ -65,6 +65,11 @@ def test_examples_under_an_examples_label_are_the_list_items() -> None:
         ("what is a kalman filter used for in robots?", "kalman filter"),
         ("what's the difference between & and &mut", None),
         ("How does a PID controller work?", None),
+        ("Can you explain layer normalization?", "layer normalization"),
+        ("Explain the perception-action loop to me.", "perception-action loop"),
+        ("explain this", None),
+        ("can you explain it in simpler terms?", None),
+        ("explain how a PID controller works", None),
     ],
 )
 def test_definition_questions_and_their_subject(question: str, subject: str | None) -> None:
