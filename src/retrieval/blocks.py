@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Literal
 
 BlockKind = Literal["paragraph", "list", "code", "table", "math", "figure"]
+BLOCKS_CACHED = 512  # passages whose blocks are remembered (a chunk's text is a few kilobytes)
 SHOWN_KINDS: frozenset[str] = frozenset({"list", "code", "table", "math", "figure"})  # what an answer can show whole
 
 _FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[ \t]*([^`\s]*)")
@@ -49,9 +51,11 @@ def _cells(line: str) -> tuple[str, ...]:
     return tuple(plain(c) for c in line.strip().strip("|").split("|"))
 
 
-def blocks_of(content: str) -> list[Block]:
+@lru_cache(maxsize=BLOCKS_CACHED)
+def blocks_of(content: str) -> tuple[Block, ...]:
     """The blocks of a passage's stored text, in the book's order. A block right after a paragraph carries
-    that paragraph as its `lead` (the sentence that introduces a command, a list, a table)."""
+    that paragraph as its `lead` (the sentence that introduces a command, a list, a table). Remembered for
+    the latest passages: one answer reads the same passage for its search order, its task and its lead-ins."""
     blocks: list[Block] = []
     lines = content.split("\n")
     i, n = 0, len(lines)
@@ -74,7 +78,7 @@ def blocks_of(content: str) -> list[Block]:
             i = _figure(lines, i, blocks)
         else:
             i = _paragraph(lines, i, blocks)
-    return _with_leads(blocks)
+    return tuple(_with_leads(blocks))
 
 
 def _code(lines: list[str], i: int, fence: re.Match[str], blocks: list[Block]) -> int:
