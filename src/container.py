@@ -26,6 +26,7 @@ from src.kit.middleware import InFlight
 from src.kit.redis_link import RedisLink
 from src.kit.settings import Settings
 from src.retrieval.embedder import Embedder
+from src.retrieval.outline import Outline
 from src.retrieval.service import RetrievalService
 from src.retrieval.sparse import SparseEncoder
 from src.retrieval.store.base import VectorStore
@@ -66,6 +67,10 @@ class Container:
     async def ensure_store(self) -> bool:
         return await self.store_state.ensure()
 
+    @property
+    def outline(self) -> Outline:
+        return self.retrieval.outline
+
     async def migrated(self) -> bool:
         return await is_migrated(self.engine, self.migrations_head)
 
@@ -73,7 +78,7 @@ class Container:
         """Put each part where its domain's dependencies read it (`request.app.state.<name>`)."""
         for name in ("settings", "engine", "db", "redis", "cache", "limiter", "embedder", "store", "store_state"):
             setattr(state, name, getattr(self, name))
-        for name in ("recorder", "indexing", "jobs", "retrieval", "answers", "analytics", "migrations_head"):
+        for name in ("recorder", "indexing", "jobs", "retrieval", "answers", "analytics", "migrations_head", "outline"):
             setattr(state, name, getattr(self, name))
         state.container = self
 

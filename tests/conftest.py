@@ -214,10 +214,10 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -
 
 
 @contextmanager
-def served_book(tmp: Path, documents: list[tuple[str, dict[str, Any]]]) -> Iterator[tuple[str, Path]]:
-    """A uvicorn serving the real app (caches off) with `documents` ((content, metadata) pairs) indexed
-    through POST /api/v1/index: its URL and data folder."""
-    settings = make_settings(tmp, cache_answer_ttl_seconds=0, cache_query_ttl_seconds=0)
+def served_book(tmp: Path, documents: list[tuple[str, dict[str, Any]]], **overrides: Any) -> Iterator[tuple[str, Path]]:
+    """A uvicorn serving the real app (caches off, `overrides` to its settings) with `documents` ((content,
+    metadata) pairs) indexed through POST /api/v1/index: its URL and data folder."""
+    settings = make_settings(tmp, cache_answer_ttl_seconds=0, cache_query_ttl_seconds=0, **overrides)
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "src.api.main:app", "--host", "127.0.0.1", "--port", str(port)]
     with (tmp / "server.log").open("wb") as out:

@@ -31,6 +31,7 @@ from src.answering.showing import (
 )
 from src.kit.text import terms
 from src.retrieval.fusion import Fused
+from src.retrieval.outline import titles
 from src.retrieval.passage import Citation
 
 # Exercise and scenario lines ("You are designing...", "Scenario: ...") read badly as an answer.
@@ -210,11 +211,15 @@ def choose(
     focus = _focus(picked, heading_share)
     picked = sorted(picked, key=lambda p: -(p.score + (FOCUS_BONUS if p.hit_rank == focus else 0.0)))
     # The book's definition of the subject opens the answer whatever else scores well; a sentence that
-    # says what X is beats the first line under a heading that names X.
+    # says what X is beats the first line under a heading that names X; and either, in the section the
+    # book titles X, beats one under a heading that only holds X ("Gaussian Processes" for "what is
+    # gaussian?"), which beats "X are counted ..." in a section about something else.
     defining = [p for p in picked if subject and not p.stale and defines(p.text, subject)]
     defining += [
         p for p in picked if subject and not p.stale and read.opens_heading(p.hit_rank, p.order) and p not in defining
     ]
+    titled = {p.hit_rank for p in defining if titles(hits[p.hit_rank].passage.section, subject)}
+    defining.sort(key=lambda p: (p.hit_rank not in titled, p.hit_rank not in read.headed))
     if defining:
         picked = [defining[0], *(p for p in picked if p is not defining[0])]
     best = picked[0].score

@@ -11,8 +11,9 @@ from src.answering.passage_reading import NOT_AN_ANSWER_SECTION
 from src.answering.planning import reformulate, split_compound
 from src.answering.question import Question
 from src.answering.showing import asks_how_to, task_block
-from src.kit.text import marked_sentences, sentences_of, terms
+from src.kit.text import marked_sentences, sentences_of, terms, words
 from src.retrieval.fusion import Fused, Preference
+from src.retrieval.outline import titles
 from src.retrieval.service import RetrievalService
 from src.retrieval.store.base import SearchFilter
 
@@ -38,6 +39,7 @@ DEFINITION_CANDIDATES = 15
 ANSWER_EXTRA = 5  # passages fetched beyond k, for `for_answer` to choose from
 HEADING_LIFT = 0.15
 TASK_LIFT = 0.1
+SECTION_CHUNKS = 3  # of the section a "how do I" question's task titles, the chunks an answer reads
 SIGNPOST_DROP = 0.3
 
 
@@ -72,16 +74,27 @@ def names_subject_in_path(hit: Fused, wanted: list[str]) -> bool:
     return set(wanted) <= section or (wanted[-1] in section and set(wanted) <= section | above)
 
 
-def naming_rank(hit: Fused, wanted: list[str]) -> tuple[int, int, int, int]:
-    """How closely a section names the subject, best first: its heading is the subject itself, then holds
-    all its words, then opens with it; then fewer other words in the heading."""
+def naming_rank(hit: Fused, wanted: list[str], subject: str = "") -> tuple[int, int, int, int, int]:
+    """How closely a section names the subject, best first: its heading is the subject as written (case and
+    marks aside: "Who This Book Is For", not "How to Use This Book", though both have one content word),
+    then has the subject's words and no other, then holds all its words, then opens with it; then fewer
+    other words in the heading."""
     section = set(terms(hit.passage.section or ""))
     return (
+        not subject or _written(hit.passage.section or "") != _written(subject),
         section != set(wanted),
         not set(wanted) <= section,
         not opens_with(hit, wanted[-1:]),
         len(section - set(wanted)),
     )
+
+
+def _written(text: str) -> list[str]:
+    """A heading's or subject's words as written, lower-cased, without a step's leading number."""
+    found = [w.lower() for w in words(text)]
+    while found and found[0].replace(".", "").isdigit():
+        found = found[1:]
+    return found
 
 
 def opens_with(hit: Fused, head: list[str]) -> bool:
@@ -101,8 +114,15 @@ class SearchAgent:
         results = [await self._search(part, k, flt, preference) for part in parts]
         if len(parts) == 1:
             hits, evidence, used = results[0]
+            named = terms(question.subject) if question.subject else list(question.terms)
             if question.subject:
                 hits = await self._definition_first(question.subject, hits, k, flt, preference)
+            elif asks_how_to(question.text):
+                hits = await self._task_first(question, hits, k, flt, preference)
+            if hits and (question.subject or asks_how_to(question.text)) and titles(hits[0].passage.section, named):
+                # Every word the student asked about is a heading of the book: it covers the question,
+                # however little the section's text resembles its wording.
+                evidence = max(evidence, self.threshold)
             return Found(hits, evidence, [Part(question.text, hits, evidence, used)])
         merged: list[Fused] = []
         seen: set[str] = set()
@@ -128,18 +148,44 @@ class SearchAgent:
         wanted = terms(subject)
         # No cap per file: the defining passage is often one more chunk of the chapter that mentions X most.
         by_subject = await self.retrieval.search(subject, DEFINITION_CANDIDATES, flt, DEFINITION_CANDIDATES, preference)
-        pool = [*hits, *by_subject.hits]
+        # And the sections the book titles with the subject, which neither search may have ranked.
+        titled = await self.retrieval.named_sections(tuple(wanted), subject, flt, preference)
+        pool = [*hits, *by_subject.hits, *titled]
         # A section the subject names ("### Strategy 1: Domain Randomization", or "Topics" in a chapter on
         # "ROS2" for "a ROS 2 topic") first, one that opens with the subject before one that does not; then a
         # sentence that defines it.
         named = [(i, hit) for i, hit in enumerate(pool) if names_subject_in_path(hit, wanted)]
         if named:
-            _, hit = min(named, key=lambda pair: (naming_rank(pair[1], wanted), pair[0]))
+            _, hit = min(named, key=lambda pair: (naming_rank(pair[1], wanted, subject), pair[0]))
             return [hit, *(h for h in hits if h.id != hit.id)][:k]
         for hit in pool:
             if any(defines(sentence, wanted) for sentence in sentences_of(hit.passage.content)):
                 return [hit, *(h for h in hits if h.id != hit.id)][:k]
         return hits
+
+    async def _task_first(
+        self, question: Question, hits: list[Fused], k: int, flt: SearchFilter, preference: Preference | None
+    ) -> list[Fused]:
+        """The section the book titles with the task ("6 Source the overlay" for "how do I source the
+        overlay?"), first: a tutorial's step says in its heading what it does, while its text and code may
+        use none of the question's words."""
+        titled = await self.retrieval.named_sections(question.terms, question.text, flt, preference)
+        if not titled:
+            return hits
+        found = {h.id for h in hits}
+        # The heading as the student wrote the task ("Launch talker node"), then one the search found too.
+        task = _written(question.text)
+        top = min(
+            titled,
+            key=lambda t: (
+                task[-len(_written(t.passage.section or "")) :] != _written(t.passage.section or ""),
+                t.id not in found,
+            ),
+        )
+        # A step often runs over several chunks, its commands after the prose that opens it.
+        steps = [top, *await self.retrieval.rest_of_section(top, SECTION_CHUNKS - 1)]
+        chosen = {h.id for h in steps}
+        return [*steps, *(h for h in hits if h.id not in chosen)][:k]
 
     async def _search(
         self, question: Question, k: int, flt: SearchFilter, preference: Preference | None = None

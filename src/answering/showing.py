@@ -19,6 +19,8 @@ from src.kit.linear import LinearPattern
 from src.kit.text import sentences_of, terms
 from src.retrieval.blocks import SHOWN_KINDS, Block, blocks_of
 from src.retrieval.fusion import Fused
+from src.retrieval.outline import titles
+from src.retrieval.passage import Passage
 
 MAX_LIST_ITEMS = 8
 MAX_TABLE_ROWS = 10
@@ -157,6 +159,8 @@ def task_block(question_terms: tuple[str, ...], hits: list[Fused], weights: dict
         if hit.passage.kind != "book":
             continue
         heading = set(terms(" ".join(hit.passage.heading_path) or hit.passage.section or ""))
+        # A section the task titles ("Generating the Docker Image") is the task: its heading counts in full.
+        titled = titles(hit.passage.section, question_terms)
         blocks = blocks_of(hit.passage.content)
         for k, block in enumerate(blocks):
             if block.kind != "code" or not block.text.strip():
@@ -165,7 +169,7 @@ def task_block(question_terms: tuple[str, ...], hits: list[Fused], weights: dict
             # The sentence right after a block often says what it did ("... returns the active topics").
             after = blocks[k + 1] if k + 1 < len(blocks) and blocks[k + 1].kind == "paragraph" else None
             said_after = (sentences_of(after.source) or [""])[0] if after else ""
-            held = set(terms(f"{lead or ''}\n{block.text}\n{said_after}"))
+            held = set(terms(f"{lead or ''}\n{block.text}\n{said_after}")) | (heading if titled else set())
             score = _share(held, heading, weight) + (SHELL_BONUS if (block.language or "text") in SHELL else 0.0)
             score -= RANK_COST * rank + ORDER_COST * sum(b.kind == "code" for b in blocks[:k])
             shown = Shown(rank, block, lead)
@@ -189,16 +193,37 @@ def task_blocks(question_terms: tuple[str, ...], hits: list[Fused], weights: dic
     if best is None:
         return []
     passage = hits[best.rank].passage
-    code = [b for b in blocks_of(passage.content) if b.kind == "code" and b.text.strip()]
+    # The section's chunks among the passages found, in the book's order: a step's commands may follow
+    # the prose that opens it in the next chunk.
+    section = sorted(
+        (rank for rank, hit in enumerate(hits) if _same_section(hit.passage, passage)),
+        key=lambda rank: hits[rank].passage.position or 0,
+    )
+    code: list[tuple[int, Block]] = []
+    for rank in section:
+        for b in blocks_of(hits[rank].passage.content):
+            # A block the section repeats (the same command under each system's tab) is shown once.
+            if b.kind == "code" and b.text.strip() and all(b.text != seen.text for _, seen in code):
+                code.append((rank, b))
     heading = set(terms(passage.section or ""))
     weight = _weight(question_terms, weights)
     if len(code) < 2 or _share(heading, set(), weight) < TASK_MATCH:
         return [best]
     # The section is the task: its steps in the book's order, the one that matches best among them.
     steps = code[:MAX_TASK_BLOCKS]
-    if best.block not in steps:
-        steps = [*steps[: MAX_TASK_BLOCKS - 1], best.block]
-    return [best if block == best.block else Shown(best.rank, block, lead_sentence(block)) for block in steps]
+    if all(best.block.text != block.text for _, block in steps):
+        steps = [*steps[: MAX_TASK_BLOCKS - 1], (best.rank, best.block)]
+    return [
+        best if block.text == best.block.text else Shown(rank, block, lead_sentence(block)) for rank, block in steps
+    ]
+
+
+def _same_section(one: Passage, other: Passage) -> bool:
+    return one.kind == other.kind == "book" and (one.source_file, one.heading_path, one.section) == (
+        other.source_file,
+        other.heading_path,
+        other.section,
+    )
 
 
 def _best_group(block: Block, weight: dict[str, float], heading: set[str]) -> tuple[int, int] | None:

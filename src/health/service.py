@@ -18,6 +18,7 @@ from sqlalchemy import text
 from src.db.migrations import schema_state
 from src.health.deps import Probed
 from src.kit.metrics import READY
+from src.retrieval.passage import PASSAGE_FORMAT
 from src.retrieval.store.base import VectorStoreUnavailable
 
 CHECK_TIMEOUT = 2.0
@@ -58,6 +59,20 @@ async def _vector_store(probed: Probed) -> dict[str, Any]:
     }
 
 
+async def _passages(probed: Probed) -> dict[str, Any]:
+    """The passage format of what is stored: chunks written before the current one answer as they were
+    indexed, without the blocks (code, tables, figures) it keeps, until the book is re-indexed."""
+    if probed.outline is None or probed.cache is None:
+        return {"format": PASSAGE_FORMAT}
+    version = await probed.cache.index_version()
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            older, chunks = await to_thread.run_sync(probed.outline.older_format, version)
+    except (VectorStoreUnavailable, TimeoutError) as exc:
+        return {"format": PASSAGE_FORMAT, "error": type(exc).__name__}
+    return {"format": PASSAGE_FORMAT, "chunks": chunks, "older_format_chunks": older, "reindex_needed": older > 0}
+
+
 async def _cache(probed: Probed) -> dict[str, Any]:
     if not probed.redis.configured:
         return {"status": "up", "backend": "in-process"}
@@ -72,6 +87,8 @@ async def services(probed: Probed, required_only: bool = False) -> dict[str, dic
         database, vector_store = await asyncio.gather(_database(probed), _vector_store(probed))
         return {"database": database, "vector_store": vector_store}
     database, vector_store, cache = await asyncio.gather(_database(probed), _vector_store(probed), _cache(probed))
+    if vector_store["status"] == "up":
+        vector_store["passages"] = await _passages(probed)
     return {
         "database": database,
         "vector_store": vector_store,

@@ -1,5 +1,6 @@
-"""What indexing stores for each chunk: its id (deterministic: uuid5 of the source file, position and
-content hash, so a re-run computes the same ids) and its `Passage`, the only way a payload is written."""
+"""What indexing stores for each chunk: its id (deterministic: uuid5 of the source file, position, content
+hash and passage format, so a re-run computes the same ids, and a release with a new passage format
+rewrites every chunk, keeping its vector) and its `Passage`, the only way a payload is written."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from src.ingestion.chunking import Chunk
 from src.ingestion.document import ParsedDocument
 from src.ingestion.schemas import IndexMetadata
 from src.ingestion.sites import chapter_number_from_path
-from src.retrieval.passage import Passage
+from src.retrieval.passage import PASSAGE_FORMAT, Passage
 
 CHUNK_NAMESPACE = uuid.UUID("6f1c63c8-3f0e-5b9e-9a57-3c1f0d2b7a11")
 
@@ -20,7 +21,7 @@ def content_id_for(source_file: str) -> str:
 
 
 def chunk_id_for(source_file: str, position: int, content_hash: str) -> str:
-    return str(uuid.uuid5(CHUNK_NAMESPACE, f"{source_file}\x00{position}\x00{content_hash}"))
+    return str(uuid.uuid5(CHUNK_NAMESPACE, f"{source_file}\x00{position}\x00{content_hash}\x00{PASSAGE_FORMAT}"))
 
 
 def join_url(url: str | None, anchor: str | None) -> str | None:
@@ -59,6 +60,7 @@ def passages_of(doc: ParsedDocument, chunks: list[Chunk], meta: IndexMetadata) -
             document_type=meta.document_type,
             chapter_number=chapter_number,
             page=c.page,
+            format=PASSAGE_FORMAT,
         )
         out.append((chunk_id_for(meta.source_file, c.position, chunk_hash), passage))
     return out

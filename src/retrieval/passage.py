@@ -14,6 +14,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PassageKind = Literal["book", "selection"]
+# What a stored passage's text keeps. 2: its blocks as Markdown (fenced code with its language, pipe tables,
+# list items, `$$` math, figures), MDX components dropped; 0: an index written before passages had a format.
+PASSAGE_FORMAT = 2
 SELECTION_ID = "selection"  # the chunk id of the student's highlighted passage, as clients have always seen it
 
 
@@ -37,10 +40,11 @@ class Passage:
     token_count: int | None = None
     document_type: str | None = None
     chunk_hash: str = ""  # the chunk's text and document fields, hashed: an unchanged chunk keeps its vector
+    format: int = 0  # PASSAGE_FORMAT when it was stored (0: before formats)
     kind: PassageKind = "book"  # never stored: the selection is not indexed
 
     def to_payload(self) -> dict[str, Any]:
-        """The payload stored with the chunk (the optional chapter number and page only when known)."""
+        """The payload stored with the chunk (the optional chapter number, page and format only when known)."""
         payload: dict[str, Any] = {
             "source_file": self.source_file,
             "content_id": self.content_id,
@@ -60,6 +64,8 @@ class Passage:
             payload["chapter_number"] = self.chapter_number
         if self.page is not None:
             payload["page"] = self.page
+        if self.format:
+            payload["format"] = self.format
         return payload
 
     @classmethod
@@ -82,6 +88,7 @@ class Passage:
             token_count=get("token_count"),
             document_type=get("document_type"),
             chunk_hash=str(get("chunk_hash") or ""),
+            format=int(get("format") or 0),
         )
 
     @classmethod
@@ -99,7 +106,7 @@ class Passage:
         for the selection, the fields that say where it is shown."""
         if self.kind == "selection":
             return {"title": self.title, "section": self.section, "source_file": None, "url": None, "heading_path": []}
-        return {k: v for k, v in self.to_payload().items() if k not in ("content", "chunk_hash")}
+        return {k: v for k, v in self.to_payload().items() if k not in ("content", "chunk_hash", "format")}
 
 
 class Citation(BaseModel):

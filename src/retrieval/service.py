@@ -21,6 +21,7 @@ from src.kit.settings import Settings
 from src.retrieval.batching import QueryBatcher
 from src.retrieval.embedder import Embedder
 from src.retrieval.fusion import Fused, Preference
+from src.retrieval.outline import Outline, admitted
 from src.retrieval.passage import Passage
 from src.retrieval.ranking import Ranker
 from src.retrieval.sparse import SparseEncoder
@@ -28,6 +29,7 @@ from src.retrieval.store.base import SearchFilter, VectorStore
 from src.retrieval.vocabulary import Vocabulary
 
 CANDIDATES_PER_LIST = 60
+SECTION_STEP = 0.001  # the score a section's later chunk is given below the one before it
 
 
 def normalise_question(text: str) -> str:
@@ -61,6 +63,7 @@ class RetrievalService:
         self.cache = cache
         self.ranker = Ranker()
         self.vocabulary = Vocabulary(store, sparse)
+        self.outline = Outline(store)
         self.batcher = QueryBatcher(embedder, settings.query_batch_window_ms)
 
     async def word_facts(
@@ -82,6 +85,56 @@ class RetrievalService:
 
         with stage("vocabulary"):
             return await to_thread.run_sync(look_up)
+
+    async def named_sections(
+        self, wanted: tuple[str, ...], question: str, flt: SearchFilter | None, preference: Preference | None
+    ) -> list[Fused]:
+        """The sections whose heading names exactly `wanted` (`retrieval.outline`), each as its first chunk,
+        inside the filter, best first: the closest in meaning to `question`, the reader's page lifted. Their
+        score is that cosine (plus the lift), on the same scale as a search's dense score."""
+        if not wanted:
+            return []
+        version = await self.cache.index_version()
+        ids = await to_thread.run_sync(self.outline.named, wanted, version)
+        if not ids:
+            return []
+        vector = np.asarray(await self.embed_query(question), dtype=np.float32)
+
+        def read() -> list[Fused]:
+            passages = {h.id: Passage.from_payload(h.payload) for h in self.store.retrieve(list(ids))}
+            vectors = self.store.dense_vectors([cid for cid in ids if cid in passages])
+            found = []
+            for cid, dense in vectors.items():
+                if not admitted(flt or SearchFilter(), passages[cid]):
+                    continue
+                cosine = float(np.dot(vector, np.asarray(dense, dtype=np.float32)))
+                hit = Fused(cid, cosine, cosine, None, passages[cid])
+                lift = preference.lift(hit) if preference is not None else 0.0
+                found.append(replace(hit, score=round(cosine + lift, 6)))
+            return sorted(found, key=lambda h: (-h.score, h.id))
+
+        with stage("headings"):
+            return await to_thread.run_sync(read)
+
+    async def rest_of_section(self, first: Fused, limit: int) -> list[Fused]:
+        """Up to `limit` chunks that follow `first` (a section's first chunk) in its section, in the book's
+        order, each scored just under it."""
+        version = await self.cache.index_version()
+        ids = (await to_thread.run_sync(self.outline.rest_of_section, first.id, version))[:limit]
+        if not ids:
+            return []
+        found = {h.id: h for h in await to_thread.run_sync(self.store.retrieve, list(ids))}
+        return [
+            Fused(
+                cid,
+                round(first.score - SECTION_STEP * (n + 1), 6),
+                None,
+                None,
+                Passage.from_payload(found[cid].payload),
+            )
+            for n, cid in enumerate(ids)
+            if cid in found
+        ]
 
     async def embed_query(self, question: str) -> list[float]:
         key = hashlib.sha256(normalise_question(question).encode()).hexdigest()

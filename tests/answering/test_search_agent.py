@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from src.answering.question import Question
 from src.answering.search_agent import SearchAgent, for_answer
+from src.kit.text import terms
 from src.retrieval.fusion import Fused, Preference
 from src.retrieval.passage import Passage
 from src.retrieval.service import SearchResult
@@ -26,11 +27,23 @@ def passage(chunk: str, section: str, content: str = "", score: float = 0.5) -> 
 
 
 class HandMadeSearch:
-    """A stand-in for RetrievalService.search: each query's passages and evidence are given."""
+    """A stand-in for RetrievalService's searches: each query's passages and evidence are given, and the
+    sections the book titles with some words (none unless given)."""
 
-    def __init__(self, answers: dict[str, tuple[list[Fused], float]]) -> None:
+    def __init__(
+        self, answers: dict[str, tuple[list[Fused], float]], titled: dict[tuple[str, ...], list[Fused]] | None = None
+    ) -> None:
         self.answers = answers
+        self.titled = titled or {}
         self.asked: list[str] = []
+
+    async def named_sections(
+        self, wanted: tuple[str, ...], question: str, flt: SearchFilter | None, preference: Preference | None
+    ) -> list[Fused]:
+        return self.titled.get(wanted, [])
+
+    async def rest_of_section(self, first: Fused, limit: int) -> list[Fused]:
+        return []
 
     async def search(
         self,
@@ -45,9 +58,11 @@ class HandMadeSearch:
         return SearchResult(hits[:k], evidence, 0.0)
 
 
-def agent(answers: dict[str, tuple[list[Fused], float]]) -> tuple[SearchAgent, HandMadeSearch]:
-    search = HandMadeSearch(answers)
-    return SearchAgent(search, THRESHOLD), search  # type: ignore[arg-type]  # the stand-in has the one method used
+def agent(
+    answers: dict[str, tuple[list[Fused], float]], titled: dict[tuple[str, ...], list[Fused]] | None = None
+) -> tuple[SearchAgent, HandMadeSearch]:
+    search = HandMadeSearch(answers, titled)
+    return SearchAgent(search, THRESHOLD), search  # type: ignore[arg-type]  # the stand-in has the methods used
 
 
 async def test_a_compound_question_is_searched_part_by_part_and_interleaved() -> None:
@@ -78,6 +93,33 @@ async def test_the_passage_whose_heading_names_the_subject_comes_first() -> None
     finder, search = agent({"What is a digital twin?": (mentions, 0.6), "digital twin": ([defining], 0.5)})
     found = await finder.find(Question.parse("What is a digital twin?"), 2, SearchFilter())
     assert "digital twin" in search.asked and [h.id for h in found.hits] == ["d", "m1"]
+
+
+async def test_a_section_the_book_titles_with_the_subject_comes_first_though_no_search_found_it() -> None:
+    mentions = [passage("m1", "Cross-Entropy Revisited", score=0.9), passage("m2", "Joint Entropy", score=0.8)]
+    titled = passage("e", "Entropy", "Shannon measured information in bits.", score=0.3)
+    finder, _ = agent({"what is entropy": (mentions, 0.6), "entropy": (mentions, 0.6)}, {("entropi",): [titled]})
+    found = await finder.find(Question.parse("what is entropy"), 2, SearchFilter())
+    assert [h.id for h in found.hits] == ["e", "m1"]
+
+
+async def test_a_how_to_opens_with_the_step_titled_as_the_student_wrote_the_task() -> None:
+    found_by_search = [passage("x", "Sensors", score=0.3)]
+    # Both headings have the task's words; the one written as the student wrote it comes first.
+    titled = [passage("a", "Launch the talker node", score=0.5), passage("b", "2 Launch talker node", score=0.4)]
+    question = "How do I launch talker node?"
+    finder, _ = agent({question: (found_by_search, 0.2)}, {tuple(terms(question)): titled})
+    found = await finder.find(Question.parse(question), 3, SearchFilter())
+    assert [h.id for h in found.hits] == ["b", "x"]
+    # Every word of the task is a heading of the book: the book covers it, however weak the search was.
+    assert found.evidence == THRESHOLD
+
+
+async def test_a_how_to_no_heading_names_keeps_the_searchs_evidence() -> None:
+    question = "How do I bake bread?"
+    finder, _ = agent({question: ([passage("x", "Sensors", score=0.2)], 0.2)})
+    found = await finder.find(Question.parse(question), 3, SearchFilter())
+    assert [h.id for h in found.hits] == ["x"] and found.evidence == 0.2
 
 
 def test_signposts_go_down_and_a_heading_naming_the_question_comes_up() -> None:

@@ -177,3 +177,14 @@ def test_chunks_of_source_and_stored_vectors(store: VectorStore, encoders) -> No
     vectors = store.dense_vectors([items[0].id, "00000000-0000-0000-0000-000000000000"])
     assert list(vectors) == [items[0].id]
     assert sum(a * b for a, b in zip(vectors[items[0].id], items[0].dense, strict=True)) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_payloads_reads_every_chunk_with_the_fields_asked(store: VectorStore, encoders) -> None:
+    items = chunks(encoders)
+    store.upsert(items)
+    read = store.payloads(["source_file", "position"])
+    assert sorted(h.id for h in read) == sorted(c.id for c in items)
+    by_id = {h.id: h.payload for h in read}
+    for c in items:
+        # Only the fields asked: no text travels for a whole-index read.
+        assert by_id[c.id] == {"source_file": c.payload["source_file"], "position": c.payload["position"]}

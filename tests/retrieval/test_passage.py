@@ -5,7 +5,7 @@ carry the fields asked for, and the query cache keeps the shape it had."""
 from __future__ import annotations
 
 from src.retrieval.fusion import Fused
-from src.retrieval.passage import Passage
+from src.retrieval.passage import PASSAGE_FORMAT, Passage
 from src.retrieval.schemas import RetrievedContext, to_context
 
 STORED = {
@@ -70,3 +70,11 @@ def test_the_query_cache_keeps_its_shape() -> None:
     cached = hit.to_json()
     assert cached == {"id": "c1", "score": 0.5, "dense_score": 0.4, "sparse_score": 2.0, "payload": STORED}
     assert Fused.from_json(cached) == hit
+
+
+def test_a_passage_indexed_now_carries_its_format_and_one_stored_before_formats_reads_as_format_0() -> None:
+    assert Passage.from_payload(STORED).format == 0
+    current = Passage.from_payload({**STORED, "format": PASSAGE_FORMAT})
+    assert current.format == PASSAGE_FORMAT and current.to_payload()["format"] == PASSAGE_FORMAT
+    # Clients never see it: it says how the index was written, not where the passage is.
+    assert "format" not in current.metadata()

@@ -87,6 +87,11 @@ class VectorStore(Protocol):
 
     def ids_for_source(self, source_file: str) -> set[str]: ...
 
+    def payloads(self, fields: list[str]) -> list[Hit]:
+        """Every stored chunk's id with those payload fields (score 0), in no set order: a whole-index read
+        for what is built once per index version (the headings)."""
+        ...
+
     def dense_vectors(self, ids: list[str]) -> dict[str, list[float]]:
         """Stored dense vectors by id (ids not stored are left out)."""
         ...

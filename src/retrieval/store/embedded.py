@@ -137,17 +137,21 @@ class EmbeddedStore(SourceLookups):
 
     def chunks_of_source(self, source_file: str) -> dict[str, str]:
         flt = qe.Filter(must=[qe.FieldCondition(key="source_file", match=qe.MatchValue(source_file))])
-        found: dict[str, str] = {}
+        return chunk_hashes(self._scroll(flt, ["chunk_hash"]))
+
+    def payloads(self, fields: list[str]) -> list[Hit]:
+        return [Hit(str(r.id), 0.0, dict(r.payload or {})) for r in self._scroll(None, fields)]
+
+    def _scroll(self, flt: qe.Filter | None, fields: list[str]) -> list[Any]:
+        records: list[Any] = []
         offset: Any = None
         while True:
-            records, offset = self._shard.scroll(
-                qe.ScrollRequest(
-                    offset=offset, limit=_SCROLL_PAGE, filter=flt, with_payload=["chunk_hash"], with_vector=False
-                )
+            page, offset = self._shard.scroll(
+                qe.ScrollRequest(offset=offset, limit=_SCROLL_PAGE, filter=flt, with_payload=fields, with_vector=False)
             )
-            found.update(chunk_hashes(records))
-            if offset is None or not records:
-                return found
+            records.extend(page)
+            if offset is None or not page:
+                return records
 
     def dense_vectors(self, ids: list[str]) -> dict[str, list[float]]:
         return dense_by_id(self._shard.retrieve(list(ids), with_payload=False, with_vector=[DENSE])) if ids else {}

@@ -144,21 +144,27 @@ class ServerStore(SourceLookups):
 
     def chunks_of_source(self, source_file: str) -> dict[str, str]:
         flt = models.Filter(must=[models.FieldCondition(key="source_file", match=models.MatchValue(value=source_file))])
-        found: dict[str, str] = {}
+        return chunk_hashes(self._scroll(flt, ["chunk_hash"]))
+
+    def payloads(self, fields: list[str]) -> list[Hit]:
+        return [Hit(str(r.id), 0.0, dict(r.payload or {})) for r in self._scroll(None, fields)]
+
+    def _scroll(self, flt: models.Filter | None, fields: list[str]) -> list[Any]:
+        records: list[Any] = []
         offset: Any = None
         while True:
-            records, offset = self._call(
+            page, offset = self._call(
                 self.client.scroll,
                 self.collection,
                 scroll_filter=flt,
                 limit=_SCROLL_PAGE,
                 offset=offset,
-                with_payload=["chunk_hash"],
+                with_payload=fields,
                 with_vectors=False,
             )
-            found.update(chunk_hashes(records))
-            if offset is None or not records:
-                return found
+            records.extend(page)
+            if offset is None or not page:
+                return records
 
     def dense_vectors(self, ids: list[str]) -> dict[str, list[float]]:
         return (
