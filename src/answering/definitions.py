@@ -43,9 +43,8 @@ _DEFINING_VERB = re.compile(
 _ALSO_KNOWN = re.compile(r"\b(also known as|also called|known as|or simply|abbreviated|short for)\b", re.I)
 # From the first space of a run only (`(?<!\s)`, possessive `\s++`): from every space of it, a subject
 # of spaces would cost the square of its length.
-_CONTEXT = re.compile(
-    r"(?<!\s)\s++in\s++(?:rust|ros ?2|robotics|robots|humanoid robots|physical ai|deep learning)$", re.I
-)
+# "X in Rust", "X in deep learning models": the field X is asked about in, up to three words, is not X.
+_CONTEXT = re.compile(r"(?<!\s)\s++in\s++(?:the\s++)?[\w.+#-]++(?:\s++[\w.+#-]++){0,2}$", re.I)
 _PURPOSE = re.compile(r"(?<!\s)\s++(?:used for|good for|used|for|about|all about)$", re.I)
 MAX_SUBJECT_TERMS = 6
 # A definition names its subject in a sentence's first words: what is read of a sentence for it, in

@@ -13,7 +13,7 @@ from src.answering.question import Question
 from src.answering.showing import asks_how_to, task_block
 from src.kit.text import marked_sentences, sentences_of, terms, words
 from src.retrieval.fusion import Fused, Preference
-from src.retrieval.outline import titles
+from src.retrieval.outline import titles, words_key
 from src.retrieval.service import RetrievalService
 from src.retrieval.store.base import SearchFilter
 
@@ -114,12 +114,16 @@ class SearchAgent:
         results = [await self._search(part, k, flt, preference) for part in parts]
         if len(parts) == 1:
             hits, evidence, used = results[0]
-            named = terms(question.subject) if question.subject else list(question.terms)
+            named = [list(question.terms), *([terms(question.subject)] if question.subject else [])]
             if question.subject:
-                hits = await self._definition_first(question.subject, hits, k, flt, preference)
+                hits = await self._definition_first(question, hits, k, flt, preference)
             elif asks_how_to(question.text):
                 hits = await self._task_first(question, hits, k, flt, preference)
-            if hits and (question.subject or asks_how_to(question.text)) and titles(hits[0].passage.section, named):
+            if (
+                hits
+                and (question.subject or asks_how_to(question.text))
+                and any(titles(hits[0].passage.section, words) for words in named)
+            ):
                 # Every word the student asked about is a heading of the book: it covers the question,
                 # however little the section's text resembles its wording.
                 evidence = max(evidence, self.threshold)
@@ -140,12 +144,21 @@ class SearchAgent:
         )
 
     async def _definition_first(
-        self, subject: str, hits: list[Fused], k: int, flt: SearchFilter, preference: Preference | None
+        self, question: Question, hits: list[Fused], k: int, flt: SearchFilter, preference: Preference | None
     ) -> list[Fused]:
         """The passage where the book defines the subject, first: searched for by the subject alone when
         the question's own results do not hold it (a chapter that mentions X often can outrank the
         one sentence that says what X is)."""
+        subject = question.subject or ""
         wanted = terms(subject)
+        # A section titled with all the question's words ("Dropout in Practice" for "explain dropout in
+        # practice") is more precise than one titled with the subject alone ("Dropout").
+        if words_key(question.terms) != words_key(wanted):
+            whole = await self.retrieval.named_sections(question.terms, question.text, flt, preference)
+            if whole:
+                found = {h.id for h in hits}
+                top = min(whole, key=lambda t: t.id not in found)
+                return [top, *(h for h in hits if h.id != top.id)][:k]
         # No cap per file: the defining passage is often one more chunk of the chapter that mentions X most.
         by_subject = await self.retrieval.search(subject, DEFINITION_CANDIDATES, flt, DEFINITION_CANDIDATES, preference)
         # And the sections the book titles with the subject, which neither search may have ranked.

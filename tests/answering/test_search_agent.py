@@ -103,6 +103,17 @@ async def test_a_section_the_book_titles_with_the_subject_comes_first_though_no_
     assert [h.id for h in found.hits] == ["e", "m1"]
 
 
+async def test_a_section_titled_with_all_the_questions_words_beats_one_titled_with_the_subject() -> None:
+    question = "Can you explain dropout in practice?"
+    dropout = passage("d", "Dropout", "Dropout zeroes activations at random.", score=0.6)
+    in_practice = passage("p", "Dropout in Practice", "In practice we apply dropout after each layer.", score=0.3)
+    titled = {tuple(terms(question)): [in_practice], tuple(terms("dropout")): [dropout]}
+    finder, _ = agent({question: ([dropout], 0.6), "dropout": ([dropout], 0.6)}, titled)
+    found = await finder.find(Question.parse(question), 2, SearchFilter())
+    assert Question.parse(question).subject == "dropout"
+    assert [h.id for h in found.hits] == ["p", "d"]
+
+
 async def test_a_how_to_opens_with_the_step_titled_as_the_student_wrote_the_task() -> None:
     found_by_search = [passage("x", "Sensors", score=0.3)]
     # Both headings have the task's words; the one written as the student wrote it comes first.

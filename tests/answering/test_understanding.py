@@ -70,6 +70,10 @@ def test_examples_under_an_examples_label_are_the_list_items() -> None:
         ("explain this", None),
         ("can you explain it in simpler terms?", None),
         ("explain how a PID controller works", None),
+        # The field a term is asked about in is not part of it, whatever the field.
+        ("What is a monad in Haskell?", "monad"),
+        ("what is backpropagation in deep neural networks", "backpropagation"),
+        ("What are lifetimes in the Rust language?", "lifetimes"),
     ],
 )
 def test_definition_questions_and_their_subject(question: str, subject: str | None) -> None:
