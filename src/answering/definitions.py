@@ -53,6 +53,11 @@ HEAD_CHARS = 400
 MARK_CHARS = 200
 
 
+def without_field(subject: str) -> str:
+    """A subject without the field it is asked about in ("a monad in Haskell" -> "a monad")."""
+    return _CONTEXT.sub("", subject)
+
+
 def definition_subject(question: str) -> str | None:
     """The term a definition question asks about, or None when it is not one."""
     # One space between words: the patterns' `\s*` and `\s+` around the subject then never split a run.
@@ -60,7 +65,7 @@ def definition_subject(question: str) -> str | None:
     for pattern in _ASKS_DEFINITION:
         match = pattern.match(question)
         if match:
-            subject = _PURPOSE.sub("", _CONTEXT.sub("", match["subject"].strip(" .,'\"`")))
+            subject = _PURPOSE.sub("", without_field(match["subject"].strip(" .,'\"`")))
             if not subject or _NOT_A_TERM.match(subject) or not 1 <= len(terms(subject)) <= MAX_SUBJECT_TERMS:
                 return None
             return subject

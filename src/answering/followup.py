@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from src.answering.definitions import definition_subject
+from src.answering.definitions import definition_subject, without_field
 from src.answering.question import Question
 from src.kit.text import squeezed, terms, words
 from src.retrieval.passage import Citation
@@ -90,9 +90,6 @@ _TOPIC = re.compile(
 )
 
 
-_TOPIC_CONTEXT = re.compile(r"(?<!\s)\s++in\s++(?:rust|ros ?2|robotics|robots)$", re.I)  # from a run's first space only
-
-
 def topic_of(question: str) -> str | None:
     """What a question is about, when it says so plainly: the X of "what is X?", "what does X do?",
     "how does X work?", "what is X for?"."""
@@ -103,7 +100,7 @@ def topic_of(question: str) -> str | None:
     topic = next((g for g in match.groups() if g), None) if match else None
     if not topic:
         return None
-    topic = _TOPIC_CONTEXT.sub("", topic.strip())
+    topic = without_field(topic.strip())
     return topic if len(terms(topic)) <= MAX_TOPIC_TERMS else None
 
 

@@ -142,6 +142,9 @@ def test_follow_ups_are_made_standalone() -> None:
         Question.parse("how do i pick the gains for it"), [PastTurn("How does a PID controller work?")]
     ).question
     assert carried == "how do i pick the gains for a PID controller"
+    # The field the topic was asked about in is not carried as part of it, whatever the field.
+    haskell = [PastTurn("What is a monad in Haskell?")]
+    assert resolve(Question.parse("why does it matter?"), haskell).question == "why does monad matter?"
     # A question that stands on its own is left alone, so a change of topic is not held to the old one.
     assert resolve(Question.parse("What is a string slice in Rust?"), zmp).follow_up is False
     # The topic is the student's text, backslashes and all (not a template: "\p" was a regex error, a 500).
