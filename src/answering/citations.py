@@ -10,6 +10,8 @@ from src.answering.showing import AnswerBlock
 from src.retrieval.passage import Citation
 
 MARK = re.compile(r"\[(\d+)\]")
+# What a model writes for two passages at once as well: "[1, 3]", "[1,3]", "[1; 3]".
+_MARKS = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _PIECE = re.compile(r"[^\[]*?\[\d+\]\s*|.+$", re.S)  # up to a mark and the spaces after it, or the rest
 _CITED_SENTENCE = re.compile(r"[^\[]*?\[\d+\]|.+$", re.S)
 
@@ -26,12 +28,12 @@ class Composed:
 
 
 def marks(text: str) -> list[int]:
-    """The citation numbers in `text`, in order (repeats kept)."""
-    return [int(n) for n in MARK.findall(text)]
+    """The citation numbers in `text`, in order (repeats kept); "[1, 3]" cites 1 and 3."""
+    return [int(n) for group in _MARKS.findall(text) for n in re.split(r"\s*[,;]\s*", group)]
 
 
 def unmarked(text: str) -> str:
-    return MARK.sub("", text)
+    return _MARKS.sub("", text)
 
 
 def pieces(answer: str) -> list[str]:

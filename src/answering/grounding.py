@@ -18,10 +18,18 @@ from src.kit.text import clean_sentence, sentences_of, terms
 MIN_SUPPORT = 0.7
 MIN_WORDS = 5
 _NUMBER = re.compile(r"\b\d+(?:[.,]\d+)?\b")
-# A finished sentence: end punctuation with any citations around it, then whitespace (the match takes that
-# one whitespace character: RE2 has no lookahead). RE2: under `re`, a run of spaces or of "[1] [1] ..."
-# without a period was read to its end from each of its characters.
-_SENTENCE_END = LinearPattern(r"(?:[.!?](?:\s*\[\d+\])+|(?:\s*\[\d+\])+\s*[.!?]|[.!?])(?:\s|\p{Z})")
+# A finished sentence: end punctuation with any citations around it ("." "[1]." ". [1]" ". [1, 3]"), then
+# whitespace, then the next sentence's first character, which is not a lower-case letter ("e.g. the",
+# "panic! signals" go on) and not a citation still coming. The match takes that character (RE2 has no
+# lookahead), so a sentence is finished only once the next one has begun, whatever the stream's chunks.
+# RE2: under `re`, a run of spaces or of "[1] [1] ..." without a period was read to its end from each of
+# its characters.
+_CITATION = r"\[\d+(?:\s*[,;]\s*\d+)*\]"
+_SENTENCE_END = LinearPattern(
+    rf"(?:[.!?](?:\s*{_CITATION})*|(?:\s*{_CITATION})+\s*[.!?])(?:\s|\p{{Z}})+[^\s\p{{Z}}\[\p{{Ll}}]"
+)
+# Abbreviations a sentence does not end at, though a capital may follow ("e.g. ROS 2", "Fig. 3").
+_ABBREVIATION = re.compile(r"(?:^|[\s(])(?:e\.g|i\.e|etc|vs|cf|fig|figs|eq|no|approx|ch|sec)\.$", re.I)
 
 
 @dataclass(frozen=True)
@@ -38,10 +46,11 @@ def split_finished(buffer: str) -> tuple[list[str], str]:
     done: list[str] = []
     start = 0
     for match in _SENTENCE_END.finditer(buffer):
-        end = match.end() - 1  # the whitespace after a sentence is the next one's
+        end = match.end() - 1  # the next sentence's first character is its own
         piece = buffer[start:end].strip()
-        if piece:
-            done.append(piece)
+        if not piece or _ABBREVIATION.search(piece):
+            continue
+        done.append(piece)
         start = end
     return done, buffer[start:]
 
@@ -68,7 +77,8 @@ def _support(sentence_terms: set[str], numbers: set[str], passage: str) -> tuple
 def check_sentence(sentence: str, shown: dict[int, str], allowed_urls: set[str], question: str = "") -> Checked:
     """Whether the model's `sentence` may be shown; `question` (when given) must share a word with it."""
     cited = tuple(dict.fromkeys(marks(sentence)))
-    body = re.sub(r"\s+([.!?,;:])", r"\1", clean_sentence(unmarked(sentence))).strip()
+    # The space a removed mark leaves before its period goes; " .gitignore" keeps its space.
+    body = re.sub(r"\s+([.!?,;:])(?=\s|$)", r"\1", clean_sentence(unmarked(sentence))).strip()
     body = strip_foreign_links(body, allowed_urls).strip()
     if CANARY.lower() in sentence.lower() or "canary-" in sentence.lower():
         return Checked(body, cited, {}, False, "canary")
