@@ -85,7 +85,10 @@ async def generate(
             if last and buffer.strip():
                 finished, buffer = [*finished, buffer.strip()], ""
             for sentence in finished:
-                checked = await to_thread.run_sync(check_sentence, sentence, shown, allowed, question)
+                # The answer is on topic as a whole: its first sentence shares the question's words, and a
+                # follow-on one ("It was trained on ...") is judged by its support in the passages alone.
+                topic = "" if outcome.kept else question
+                checked = await to_thread.run_sync(check_sentence, sentence, shown, allowed, topic)
                 (outcome.kept if checked.supported else outcome.removed).append(checked)
                 if checked.supported:
                     yield checked, passages

@@ -1,0 +1,58 @@
+"""The model path's checker as a whole answer sees it (`answering.generative`), with a scripted provider
+(a fake standing in for a hosted model, which cannot be reached here) that writes a fixed answer in
+small chunks, as a stream does."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from src.answering.generative import Outcome, generate
+from src.retrieval.fusion import Fused
+from src.retrieval.passage import Passage
+from tests.conftest import make_settings
+
+RT2 = (
+    "RT-2 is a vision-language-action model that outputs robot actions as text tokens. "
+    "It was trained on web-scale image and text data together with robot demonstrations. "
+    "Gazebo simulates rigid bodies and sensors for testing controllers."
+)
+
+
+class ScriptedModel:
+    """A fake model: replays `answer` in chunks of `size` characters."""
+
+    name = "scripted"
+
+    def __init__(self, answer: str, size: int = 3) -> None:
+        self.answer = answer
+        self.size = size
+
+    async def generate(self, messages: list[dict[str, str]], max_tokens: int) -> AsyncIterator[str]:
+        for i in range(0, len(self.answer), self.size):
+            yield self.answer[i : i + self.size]
+
+
+async def kept_and_removed(answer: str, question: str, tmp_path: Path) -> Outcome:
+    settings = make_settings(tmp_path, answer_timeout_seconds=10.0)
+    hit = Fused("c1", 0.9, 0.9, None, Passage(content=RT2, source_file="book/vla.md", section="RT-2"))
+    outcome = Outcome()
+    async for _ in generate(ScriptedModel(answer), settings, question, [hit], outcome):
+        pass
+    return outcome
+
+
+async def test_a_follow_on_sentence_is_judged_with_the_answer_so_far(tmp_path: Path) -> None:
+    answer = (
+        "RT-2 is a vision-language-action model that outputs robot actions as text tokens. [1] "
+        "It was trained on web-scale image and text data together with robot demonstrations. [1]"
+    )
+    outcome = await kept_and_removed(answer, "What is RT-2?", tmp_path)
+    # The second sentence shares no word with the question; the answer it follows does.
+    assert [c.cited for c in outcome.kept] == [(1,), (1,)] and not outcome.removed
+
+
+async def test_an_answer_that_opens_off_the_question_is_still_removed(tmp_path: Path) -> None:
+    answer = "Gazebo simulates rigid bodies and sensors for testing controllers. [1]"
+    outcome = await kept_and_removed(answer, "What is RT-2?", tmp_path)
+    assert not outcome.kept and [c.reason for c in outcome.removed] == ["off-topic"]
