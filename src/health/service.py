@@ -67,9 +67,12 @@ async def _passages(probed: Probed) -> dict[str, Any]:
     version = await probed.cache.index_version()
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):
-            older, chunks = await to_thread.run_sync(probed.outline.older_format, version)
+            counted = await to_thread.run_sync(probed.outline.older_format, version)
     except (VectorStoreUnavailable, TimeoutError) as exc:
         return {"format": PASSAGE_FORMAT, "error": type(exc).__name__}
+    if counted is None:  # the outline of this version is still being read, or the index is too large to read
+        return {"format": PASSAGE_FORMAT, "chunks": None, "older_format_chunks": None, "reindex_needed": None}
+    older, chunks = counted
     return {"format": PASSAGE_FORMAT, "chunks": chunks, "older_format_chunks": older, "reindex_needed": older > 0}
 
 

@@ -16,12 +16,19 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from src.kit.logging import get_logger
 from src.kit.text import terms
 from src.retrieval.passage import PASSAGE_FORMAT, Passage
 from src.retrieval.store.base import SearchFilter, VectorStore
 
+log = get_logger(__name__)
+
 FIELDS = ["source_file", "section", "heading_path", "position", "format"]
 MAX_NAMED = 30  # a heading more sections share than this ("Overview") names nothing in particular
+# Past this many chunks (about 100 books in one index) the outline is not read: its read would hold a few
+# hundred MB and seconds of a worker thread at each re-index; the heading lookup is then off.
+MAX_CHUNKS = 300_000
+BUILD_WAIT_SECONDS = 2.0
 
 # The parts of a heading that name its subject on their own: before a parenthesis ("Topics (Publish-Subscribe)"),
 # after a label's colon ("Strategy 1: Domain Randomization"), and before it ("Nodes: the building blocks").
@@ -37,6 +44,7 @@ class _Index:
     rest: dict[str, tuple[str, ...]]  # a section's first chunk -> its other chunks, in the book's order
     chunks: int
     older: int  # chunks stored in a passage format before PASSAGE_FORMAT
+    skipped: bool = False  # past MAX_CHUNKS: not read
 
 
 def words_key(words: Sequence[str]) -> frozenset[str]:
@@ -56,9 +64,19 @@ def titles(heading: str | None, wanted: Sequence[str]) -> bool:
 
 
 class Outline:
-    def __init__(self, store: VectorStore) -> None:
+    """The outline of the index as of its latest version read. A new version is read in a thread of its
+    own: a question waits for it at most BUILD_WAIT_SECONDS (a book's outline is read in a fraction of a
+    second), and past that is answered with the outline before, so a large index never holds a question
+    up. Past MAX_CHUNKS chunks the outline is not read at all, and names no section."""
+
+    def __init__(
+        self, store: VectorStore, max_chunks: int = MAX_CHUNKS, wait_seconds: float = BUILD_WAIT_SECONDS
+    ) -> None:
         self.store = store
-        self._index: _Index | None = None
+        self.max_chunks = max_chunks
+        self.wait_seconds = wait_seconds
+        self._index = _Index("", {}, {}, 0, 0)
+        self._building: tuple[str, threading.Event] | None = None
         self._lock = threading.Lock()
 
     def named(self, wanted: Sequence[str], version: str) -> tuple[str, ...]:
@@ -71,16 +89,43 @@ class Outline:
         """The chunks of a section after its first (as `named` gives it), in the book's order."""
         return self._current(version).rest.get(first, ())
 
-    def older_format(self, version: str) -> tuple[int, int]:
-        """(chunks stored before the current passage format, chunks in all)."""
+    def older_format(self, version: str) -> tuple[int, int] | None:
+        """(chunks stored before the current passage format, chunks in all); None while that is not known
+        (the outline of this version is still being read, or the index is past MAX_CHUNKS)."""
         index = self._current(version)
-        return index.older, index.chunks
+        return (index.older, index.chunks) if index.version == version and not index.skipped else None
 
     def _current(self, version: str) -> _Index:
         with self._lock:
-            if self._index is None or self._index.version != version:
-                self._index = _build(self.store, version)
+            if self._index.version == version:
+                return self._index
+            if self._building is None or self._building[0] != version:
+                done = threading.Event()
+                self._building = (version, done)
+                threading.Thread(target=self._build, args=(version, done), name="outline", daemon=True).start()
+            done = self._building[1]
+        done.wait(self.wait_seconds)
+        with self._lock:
             return self._index
+
+    def _build(self, version: str, done: threading.Event) -> None:
+        try:
+            total = self.store.count()
+            if total > self.max_chunks:
+                log.warning("OUTLINE_SKIPPED", chunks=total, max_chunks=self.max_chunks)
+                index = _Index(version, {}, {}, total, 0, skipped=True)
+            else:
+                index = _build(self.store, version)
+        except Exception as exc:  # noqa: BLE001 - a failed read leaves the outline before; the next question retries
+            log.warning("OUTLINE_READ_FAILED", error=type(exc).__name__)
+            with self._lock:
+                self._building = None
+            done.set()
+            return
+        with self._lock:
+            self._index = index
+            self._building = None
+        done.set()
 
 
 def _build(store: VectorStore, version: str) -> _Index:

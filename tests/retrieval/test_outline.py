@@ -3,6 +3,8 @@ read from a real embedded Qdrant shard."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 from src.kit.text import terms
 from src.retrieval.outline import MAX_NAMED, Outline, admitted, heading_keys, words_key
 from src.retrieval.passage import PASSAGE_FORMAT, Passage
-from src.retrieval.store.base import SearchFilter, SparseVec, StoredChunk
+from src.retrieval.store.base import Hit, SearchFilter, SparseVec, StoredChunk
 from src.retrieval.store.embedded import EmbeddedStore
 
 DIMENSIONS = 384
@@ -110,3 +112,46 @@ def test_the_outline_counts_chunks_stored_before_the_current_passage_format(stor
     current = StoredChunk(current.id, current.dense, current.sparse, current.payload | {"format": PASSAGE_FORMAT})
     store.upsert([current, earlier])  # `chunk` writes format 0, as a release before formats did
     assert Outline(store).older_format("v1") == (1, 2)
+
+
+def test_past_its_chunk_limit_the_outline_is_not_read_and_names_nothing(store: EmbeddedStore) -> None:
+    store.upsert([chunk("book/a.md", ("Sensors",), 0), chunk("book/a.md", ("Motors",), 1)])
+    outline = Outline(store, max_chunks=1)
+    assert outline.named(tuple(terms("sensors")), "v1") == ()
+    assert outline.older_format("v1") is None
+
+
+class SlowPayloads:
+    """The real store, with its whole-index read held until the test lets it go (a large index's read)."""
+
+    def __init__(self, store: EmbeddedStore) -> None:
+        self.store = store
+        self.release = threading.Event()
+
+    def count(self) -> int:
+        return self.store.count()
+
+    def payloads(self, fields: list[str]) -> list[Hit]:
+        self.release.wait(10)
+        return self.store.payloads(fields)
+
+
+def test_a_question_never_waits_long_for_a_new_outline(store: EmbeddedStore) -> None:
+    first = chunk("book/a.md", ("Sensors",), 0)
+    store.upsert([first])
+    slow = SlowPayloads(store)
+    slow.release.set()
+    outline = Outline(slow, wait_seconds=0.2)  # type: ignore[arg-type]  # the store's two methods the outline reads
+    assert outline.named(tuple(terms("sensors")), "v1") == (first.id,)
+    slow.release.clear()
+    second = chunk("book/b.md", ("Motors",), 0)
+    store.upsert([second])
+    # The new version is still being read: the outline before answers, then the new one once it is read.
+    assert outline.named(tuple(terms("motors")), "v2") == () and outline.older_format("v2") is None
+    slow.release.set()
+    for _ in range(100):
+        if outline.named(tuple(terms("motors")), "v2"):
+            break
+        time.sleep(0.05)
+    assert outline.named(tuple(terms("motors")), "v2") == (second.id,)
+    assert outline.older_format("v2") == (2, 2)
