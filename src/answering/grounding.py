@@ -18,15 +18,16 @@ from src.kit.text import clean_sentence, sentences_of, terms
 MIN_SUPPORT = 0.7
 MIN_WORDS = 5
 _NUMBER = re.compile(r"\b\d+(?:[.,]\d+)?\b")
-# A finished sentence: end punctuation with any citations around it ("." "[1]." ". [1]" ". [1, 3]"), then
-# whitespace, then the next sentence's first character, which is not a lower-case letter ("e.g. the",
-# "panic! signals" go on) and not a citation still coming. The match takes that character (RE2 has no
-# lookahead), so a sentence is finished only once the next one has begun, whatever the stream's chunks.
-# RE2: under `re`, a run of spaces or of "[1] [1] ..." without a period was read to its end from each of
-# its characters.
+# A finished sentence. With its citation ("zero [1]. ", "zero. [1] ", "[1, 3]"), it ends at the whitespace after
+# it, at once: a model may pause there. With none yet ("zero. "), it ends once the next sentence has begun
+# with a character that is not a lower-case letter ("e.g. the", "panic! signals" go on) and not a citation
+# still coming, so a citation after the period stays with its sentence, whatever the stream's chunks. The
+# match takes that one whitespace or first character (RE2 has no lookahead). RE2: under `re`, a run of
+# spaces or of "[1] [1] ..." without a period was read to its end from each of its characters.
 _CITATION = r"\[\d+(?:\s*[,;]\s*\d+)*\]"
 _SENTENCE_END = LinearPattern(
-    rf"(?:[.!?](?:\s*{_CITATION})*|(?:\s*{_CITATION})+\s*[.!?])(?:\s|\p{{Z}})+[^\s\p{{Z}}\[\p{{Ll}}]"
+    rf"(?:(?:\s*{_CITATION})+\s*[.!?]|[.!?](?:\s*{_CITATION})+)(?:\s|\p{{Z}})"
+    rf"|[.!?](?:\s|\p{{Z}})+[^\s\p{{Z}}\[\p{{Ll}}]"
 )
 # Abbreviations a sentence does not end at, though a capital may follow ("e.g. ROS 2", "Fig. 3").
 _ABBREVIATION = re.compile(r"(?:^|[\s(])(?:e\.g|i\.e|etc|vs|cf|fig|figs|eq|no|approx|ch|sec)\.$", re.I)
@@ -46,7 +47,7 @@ def split_finished(buffer: str) -> tuple[list[str], str]:
     done: list[str] = []
     start = 0
     for match in _SENTENCE_END.finditer(buffer):
-        end = match.end() - 1  # the next sentence's first character is its own
+        end = match.end() - 1  # the whitespace after a sentence, or the next one's first character, is the next one's
         piece = buffer[start:end].strip()
         if not piece or _ABBREVIATION.search(piece):
             continue

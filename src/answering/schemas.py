@@ -122,6 +122,11 @@ class AnswerResponse(BaseModel):
     removed_sentences: int = Field(
         default=0, description="Sentences of the model's answer the grounding checker removed as unsupported"
     )
+    partial: bool = Field(
+        default=False,
+        description="The model's answer is shown in part: sentences the book does not support were left out "
+        "(`removed_sentences`), or it was cut at its time cap",
+    )
     standalone_question: str | None = Field(
         default=None,
         description="A follow-up rewritten to stand alone from the conversation (what was searched); null when the question stood alone",

@@ -41,6 +41,7 @@ class Written:
     provider: str = EXTRACTIVE
     degraded: bool = False  # the model was too slow or failed: the extractive answer stands in
     removed_sentences: int = 0  # the model's sentences the grounding checker removed
+    partial: bool = False  # the model's answer, shown in part: sentences removed, or cut at its time cap
 
     def response(
         self,
@@ -68,6 +69,7 @@ class Written:
             route=route,
             degraded=self.degraded,
             removed_sentences=self.removed_sentences,
+            partial=self.partial and refusal is None,
             refusal=refusal,
         )
 
@@ -149,7 +151,12 @@ class AnswerWriter:
             cited = sorted(citations.values(), key=lambda c: c.id)
             failed = outcome.failure is not None
             yield Written(
-                " ".join(sentences), cited, provider=name, degraded=failed, removed_sentences=len(outcome.removed)
+                " ".join(sentences),
+                cited,
+                provider=name,
+                degraded=failed,
+                removed_sentences=len(outcome.removed),
+                partial=bool(outcome.removed) or outcome.truncated,
             )
         elif outcome.said_not_in_book and not brief.selection_only:
             yield Written(refusal=not_covered([h for h in found.hits if h.passage.kind == "book"]), provider=name)

@@ -98,3 +98,25 @@ def failing_server() -> Iterator[str]:
     """An OpenAI-compatible URL whose every chat request gets HTTP 500."""
     with http_server(_Failing) as url:
         yield url
+
+
+def scripted_handler(answer: str, chunk: int = 4) -> type[BaseHTTPRequestHandler]:
+    """A fake OpenAI-compatible chat endpoint (no hosted model can be reached here): every request is
+    answered with `answer`, streamed as server-sent events `chunk` characters at a time."""
+
+    class _Scripted(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            for i in range(0, len(answer), chunk):
+                delta = {"index": 0, "delta": {"content": answer[i : i + chunk]}, "finish_reason": None}
+                event = {"id": "scripted", "object": "chat.completion.chunk", "created": 0, "model": "scripted"}
+                self.wfile.write(f"data: {json.dumps(event | {'choices': [delta]})}\n\n".encode())
+            self.wfile.write(b"data: [DONE]\n\n")
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    return _Scripted

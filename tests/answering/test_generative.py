@@ -1,6 +1,6 @@
-"""The model path's checker as a whole answer sees it (`answering.generative`), with a scripted provider
-(a fake standing in for a hosted model, which cannot be reached here) that writes a fixed answer in
-small chunks, as a stream does."""
+"""The model path's checker as a whole answer sees it (`answering.generative`), with a scripted model (a
+fake standing in for a hosted model, which cannot be reached here) that writes a fixed answer in small
+chunks, as a stream does: in process, and over real HTTP as an OpenAI-compatible server."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 from src.answering.generative import Outcome, generate
 from src.retrieval.fusion import Fused
 from src.retrieval.passage import Passage
-from tests.conftest import make_settings
+from tests.answering.conftest import http_server, scripted_handler
+from tests.conftest import auth, make_settings, running_app
 
 RT2 = (
     "RT-2 is a vision-language-action model that outputs robot actions as text tokens. "
@@ -56,3 +57,45 @@ async def test_an_answer_that_opens_off_the_question_is_still_removed(tmp_path: 
     answer = "Gazebo simulates rigid bodies and sensors for testing controllers. [1]"
     outcome = await kept_and_removed(answer, "What is RT-2?", tmp_path)
     assert not outcome.kept and [c.reason for c in outcome.removed] == ["off-topic"]
+
+
+SUPPORTED = (
+    "RT-2 is a vision-language-action model that outputs robot actions as text tokens. [1] "
+    "It was trained on web-scale image and text data together with robot demonstrations. [1]"
+)
+PLANTED = " It was trained on 40 million robot demonstrations collected over 9 years. [1]"
+
+
+async def answer_with_model(answer: str, tmp_path: Path) -> dict[str, object]:
+    with http_server(scripted_handler(answer)) as base_url:
+        settings = make_settings(
+            tmp_path,
+            llm_provider="openai",
+            llm_base_url=base_url,
+            llm_model="scripted",
+            llm_api_key="local",
+            answer_timeout_seconds=10.0,
+            cache_answer_ttl_seconds=0,
+        )
+        async with running_app(settings) as (_, client):
+            page = {"content": f"# RT-2\n\n{RT2}\n", "metadata": {"source_file": "book/vla.md"}}
+            indexed = await client.post("/api/v1/index", json=page, headers=auth())
+            assert indexed.status_code == 200, indexed.text
+            response = await client.post("/api/v1/answer", json={"question": "What is RT-2?"})
+            assert response.status_code == 200, response.text
+            body: dict[str, object] = response.json()
+            return body
+
+
+async def test_an_answer_the_checker_cut_down_says_it_is_partial(tmp_path: Path) -> None:
+    body = await answer_with_model(SUPPORTED + PLANTED, tmp_path)
+    assert body["provider"] == "openai" and not body["degraded"]
+    # The invented figures never reach the student, and the answer says something was left out.
+    assert "40 million" not in str(body["answer"]) and "web-scale image" in str(body["answer"])
+    assert body["partial"] is True and body["removed_sentences"] == 1
+
+
+async def test_an_answer_that_reaches_the_student_whole_is_not_partial(tmp_path: Path) -> None:
+    body = await answer_with_model(SUPPORTED, tmp_path)
+    assert body["provider"] == "openai" and body["partial"] is False and body["removed_sentences"] == 0
+    assert str(body["answer"]).count("[1]") == 2

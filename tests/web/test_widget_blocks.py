@@ -85,7 +85,7 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def scripted_stream(prose: list[str], blocks: list[dict[str, Any]]) -> str:
+def scripted_stream(prose: list[str], blocks: list[dict[str, Any]], **done_fields: Any) -> str:
     """The service's response, scripted: the answer is the prose, then each block's Markdown, as segments
     joined by a blank line; each block's event comes before the delta that holds its Markdown."""
     answer = "\n\n".join([*prose, *(b["markdown"] for b in blocks)])
@@ -108,7 +108,7 @@ def scripted_stream(prose: list[str], blocks: list[dict[str, Any]]) -> str:
         "standalone_question": None,
         "refusal": None,
         "blocks": blocks,
-    }
+    } | done_fields
     return "".join([*events, sse("done", done)])
 
 
@@ -141,9 +141,10 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
-def answer_scripted(page: Any, site: Site, prose: list[str], blocks: list[dict[str, Any]]) -> Any:
-    """Open the chapter, script the service's response, ask: the finished answer's element."""
-    page.route(f"{site.url}/api/v1/answer/stream", fulfil_with(scripted_stream(prose, blocks)))
+def answer_scripted(page: Any, site: Site, prose: list[str], blocks: list[dict[str, Any]], **done_fields: Any) -> Any:
+    """Open the chapter, script the service's response (`done_fields` over its final body), ask: the
+    finished answer's element."""
+    page.route(f"{site.url}/api/v1/answer/stream", fulfil_with(scripted_stream(prose, blocks, **done_fields)))
     open_chapter(page, site)
     return ask(page, "How do I see what a humanoid publishes?")
 
@@ -374,6 +375,18 @@ def test_a_turn_stored_before_blocks_reads_as_before(page: Any, site: Site) -> N
 
 
 SOURCES = Path(__file__).parents[2] / "clients" / "widget" / "src"
+
+
+def test_a_partial_model_answer_says_part_of_it_was_left_out(page: Any, site: Site) -> None:
+    """The service's response, scripted: a model's answer the checker cut down (`partial`) says so under it;
+    a whole one says nothing."""
+    answer = answer_scripted(page, site, PROSE, [code(COMMAND, "bash")], partial=True, removed_sentences=1)
+    assert (
+        answer.locator("p.note").text_content()
+        == "Part of the model's answer was left out: the book did not support it."
+    )
+    whole = answer_scripted(page, site, PROSE, [code(COMMAND, "bash")])
+    assert whole.locator("p.note").count() == 0
 
 
 def test_every_language_has_the_words_of_the_blocks() -> None:

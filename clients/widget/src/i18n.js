@@ -49,6 +49,7 @@ export const STRINGS = {
     assistant: "Book assistant",
     shortcut: "Ctrl+/",
     degraded: "Quoted from the book (the model was unavailable).",
+    partial: "Part of the model's answer was left out: the book did not support it.",
     // The book's blocks in an answer (blocks.js); {n} is a count.
     copy: "Copy",
     copyCode: "Copy code",
@@ -112,6 +113,7 @@ export const STRINGS = {
     assistant: "Assistant du livre",
     shortcut: "Ctrl+/",
     degraded: "Cité du livre (le modèle n'était pas disponible).",
+    partial: "Une partie de la réponse du modèle a été retirée : le livre ne l'appuyait pas.",
     copy: "Copier",
     copyCode: "Copier le code",
     copied: "Copié",

@@ -190,7 +190,7 @@ export class Panel {
             this.scroll();
           } else if (event === "done") {
             done = true;
-            Object.assign(turn, { answer: data.answer, citations: data.citations, blocks: data.blocks || [], refusal: data.refusal || null, refused: data.refused, route: data.route, answerId: data.answer_id, degraded: data.degraded });
+            Object.assign(turn, { answer: data.answer, citations: data.citations, blocks: data.blocks || [], refusal: data.refusal || null, refused: data.refused, route: data.route, answerId: data.answer_id, degraded: data.degraded, partial: data.partial });
             this.state.sessionId = data.session_id;
             this.state.turns.push(turn);
             this.store.save(this.state);

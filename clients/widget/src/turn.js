@@ -36,6 +36,7 @@ function answerNode(turn, strings) {
     const sources = sourcesList(turn.citations, strings, base);
     if (sources) answer.append(sources);
     if (turn.degraded) answer.append(el("p", { class: "note", text: strings.degraded }));
+    else if (turn.partial) answer.append(el("p", { class: "note", text: strings.partial }));
   }
   return answer;
 }
