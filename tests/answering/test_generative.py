@@ -11,6 +11,7 @@ from src.answering.generative import Outcome, generate
 from src.retrieval.fusion import Fused
 from src.retrieval.passage import Passage
 from tests.answering.conftest import http_server, scripted_handler
+from tests.answering.test_llm_providers import model_settings
 from tests.conftest import auth, make_settings, running_app
 
 RT2 = (
@@ -68,15 +69,7 @@ PLANTED = " It was trained on 40 million robot demonstrations collected over 9 y
 
 async def answer_with_model(answer: str, tmp_path: Path) -> dict[str, object]:
     with http_server(scripted_handler(answer)) as base_url:
-        settings = make_settings(
-            tmp_path,
-            llm_provider="openai",
-            llm_base_url=base_url,
-            llm_model="scripted",
-            llm_api_key="local",
-            answer_timeout_seconds=10.0,
-            cache_answer_ttl_seconds=0,
-        )
+        settings = model_settings(tmp_path, base_url, 10.0, cache_answer_ttl_seconds=0)
         async with running_app(settings) as (_, client):
             page = {"content": f"# RT-2\n\n{RT2}\n", "metadata": {"source_file": "book/vla.md"}}
             indexed = await client.post("/api/v1/index", json=page, headers=auth())
