@@ -113,6 +113,8 @@ def first_model_sentence(n: int, first_deadline: float) -> dict[str, float]:
             "LLM_BASE_URL": f"http://127.0.0.1:{port}/v1",
             "LLM_MODEL": "smollm2",
             "LLM_API_KEY": "local",
+            "LLM_CONTEXT_TOKENS": "700",  # SmolLM2 behind llama.cpp's server: the small model's budgets
+            "LLM_MAX_TOKENS": "200",
             "ANSWER_TIMEOUT_SECONDS": str(first_deadline),
         }
         data_dir = collection("10k", Embedder())

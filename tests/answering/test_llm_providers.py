@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from src.answering.prompt import CANARY
-from tests.answering.conftest import MODEL_ALIAS
+from tests.answering.conftest import small_model_settings
 from tests.answering.test_answer_stream import events
 from tests.conftest import auth, free_port, make_settings, running_app, shared_path, unavailable
 
@@ -23,15 +23,7 @@ QUESTION = {"question": "What is the Zero Moment Point in bipedal locomotion?"}
 
 
 def model_settings(tmp_path: Path, base_url: str, timeout: float, **extra: Any) -> Any:
-    return make_settings(
-        tmp_path,
-        llm_provider="openai",
-        llm_base_url=base_url,
-        llm_model=MODEL_ALIAS,
-        llm_api_key="local",
-        answer_timeout_seconds=timeout,
-        **extra,
-    )
+    return small_model_settings(tmp_path, base_url, answer_timeout_seconds=timeout, **extra)
 
 
 async def index_chapter(client: httpx.AsyncClient) -> str:

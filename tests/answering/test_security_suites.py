@@ -16,7 +16,7 @@ import pytest
 
 from src.answering.prompt import CANARY, SYSTEM_PROMPT
 from src.kit.text import terms
-from tests.answering.conftest import MODEL_ALIAS
+from tests.answering.conftest import small_model_settings
 from tests.conftest import auth, make_settings, running_app, shared_path
 
 CHAPTER = "docs/01-introduction/index.md"
@@ -88,11 +88,11 @@ def assert_safe(answer: dict[str, Any], planted_instructions: list[str] = ()) ->
 
 @pytest.fixture(params=["extractive", "openai"])
 async def client(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    extra: dict[str, Any] = {}
     if request.param == "openai":
-        url = request.getfixturevalue("llama_server")
-        extra = {"llm_provider": "openai", "llm_base_url": url, "llm_model": MODEL_ALIAS, "llm_api_key": "local"}
-    async with running_app(make_settings(tmp_path, **extra)) as (_, c):
+        settings = small_model_settings(tmp_path, request.getfixturevalue("llama_server"))
+    else:
+        settings = make_settings(tmp_path)
+    async with running_app(settings) as (_, c):
         yield c
 
 
@@ -143,9 +143,7 @@ async def test_the_model_path_holds_without_the_manipulation_route(
     monkeypatch.setattr("src.answering.classify.is_manipulation", lambda message: False)
     monkeypatch.setattr("src.answering.classify.is_off_task", lambda message: False)
     monkeypatch.setattr("src.answering.brief.unmentioned", lambda *args: [])
-    settings = make_settings(
-        tmp_path, llm_provider="openai", llm_base_url=llama_server, llm_model=MODEL_ALIAS, llm_api_key="local"
-    )
+    settings = small_model_settings(tmp_path, llama_server)
     async with running_app(settings) as (_, client):
         await index_planted(client, bipia_instructions())
         reached_the_model = 0

@@ -128,3 +128,12 @@ def test_commented_examples_are_valid_values(clean_env: None, monkeypatch: pytes
     assert settings.vector_store_kind == "qdrant"
     assert settings.database_url and settings.database_url.startswith("postgresql+asyncpg://")
     assert settings.redis_url
+
+
+def test_a_hosted_models_budgets_follow_the_provider_unless_set(clean_env: None) -> None:
+    hosted = Settings(_env_file=None, llm_provider="openai")  # type: ignore[call-arg]
+    assert (hosted.model_context_tokens, hosted.model_max_tokens) == (3000, 600)
+    local = Settings(_env_file=None, llm_provider="local")  # type: ignore[call-arg]
+    assert (local.model_context_tokens, local.model_max_tokens) == (700, 200)
+    chosen = Settings(_env_file=None, llm_provider="openai", llm_context_tokens=900)  # type: ignore[call-arg]
+    assert (chosen.model_context_tokens, chosen.model_max_tokens) == (900, 600)

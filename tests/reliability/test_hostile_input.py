@@ -36,7 +36,7 @@ from src.answering.guardrails import is_creative_request, is_manipulation
 from src.answering.prompt import CANARY, SYSTEM_PROMPT
 from src.db.migrations import run_migrations
 from src.kit.text import terms
-from tests.answering.conftest import MODEL_ALIAS, llama_server  # noqa: F401 - the module-scoped llama.cpp server fixture
+from tests.answering.conftest import llama_server, small_model_settings  # noqa: F401 - the module-scoped llama.cpp server fixture
 from tests.answering.test_security_suites import (
     _BASE64_RUN,
     _URL,
@@ -278,9 +278,7 @@ async def test_openai_provider_gives_hostile_prompts_nothing(
     candidates = [p for p in hostile_prompts() if reaches_the_model(p[1])]
     prompts = spread_sample(candidates, size(3, 60)) + bipia_questions()[: size(1, 6)]
     instructions = bipia_instructions()
-    settings = make_settings(
-        tmp_path, llm_provider="openai", llm_base_url=url, llm_model=MODEL_ALIAS, llm_api_key="local"
-    )
+    settings = small_model_settings(tmp_path, url)
     async with running_app(settings) as (_, client):
         await index_planted(client, instructions)
         tally = await send_all(client, prompts, instructions, "openai")
