@@ -21,6 +21,10 @@ from src.retrieval.fusion import Fused
 
 log = get_logger(__name__)
 
+# What a model may open with that says nothing ("Sure!", "Great question."): removed, but no reason to doubt
+# the rest of its answer.
+OPENING_FILLER = frozenset({"fragment", "empty"})
+
 
 @dataclass
 class Outcome:
@@ -29,7 +33,9 @@ class Outcome:
     kept: list[Checked] = field(default_factory=list)
     removed: list[Checked] = field(default_factory=list)
     said_not_in_book: bool = False
-    failure: str | None = None  # "timeout" or the provider's error; None when the model finished
+    failure: str | None = (
+        None  # "timeout", "opening removed: <why>" or the provider's error; None when the model finished
+    )
     truncated: bool = False  # a stream reached ANSWER_STREAM_MAX_SECONDS after its first sentences
 
 
@@ -92,7 +98,12 @@ async def generate(
                 (outcome.kept if checked.supported else outcome.removed).append(checked)
                 if checked.supported:
                     yield checked, passages
-            if last:
+                elif not outcome.kept and checked.reason not in OPENING_FILLER:
+                    # The answer's opening claim is one the book does not support: the rest is not read, and
+                    # the quoted answer stands in (nothing has been shown yet).
+                    outcome.failure = f"opening removed: {checked.reason}"
+                    break
+            if last or outcome.failure:
                 break
     except TimeoutError:
         if outcome.kept:

@@ -15,7 +15,7 @@ from src.answering.brief import Brief, model_question
 from src.answering.citations import Composed
 from src.answering.deadline import Deadline
 from src.answering.events import CitationEvent, Delta, Writing, whole
-from src.answering.generative import Outcome, generate
+from src.answering.generative import OPENING_FILLER, Outcome, generate
 from src.answering.providers import Provider
 from src.answering.quoting import extractive, found_in, not_covered_parts
 from src.answering.refusals import OFF_TASK, not_covered, not_mentioned, refusal_text
@@ -156,7 +156,8 @@ class AnswerWriter:
                 provider=name,
                 degraded=failed,
                 removed_sentences=len(outcome.removed),
-                partial=bool(outcome.removed) or outcome.truncated,
+                # A removed "Sure!" leaves nothing out; a removed claim does.
+                partial=any(c.reason not in OPENING_FILLER for c in outcome.removed) or outcome.truncated,
             )
         elif outcome.said_not_in_book and not brief.selection_only:
             yield Written(refusal=not_covered([h for h in found.hits if h.passage.kind == "book"]), provider=name)

@@ -92,3 +92,19 @@ async def test_an_answer_that_reaches_the_student_whole_is_not_partial(tmp_path:
     body = await answer_with_model(SUPPORTED, tmp_path)
     assert body["provider"] == "openai" and body["partial"] is False and body["removed_sentences"] == 0
     assert str(body["answer"]).count("[1]") == 2
+
+
+async def test_an_answer_whose_opening_the_book_does_not_support_gives_way_to_the_quoted_answer(
+    tmp_path: Path,
+) -> None:
+    invented = "RT-2 was released in 2031 by a consortium of 40 universities. [1] "
+    body = await answer_with_model(invented + SUPPORTED, tmp_path)
+    # The rest of the model's answer is not read: the book's own sentences stand in, marked degraded.
+    assert body["degraded"] is True and body["provider"] == "extractive"
+    assert "2031" not in str(body["answer"]) and "vision-language-action" in str(body["answer"])
+
+
+async def test_a_filler_opening_does_not_cost_the_models_answer(tmp_path: Path) -> None:
+    body = await answer_with_model("Sure! " + SUPPORTED, tmp_path)
+    assert body["provider"] == "openai" and body["degraded"] is False and "Sure" not in str(body["answer"])
+    assert body["partial"] is False  # a filler opening left out leaves nothing of the answer out
