@@ -97,6 +97,10 @@ def _written(text: str) -> list[str]:
     return found
 
 
+def _ends_with(words_: list[str], tail: list[str]) -> bool:
+    return bool(tail) and words_[-len(tail) :] == tail
+
+
 def opens_with(hit: Fused, head: list[str]) -> bool:
     """Whether the passage's first sentence of prose starts with the subject ("Topics enable ...")."""
     first = next((s for s, from_code in marked_sentences(hit.passage.content) if not from_code), "")
@@ -114,16 +118,13 @@ class SearchAgent:
         results = [await self._search(part, k, flt, preference) for part in parts]
         if len(parts) == 1:
             hits, evidence, used = results[0]
-            named = [list(question.terms), *([terms(question.subject)] if question.subject else [])]
+            how_to = not question.subject and asks_how_to(question.text)
             if question.subject:
                 hits = await self._definition_first(question, hits, k, flt, preference)
-            elif asks_how_to(question.text):
+            elif how_to:
                 hits = await self._task_first(question, hits, k, flt, preference)
-            if (
-                hits
-                and (question.subject or asks_how_to(question.text))
-                and any(titles(hits[0].passage.section, words) for words in named)
-            ):
+            named = [list(question.terms), *([terms(question.subject)] if question.subject else [])]
+            if hits and (question.subject or how_to) and any(titles(hits[0].passage.section, w) for w in named):
                 # Every word the student asked about is a heading of the book: it covers the question,
                 # however little the section's text resembles its wording.
                 evidence = max(evidence, self.threshold)
@@ -188,13 +189,7 @@ class SearchAgent:
         found = {h.id for h in hits}
         # The heading as the student wrote the task ("Launch talker node"), then one the search found too.
         task = _written(question.text)
-        top = min(
-            titled,
-            key=lambda t: (
-                task[-len(_written(t.passage.section or "")) :] != _written(t.passage.section or ""),
-                t.id not in found,
-            ),
-        )
+        top = min(titled, key=lambda t: (not _ends_with(task, _written(t.passage.section or "")), t.id not in found))
         # A step often runs over several chunks, its commands after the prose that opens it.
         steps = [top, *await self.retrieval.rest_of_section(top, SECTION_CHUNKS - 1)]
         chosen = {h.id for h in steps}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -65,8 +66,8 @@ def titles(heading: str | None, wanted: Sequence[str]) -> bool:
 
 class Outline:
     """The outline of the index as of its latest version read. A new version is read in a thread of its
-    own: a question waits for it at most BUILD_WAIT_SECONDS (a book's outline is read in a fraction of a
-    second), and past that is answered with the outline before, so a large index never holds a question
+    own: questions wait for it at most BUILD_WAIT_SECONDS from the read's start (a book's outline is read
+    in a fraction of a second), and past that are answered with the outline before, so a large index never holds a question
     up. Past MAX_CHUNKS chunks the outline is not read at all, and names no section."""
 
     def __init__(
@@ -76,7 +77,7 @@ class Outline:
         self.max_chunks = max_chunks
         self.wait_seconds = wait_seconds
         self._index = _Index("", {}, {}, 0, 0)
-        self._building: tuple[str, threading.Event] | None = None
+        self._building: tuple[str, threading.Event, float] | None = None  # version, done, wait until
         self._lock = threading.Lock()
 
     def named(self, wanted: Sequence[str], version: str) -> tuple[str, ...]:
@@ -101,14 +102,16 @@ class Outline:
                 return self._index
             if self._building is None or self._building[0] != version:
                 done = threading.Event()
-                self._building = (version, done)
+                self._building = (version, done, time.monotonic() + self.wait_seconds)
                 threading.Thread(target=self._build, args=(version, done), name="outline", daemon=True).start()
-            done = self._building[1]
-        done.wait(self.wait_seconds)
+            _, done, wait_until = self._building
+        # The wait is counted from the read's start: while a long read goes on, later questions do not wait.
+        done.wait(max(0.0, wait_until - time.monotonic()))
         with self._lock:
             return self._index
 
     def _build(self, version: str, done: threading.Event) -> None:
+        index: _Index | None = None
         try:
             total = self.store.count()
             if total > self.max_chunks:
@@ -118,14 +121,12 @@ class Outline:
                 index = _build(self.store, version)
         except Exception as exc:  # noqa: BLE001 - a failed read leaves the outline before; the next question retries
             log.warning("OUTLINE_READ_FAILED", error=type(exc).__name__)
+        finally:
             with self._lock:
+                if index is not None:
+                    self._index = index
                 self._building = None
             done.set()
-            return
-        with self._lock:
-            self._index = index
-            self._building = None
-        done.set()
 
 
 def _build(store: VectorStore, version: str) -> _Index:
